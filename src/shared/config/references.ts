@@ -1,0 +1,44 @@
+/**
+ * Checks that need the whole config: unique pool names and backend ids, routes that name a known
+ * pool, consistent_hash with a key. It reads the raw (unvalidated) input defensively so these
+ * problems are reported together with field errors instead of after they are fixed.
+ */
+import type { ConfigProblem } from './problems.js';
+
+type Loose = Record<string, unknown>;
+const isObject = (v: unknown): v is Loose => typeof v === 'object' && v !== null && !Array.isArray(v);
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+export function checkReferences(raw: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (!isObject(raw)) return problems;
+  const poolNames = new Set<string>();
+  const backendIds = new Set<string>();
+  list(raw.pools).forEach((pool, i) => {
+    if (!isObject(pool)) return;
+    if (typeof pool.name === 'string') {
+      if (poolNames.has(pool.name)) problems.push({ path: ['pools', i, 'name'], message: `duplicate pool name "${pool.name}"` });
+      poolNames.add(pool.name);
+    }
+    if (pool.algorithm === 'consistent_hash' && pool.hashKey === undefined) {
+      problems.push({ path: ['pools', i, 'hashKey'], message: 'consistent_hash needs hashKey (header:<name>, cookie:<name> or path)' });
+    }
+    list(pool.backends).forEach((backend, j) => {
+      if (!isObject(backend) || typeof backend.id !== 'string') return;
+      // Backend ids key the counters that survive reloads, so they are unique across pools.
+      if (backendIds.has(backend.id)) problems.push({ path: ['pools', i, 'backends', j, 'id'], message: `duplicate backend id "${backend.id}"` });
+      backendIds.add(backend.id);
+    });
+  });
+  const routeKeys = new Set<string>();
+  list(raw.routes).forEach((route, i) => {
+    if (!isObject(route)) return;
+    if (typeof route.pool === 'string' && !poolNames.has(route.pool)) {
+      problems.push({ path: ['routes', i, 'pool'], message: `unknown pool "${route.pool}"` });
+    }
+    const key = `${String(route.host ?? '*')} ${String(route.path ?? '/')}`;
+    if (routeKeys.has(key)) problems.push({ path: ['routes', i], message: `duplicate route for host and path "${key}"` });
+    routeKeys.add(key);
+  });
+  return problems;
+}

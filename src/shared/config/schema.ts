@@ -1,0 +1,169 @@
+/**
+ * The config contract (DESIGN.md §2): one zod schema from which the TypeScript types are derived
+ * and in which every default is declared once. `server` is static (a change needs a restart);
+ * `pools` and `routes` are dynamic (hot reload). Objects are strict: an unknown key is an error,
+ * because a misspelt option that is silently ignored is worse than one that fails.
+ */
+import { z } from 'zod';
+import { isIP } from 'node:net';
+import { parseDuration, parseSize } from '../duration.js';
+
+const duration = z
+  .string()
+  .transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `invalid duration "${text}" (expected e.g. 250ms, 5s, 2m)` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: `invalid size "${value}" (expected bytes or e.g. 16kb, 10mb, 1gb)` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const port = z.number().int().min(0).max(65535);
+const host = z.string().min(1);
+
+const listener = (defaultPort: number, defaultHost: string) =>
+  z.strictObject({ port: port.default(defaultPort), host: host.default(defaultHost) }).prefault({});
+
+const cidr = z.string().refine(isCidr, { message: 'expected an IP address or CIDR like 10.0.0.0/8' });
+
+function isCidr(text: string): boolean {
+  const [address, bits, extra] = text.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n <= (family === 4 ? 32 : 128);
+}
+
+/** Upstream timeouts; the server block sets defaults, a pool may override each. */
+const upstreamTimeoutFields = {
+  /** TCP connect to a backend. */
+  connect: duration,
+  /** From request sent to response headers received. */
+  response: duration,
+  /** Whole exchange, first byte in to last byte out: cuts off a backend that drips bytes. */
+  request: duration,
+  /** Idle upstream keep-alive sockets are closed after this; keep it below the backends' own. */
+  upstreamKeepAlive: duration,
+};
+
+const serverTimeouts = z
+  .strictObject({
+    connect: upstreamTimeoutFields.connect.prefault('5s'),
+    response: upstreamTimeoutFields.response.prefault('60s'),
+    request: upstreamTimeoutFields.request.prefault('300s'),
+    upstreamKeepAlive: upstreamTimeoutFields.upstreamKeepAlive.prefault('4s'),
+    /** A client must send its whole request head within this (slowloris). */
+    clientHeader: duration.prefault('10s'),
+    /** Idle client keep-alive connections are closed after this. */
+    clientKeepAlive: duration.prefault('5s'),
+    /** SIGTERM/SIGINT: how long in-flight requests may take to finish before connections are cut. */
+    shutdown: duration.prefault('30s'),
+  })
+  .prefault({});
+
+const limits = z
+  .strictObject({
+    /** Request head (request line + headers) larger than this gets 431. */
+    maxHeaderSize: size.default(16384),
+    /** Request bodies larger than this get 413; 0 means no limit (bodies are streamed, never buffered). */
+    maxBodySize: size.default(0),
+  })
+  .prefault({});
+
+const server = z
+  .strictObject({
+    workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
+    http: listener(80, '0.0.0.0'),
+    api: listener(9090, '0.0.0.0'),
+    admin: listener(9000, '127.0.0.1'),
+    metrics: listener(8080, '0.0.0.0'),
+    dashboard: listener(3000, '0.0.0.0'),
+    dataDir: z.string().min(1).default('./data'),
+    redis: z.strictObject({ url: z.string().url() }).optional(),
+    /** Peers whose X-Forwarded-For / X-Request-Id are believed. Empty: nobody is. */
+    trustedProxies: z.array(cidr).default([]),
+    timeouts: serverTimeouts,
+    limits,
+  })
+  .prefault({});
+
+const backendId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+const backend = z.strictObject({
+  id: backendId,
+  url: z.string().refine(isHttpOrigin, { message: 'expected an http:// origin like http://10.0.0.5:8080' }),
+  weight: z.number().int().min(0).max(1000).default(1),
+});
+
+function isHttpOrigin(text: string): boolean {
+  if (!URL.canParse(text)) return false;
+  const url = new URL(text);
+  return url.protocol === 'http:' && (url.pathname === '/' || url.pathname === '') && !url.search && !url.username;
+}
+
+export const ALGORITHMS = ['round_robin', 'least_conn', 'random', 'p2c', 'ip_hash', 'consistent_hash'] as const;
+
+/** `header:<name>`, `cookie:<name>` or `path`: what consistent_hash hashes. */
+const hashKey = z.string().regex(/^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=]+|path)$/, 'expected header:<name>, cookie:<name> or path');
+
+const pool = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-"'),
+  algorithm: z.enum(ALGORITHMS).default('round_robin'),
+  hashKey: hashKey.optional(),
+  backends: z.array(backend).min(1, 'a pool needs at least one backend'),
+  /** Per-pool overrides of server.timeouts. */
+  timeouts: z
+    .strictObject({
+      connect: upstreamTimeoutFields.connect.optional(),
+      response: upstreamTimeoutFields.response.optional(),
+      request: upstreamTimeoutFields.request.optional(),
+      upstreamKeepAlive: upstreamTimeoutFields.upstreamKeepAlive.optional(),
+    })
+    .prefault({}),
+  /** Extra attempts on another backend, for idempotent requests without a body, on connect errors or 502/503. */
+  retries: z.number().int().min(0).max(5).default(1),
+  /** Upper bound of open connections to each backend of this pool. */
+  maxConnectionsPerBackend: z.number().int().min(1).max(100_000).default(1024),
+});
+
+const hostPattern = z
+  .string()
+  .regex(/^(\*|\*\.[a-z0-9.-]+|[a-z0-9.-]+)$/, 'expected an exact lower-case host, *.suffix or *');
+
+const route = z.strictObject({
+  host: hostPattern.default('*'),
+  path: z.string().regex(/^\/[^?#\s]*$/, 'expected a path prefix starting with "/" (no query)').default('/'),
+  pool: z.string(),
+  /** Remove the matched path prefix before forwarding (like a trailing slash in nginx proxy_pass). */
+  stripPrefix: z.boolean().default(false),
+});
+
+/** Cross-references (pool names, backend ids) are checked in references.ts, so they are reported even when other fields are wrong. */
+export const configSchema = z.strictObject({
+  server,
+  pools: z.array(pool).default([]),
+  routes: z.array(route).default([]),
+});
+
+/** The config file as written (before defaults). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The validated config with every default applied and durations in milliseconds. */
+export type VelofluxConfig = z.output<typeof configSchema>;
+export type ServerConfig = VelofluxConfig['server'];
+export type PoolConfig = VelofluxConfig['pools'][number];
+export type BackendConfig = PoolConfig['backends'][number];
+export type RouteConfig = VelofluxConfig['routes'][number];
+export type Algorithm = (typeof ALGORITHMS)[number];

@@ -1,0 +1,38 @@
+/**
+ * The error catalogue: one class per failure, each with a stable `VF_ERR_*` code and the HTTP
+ * status it maps to. Callers match on `code`, never on message text. The JSON body every listener
+ * answers with is `{"error": {"code", "message"}}`.
+ */
+export const ERRORS = {
+  VF_ERR_BAD_REQUEST: { status: 400, message: 'Bad request' },
+  VF_ERR_CLIENT_TIMEOUT: { status: 408, message: 'Request timeout' },
+  VF_ERR_NO_ROUTE: { status: 404, message: 'No route matches this request' },
+  VF_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  VF_ERR_BODY_TOO_LARGE: { status: 413, message: 'Request body too large' },
+  VF_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'Request header fields too large' },
+  VF_ERR_UPSTREAM_CONNECT: { status: 502, message: 'Could not connect to an upstream server' },
+  VF_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'The upstream server sent an invalid response' },
+  VF_ERR_NO_HEALTHY_UPSTREAM: { status: 503, message: 'No healthy upstream server is available' },
+  VF_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'The upstream server did not answer in time' },
+  VF_ERR_CONFIG_INVALID: { status: 400, message: 'The configuration is invalid' },
+  VF_ERR_INTERNAL: { status: 500, message: 'Internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class VelofluxError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string = ERRORS[code].message, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'VelofluxError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+  }
+}
+
+/** The JSON body for an error response. */
+export function errorBody(code: ErrorCode, message: string = ERRORS[code].message): string {
+  return JSON.stringify({ error: { code, message } });
+}

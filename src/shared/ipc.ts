@@ -1,0 +1,46 @@
+/**
+ * Typed IPC between the primary and its workers. Config flows down (snapshot, shutdown);
+ * observations flow up on their own messages and never mutate config. Every message carries the
+ * protocol version so a worker from an older build fails loudly instead of misreading a message.
+ */
+import type { VelofluxConfig } from './config/schema.js';
+
+export const IPC_PROTOCOL_VERSION = 1;
+
+/** A validated, frozen config with the version the primary assigned to it. */
+export interface ConfigSnapshot {
+  readonly version: number;
+  readonly config: Readonly<VelofluxConfig>;
+}
+
+export type PrimaryMessage =
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot'; snapshot: ConfigSnapshot }
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'shutdown'; deadlineMs: number };
+
+export type WorkerMessage =
+  /**
+   * The worker's message listener is installed. ESM loading is asynchronous, so anything the
+   * primary sent before this would be dropped; the primary sends the snapshot in reply.
+   */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'hello' }
+  /** The worker built its first runtime and is accepting connections. */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'ready'; configVersion: number; httpPort: number }
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot-applied'; configVersion: number }
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot-failed'; configVersion: number; reason: string }
+  /** The worker could not start (for instance, the port is taken); the primary must not respawn it in a loop. */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'fatal'; code: string; message: string };
+
+type Distribute<T> = T extends unknown ? Omit<T, 'v'> : never;
+
+export function primaryMessage(body: Distribute<PrimaryMessage>): PrimaryMessage {
+  return { v: IPC_PROTOCOL_VERSION, ...body } as PrimaryMessage;
+}
+
+export function workerMessage(body: Distribute<WorkerMessage>): WorkerMessage {
+  return { v: IPC_PROTOCOL_VERSION, ...body } as WorkerMessage;
+}
+
+/** Narrows an incoming IPC value; anything else (other versions, foreign messages) is ignored by callers. */
+export function isVelofluxMessage(value: unknown): value is { v: number; type: string } {
+  return typeof value === 'object' && value !== null && (value as { v?: unknown }).v === IPC_PROTOCOL_VERSION && typeof (value as { type?: unknown }).type === 'string';
+}
