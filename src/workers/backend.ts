@@ -1,0 +1,35 @@
+/**
+ * One upstream server as the current runtime sees it. The counters that must outlive a config
+ * swap (in-flight, latency, failures) live in `BackendStats`, shared through the
+ * BackendRegistry by backend id; everything else is rebuilt with each runtime.
+ */
+export class BackendStats {
+  inFlight = 0;
+  /** Exponentially weighted moving average of upstream latency in milliseconds (0 = no sample yet). */
+  ewmaLatencyMs = 0;
+  consecutiveFailures = 0;
+  requests = 0;
+}
+
+export class Backend {
+  readonly id: string;
+  readonly url: URL;
+  /** Position in the pool's backend list; balancers index their tables with it. */
+  readonly index: number;
+  readonly stats: BackendStats;
+  weight: number;
+  healthy = true;
+
+  constructor(id: string, url: URL, weight: number, index: number, stats: BackendStats) {
+    this.id = id;
+    this.url = url;
+    this.weight = weight;
+    this.index = index;
+    this.stats = stats;
+  }
+
+  /** A backend takes new requests only while healthy and with a positive weight. */
+  get available(): boolean {
+    return this.healthy && this.weight > 0;
+  }
+}
