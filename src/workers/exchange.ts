@@ -1,0 +1,270 @@
+/**
+ * One proxied request: the undici dispatch handler object (legacy callbacks, undici's native
+ * path, so no wrapper per request), the balancer's pick context and the deadline entry, all in
+ * one object so a request costs one allocation for its state, not a closure per callback.
+ *
+ * Bodies stream both ways with backpressure: the client request is handed to undici as a
+ * stream, and a response chunk that node cannot write at once pauses the upstream socket until
+ * the client drains.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { pipeline, type Readable } from 'node:stream';
+import { VelofluxError, type ErrorCode } from '../shared/errors.js';
+import { BodyLimit } from './body-limit.js';
+import type { Backend } from './backend.js';
+import type { PickContext } from './balancers/balancer.js';
+import type { DeadlineWheel, Expirable } from './deadline-wheel.js';
+import { sendError } from './error-response.js';
+import type { PoolRuntime } from './pool-runtime.js';
+import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from './request-head.js';
+import { classifyUpstreamError } from './upstream-errors.js';
+
+const kExchange = Symbol('veloflux.exchange');
+type ResponseWithExchange = ServerResponse & { [kExchange]?: Exchange };
+
+/** RFC 9110 §9.2.2; only these may be sent again to another backend. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+class RetryOnAnotherBackend extends Error {}
+const RETRY = new RetryOnAnotherBackend('retrying on another backend');
+
+const EWMA_WEIGHT = 0.2;
+
+export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, PickContext, Expirable {
+  // RequestHeadFields, filled by parseRequestHead.
+  upstreamHeaders: string[] = [];
+  rawHost = '';
+  contentLength = 0;
+  incomingForwardedFor: string | undefined = undefined;
+  incomingForwardedProto: string | undefined = undefined;
+  incomingForwardedHost: string | undefined = undefined;
+  incomingRequestId: string | undefined = undefined;
+
+  // PickContext.
+  clientAddress = '';
+  path = '/';
+
+  // Expirable.
+  deadline = 0;
+
+  /** The path sent upstream (after an optional prefix strip). */
+  upstreamPath = '/';
+  /** Set while the worker drains for shutdown: responses then close their connection. */
+  closeAfterResponse = false;
+  /** Byte limit for a chunked body (0: none); a declared Content-Length was checked up front. */
+  chunkedBodyLimit = 0;
+
+  readonly #req: IncomingMessage;
+  readonly #res: ResponseWithExchange;
+  readonly #wheel: DeadlineWheel;
+  #pool!: PoolRuntime;
+  #backend: Backend | undefined;
+  #tried: Backend[] | undefined;
+  /** The backend of the attempt that just ended (retries exclude it). */
+  #lastBackend: Backend | undefined;
+  #nextBackend: Backend | undefined;
+  #abort: ((err?: Error) => void) | undefined;
+  #resume: (() => void) | undefined;
+  #attemptStart = 0;
+  #drainHooked = false;
+  /** The client is answered or gone: nothing more may be written. */
+  #done = false;
+
+  constructor(req: IncomingMessage, res: ServerResponse, wheel: DeadlineWheel) {
+    this.#req = req;
+    this.#res = res;
+    this.#wheel = wheel;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    // node builds this object lazily; only consistent_hash on a header or cookie asks for it.
+    return this.#req.headers;
+  }
+
+  /** Starts proxying to `pool`. The caller has validated the request and filled the head fields. */
+  start(pool: PoolRuntime): void {
+    this.#pool = pool;
+    this.#res[kExchange] = this;
+    this.#res.on('close', onResponseClose);
+    this.deadline = performance.now() + pool.requestTimeoutMs;
+    this.#wheel.add(this);
+    const backend = pool.balancer.pick(this);
+    if (backend === undefined) return this.#fail('VF_ERR_NO_HEALTHY_UPSTREAM');
+    this.#dispatch(backend);
+  }
+
+  #dispatch(backend: Backend): void {
+    this.#backend = backend;
+    this.#abort = undefined;
+    backend.stats.inFlight++;
+    backend.stats.requests++;
+    this.#pool.balancer.onStart(backend);
+    this.#attemptStart = performance.now();
+    this.#pool.upstreams[backend.index]!.dispatch(
+      {
+        path: this.upstreamPath,
+        method: this.#req.method as Dispatcher.HttpMethod,
+        headers: this.upstreamHeaders,
+        body: this.#requestBody(),
+      },
+      this,
+    );
+  }
+
+  #requestBody(): Readable | null {
+    if (this.contentLength === 0) return null;
+    if (this.contentLength > 0 || this.chunkedBodyLimit === 0) return this.#req;
+    const limited = new BodyLimit(this.chunkedBodyLimit);
+    pipeline(this.#req, limited, () => {});
+    return limited;
+  }
+
+  /** Ends the current attempt's bookkeeping (exactly once per dispatch). */
+  #endAttempt(): void {
+    const backend = this.#backend;
+    if (backend === undefined) return;
+    this.#backend = undefined;
+    backend.stats.inFlight--;
+    const latency = performance.now() - this.#attemptStart;
+    backend.stats.ewmaLatencyMs = backend.stats.ewmaLatencyMs === 0 ? latency : backend.stats.ewmaLatencyMs + EWMA_WEIGHT * (latency - backend.stats.ewmaLatencyMs);
+    this.#pool.balancer.onEnd(backend);
+    this.#lastBackend = backend;
+  }
+
+  #finish(): void {
+    this.#done = true;
+    this.#wheel.delete(this);
+  }
+
+  #fail(code: ErrorCode): void {
+    this.#finish();
+    sendError(this.#res, code, this.closeAfterResponse || this.contentLength !== 0);
+  }
+
+  /** Another backend to try for this request, if a retry is allowed at all. */
+  #retryTarget(): Backend | undefined {
+    const tried = this.#tried?.length ?? 0;
+    if (tried >= this.#pool.retries || this.contentLength !== 0 || !IDEMPOTENT.has(this.#req.method!)) return undefined;
+    const current = this.#backend ?? this.#lastBackend;
+    if (current === undefined) return undefined;
+    (this.#tried ??= []).push(current);
+    const next = this.#pool.balancer.pick(this, this.#tried);
+    if (next === undefined) this.#tried.pop();
+    return next;
+  }
+
+  // undici handler (legacy callbacks: undici 7 calls these without a wrapper).
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#done) return abort();
+    this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (this.#done) return false;
+    if (statusCode < 200) return true; // 1xx informational: node already handled Expect itself.
+    if (statusCode === 502 || statusCode === 503) {
+      const next = this.#retryTarget();
+      if (next !== undefined) {
+        this.#nextBackend = next;
+        this.#abort?.(RETRY);
+        return false;
+      }
+    }
+    this.#resume = resume;
+    this.#res.writeHead(statusCode, responseHeaders(rawHeaders, this.closeAfterResponse));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#done) return false;
+    if (this.#res.write(chunk)) return true;
+    if (!this.#drainHooked) {
+      this.#drainHooked = true;
+      this.#res.on('drain', onResponseDrain);
+    }
+    return false;
+  }
+
+  onComplete(): void {
+    this.#endAttempt();
+    if (this.#done) return;
+    this.#finish();
+    this.#res.end();
+  }
+
+  onError(err: Error): void {
+    const failedBackend = this.#backend;
+    this.#endAttempt();
+    if (this.#done) return;
+    if (err === RETRY && this.#nextBackend !== undefined) {
+      const next = this.#nextBackend;
+      this.#nextBackend = undefined;
+      return this.#dispatch(next);
+    }
+    if (this.#res.headersSent) {
+      // The response already started: cut it off so the client cannot mistake it for a whole one.
+      this.#finish();
+      this.#res.destroy();
+      return;
+    }
+    if (err instanceof VelofluxError) return this.#fail(err.code);
+    const failure = classifyUpstreamError(err as Error & { code?: string });
+    if (failedBackend !== undefined) failedBackend.stats.consecutiveFailures++;
+    if (failure.beforeResponse) {
+      const next = this.#retryTarget();
+      if (next !== undefined) return this.#dispatch(next);
+    }
+    this.#fail(failure.code);
+  }
+
+  // Called by the deadline wheel when the whole-exchange deadline passed.
+  expire(): void {
+    if (this.#done) return;
+    if (this.#res.headersSent) {
+      this.#finish();
+      this.#res.destroy();
+    } else {
+      this.#fail('VF_ERR_UPSTREAM_TIMEOUT');
+    }
+    this.#abort?.();
+  }
+
+  /** The client connection closed before the response was complete: cancel the upstream request. */
+  clientGone(): void {
+    if (this.#done) return;
+    this.#finish();
+    this.#abort?.();
+  }
+
+  resumeUpstream(): void {
+    this.#resume?.();
+  }
+}
+
+function onResponseClose(this: ResponseWithExchange): void {
+  if (!this.writableFinished) this[kExchange]?.clientGone();
+}
+
+function onResponseDrain(this: ResponseWithExchange): void {
+  this[kExchange]?.resumeUpstream();
+}
+
+/** The upstream's headers minus hop-by-hop ones, as a flat array for writeHead. */
+function responseHeaders(raw: Buffer[], closeConnection: boolean): string[] {
+  const out: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') connection = raw[i + 1]!.toString('latin1');
+      continue;
+    }
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  if (connection !== undefined) removeConnectionNominated(out, connection);
+  if (closeConnection) out.push('connection', 'close');
+  return out;
+}

@@ -1,0 +1,46 @@
+/** One configured pool inside a runtime: its backends, balancer, upstream pools and settings. */
+import type { Dispatcher } from 'undici';
+import type { PoolConfig, ServerConfig } from '../shared/config/schema.js';
+import { Backend } from './backend.js';
+import type { BackendRegistry } from './backend-registry.js';
+import type { Balancer, HashKey } from './balancers/balancer.js';
+import { createBalancer } from './balancers/index.js';
+
+export class PoolRuntime {
+  readonly name: string;
+  readonly backends: readonly Backend[];
+  readonly balancer: Balancer;
+  /** undici pool per backend, indexed by `backend.index`. */
+  readonly upstreams: readonly Dispatcher[];
+  readonly retries: number;
+  readonly requestTimeoutMs: number;
+
+  constructor(config: PoolConfig, server: ServerConfig, registry: BackendRegistry) {
+    this.name = config.name;
+    const timeouts = { ...server.timeouts, ...definedOnly(config.timeouts) };
+    this.backends = config.backends.map((b, i) => new Backend(b.id, new URL(b.url), b.weight, i, registry.statsFor(b.id)));
+    this.upstreams = this.backends.map((b) =>
+      registry.poolFor(b.id, b.url.origin, {
+        connectTimeoutMs: timeouts.connect,
+        responseTimeoutMs: timeouts.response,
+        keepAliveMs: timeouts.upstreamKeepAlive,
+        maxConnections: config.maxConnectionsPerBackend,
+      }),
+    );
+    this.balancer = createBalancer(config.algorithm, this.backends, { hashKey: parseHashKey(config.hashKey) });
+    this.retries = config.retries;
+    this.requestTimeoutMs = timeouts.request;
+  }
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function parseHashKey(text: string | undefined): HashKey | undefined {
+  if (text === undefined) return undefined;
+  if (text === 'path') return { kind: 'path' };
+  const colon = text.indexOf(':');
+  const name = text.slice(colon + 1);
+  return text.startsWith('header:') ? { kind: 'header', name: name.toLowerCase() } : { kind: 'cookie', name };
+}

@@ -1,0 +1,156 @@
+/**
+ * The data plane's request entry: strict checks the parser leaves to us, routing, client
+ * address resolution, forwarding headers, then an Exchange that streams to the chosen backend.
+ * It reads only the current runtime, which a config swap replaces whole.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { DeadlineWheel } from './deadline-wheel.js';
+import { sendError } from './error-response.js';
+import { Exchange } from './exchange.js';
+import { parseRequestHead } from './request-head.js';
+import type { Runtime } from './runtime.js';
+
+const kHostCache = Symbol('veloflux.hostCache');
+type CachingSocket = Socket & { [kHostCache]?: { raw: string; host: string } };
+
+/** Methods announced for `OPTIONS *` (RFC 9110 §9.3.7): what the proxy forwards. */
+const ALLOW = 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE';
+
+export class ProxyHandler {
+  #runtime: Runtime;
+  readonly #wheel = new DeadlineWheel();
+  #draining = false;
+
+  constructor(runtime: Runtime) {
+    this.#runtime = runtime;
+  }
+
+  get runtime(): Runtime {
+    return this.#runtime;
+  }
+
+  /** Later requests use `runtime`; requests already in flight keep theirs. */
+  swap(runtime: Runtime): void {
+    this.#runtime = runtime;
+  }
+
+  /** Shutdown: every response from now on closes its connection. */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.#draining) res.shouldKeepAlive = false;
+    // HTTP/0.9 has no headers and no framing; RFC 9112 §2.3 lets a server refuse it.
+    if (req.httpVersionMajor !== 1) return sendError(res, 'VF_ERR_BAD_REQUEST', true);
+    const runtime = this.#runtime;
+    let target = req.url ?? '';
+    if (target.charCodeAt(0) !== 47 /* / */) {
+      if (target === '*') return answerOptionsStar(req, res);
+      target = this.#originFormOf(target);
+      if (target === '') return sendError(res, 'VF_ERR_BAD_REQUEST', true);
+    }
+
+    const exchange = new Exchange(req, res, this.#wheel);
+    exchange.closeAfterResponse = this.#draining;
+    const problem = parseRequestHead(req.rawHeaders, req.httpVersionMinor, exchange);
+    if (problem !== undefined) return sendError(res, problem, true);
+    if (target !== req.url) replaceHost(exchange, req.url!);
+    if (runtime.maxBodySize > 0 && exchange.contentLength > runtime.maxBodySize) return sendError(res, 'VF_ERR_BODY_TOO_LARGE', true);
+    if (exchange.contentLength === -1) exchange.chunkedBodyLimit = runtime.maxBodySize;
+
+    const route = runtime.routeTable.match(normalizedHost(req.socket as CachingSocket, exchange.rawHost), target);
+    if (route === undefined) return sendError(res, 'VF_ERR_NO_ROUTE', exchange.contentLength !== 0 || this.#draining);
+
+    exchange.path = target;
+    exchange.upstreamPath = route.stripPrefix ? stripPrefix(target, route.path) : target;
+    addForwardingHeaders(exchange, req, runtime);
+    exchange.start(runtime.pools[route.poolIndex]!);
+  };
+
+  /** Absolute-form targets (RFC 9112 §3.2.2) are reduced to origin-form; '' when not http(s). */
+  #originFormOf(target: string): string {
+    if (!/^https?:\/\/[^/?#\s]+/i.test(target)) return '';
+    const url = URL.canParse(target) ? new URL(target) : undefined;
+    return url === undefined ? '' : url.pathname + url.search;
+  }
+}
+
+/** For absolute-form, the Host header is replaced by the target's authority (RFC 9112 §3.2.2). */
+function replaceHost(exchange: Exchange, absoluteTarget: string): void {
+  const authority = new URL(absoluteTarget).host;
+  exchange.rawHost = authority;
+  const headers = exchange.upstreamHeaders;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() === 'host') {
+      headers[i + 1] = authority;
+      return;
+    }
+  }
+  headers.push('host', authority);
+}
+
+function answerOptionsStar(req: IncomingMessage, res: ServerResponse): void {
+  if (req.method !== 'OPTIONS') return sendError(res, 'VF_ERR_BAD_REQUEST', true);
+  res.writeHead(200, { allow: ALLOW, 'content-length': 0 });
+  res.end();
+}
+
+/**
+ * Lower-case host without port. Cached per connection: a keep-alive client sends the same Host
+ * each time, so the common case costs a string comparison.
+ */
+function normalizedHost(socket: CachingSocket, raw: string): string {
+  const cached = socket[kHostCache];
+  if (cached !== undefined && cached.raw === raw) return cached.host;
+  let end = raw.length;
+  const colon = raw.lastIndexOf(':');
+  if (colon !== -1 && raw.indexOf(']', colon) === -1) end = colon;
+  const host = raw.slice(0, end).toLowerCase();
+  socket[kHostCache] = { raw, host };
+  return host;
+}
+
+function stripPrefix(target: string, prefix: string): string {
+  const rest = target.slice(prefix.endsWith('/') ? prefix.length - 1 : prefix.length);
+  return rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
+}
+
+/**
+ * X-Forwarded-For / -Proto / -Host and X-Request-Id. What a client sent is believed only when
+ * the peer is a trusted proxy (as Traefik's forwardedHeaders.trustedIPs); otherwise it is
+ * replaced, so a client cannot forge its address or request id.
+ */
+function addForwardingHeaders(exchange: Exchange, req: IncomingMessage, runtime: Runtime): void {
+  const peer = req.socket.remoteAddress ?? '';
+  const trusted = runtime.trustsAnyProxy && peer !== '' && runtime.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
+  const headers = exchange.upstreamHeaders;
+  if (trusted) {
+    exchange.clientAddress = clientFromForwardedFor(exchange.incomingForwardedFor, peer, runtime);
+    headers.push(
+      'x-forwarded-for', exchange.incomingForwardedFor === undefined ? peer : `${exchange.incomingForwardedFor}, ${peer}`,
+      'x-forwarded-proto', exchange.incomingForwardedProto ?? 'http',
+      'x-request-id', exchange.incomingRequestId ?? randomUUID(),
+    );
+    const forwardedHost = exchange.incomingForwardedHost ?? exchange.rawHost;
+    if (forwardedHost !== '') headers.push('x-forwarded-host', forwardedHost);
+  } else {
+    exchange.clientAddress = peer;
+    headers.push('x-forwarded-for', peer, 'x-forwarded-proto', 'http', 'x-request-id', randomUUID());
+    if (exchange.rawHost !== '') headers.push('x-forwarded-host', exchange.rawHost);
+  }
+}
+
+/** The rightmost address in X-Forwarded-For that is not a trusted proxy is the client. */
+function clientFromForwardedFor(forwardedFor: string | undefined, peer: string, runtime: Runtime): string {
+  if (forwardedFor === undefined) return peer;
+  const hops = forwardedFor.split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!.trim();
+    if (hop === '') continue;
+    if (!runtime.trustedProxies.check(hop, hop.includes(':') ? 'ipv6' : 'ipv4')) return hop;
+  }
+  return hops[0]!.trim() || peer;
+}

@@ -1,0 +1,42 @@
+/**
+ * A worker's runtime: everything the request path reads, built from one frozen snapshot and
+ * swapped in whole. In-flight requests keep the runtime they started with.
+ */
+import { BlockList, isIPv4 } from 'node:net';
+import type { ConfigSnapshot } from '../shared/ipc.js';
+import type { ServerConfig } from '../shared/config/schema.js';
+import type { BackendRegistry } from './backend-registry.js';
+import { PoolRuntime } from './pool-runtime.js';
+import { RouteTable } from './route-table.js';
+
+export class Runtime {
+  readonly version: number;
+  readonly routeTable: RouteTable;
+  readonly pools: readonly PoolRuntime[];
+  readonly trustedProxies: BlockList;
+  /** Whether any proxy is trusted at all: skips the address lookup on the common path. */
+  readonly trustsAnyProxy: boolean;
+  readonly maxBodySize: number;
+
+  constructor(snapshot: ConfigSnapshot, registry: BackendRegistry) {
+    const { config } = snapshot;
+    this.version = snapshot.version;
+    this.pools = config.pools.map((pool) => new PoolRuntime(pool, config.server, registry));
+    this.routeTable = new RouteTable(config.routes, new Map(config.pools.map((pool, i) => [pool.name, i])));
+    this.trustedProxies = buildBlockList(config.server);
+    this.trustsAnyProxy = config.server.trustedProxies.length > 0;
+    this.maxBodySize = config.server.limits.maxBodySize;
+    registry.retain(new Set(config.pools.flatMap((pool) => pool.backends.map((b) => b.id))));
+  }
+}
+
+function buildBlockList(server: ServerConfig): BlockList {
+  const list = new BlockList();
+  for (const entry of server.trustedProxies) {
+    const [address, bits] = entry.split('/') as [string, string | undefined];
+    const type = isIPv4(address) ? 'ipv4' : 'ipv6';
+    if (bits === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(bits), type);
+  }
+  return list;
+}

@@ -1,0 +1,107 @@
+/**
+ * Starts a real VeloFlux (`node dist/src/cli.js`) with a config written to a temp dir, on port 0,
+ * and waits for the primary's "veloflux ready" log line, which carries the bound port.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+export const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+
+export interface RunningVeloflux {
+  readonly port: number;
+  readonly url: string;
+  readonly process: ChildProcess;
+  readonly configFile: string;
+  /** Everything the process wrote so far (stdout then stderr interleaved as received). */
+  output(): string;
+  /** JSON log lines parsed from stdout. */
+  logs(): Record<string, unknown>[];
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export interface StartOptions {
+  workers?: number;
+  env?: NodeJS.ProcessEnv;
+  execPath?: string;
+  readyTimeoutMs?: number;
+}
+
+/** `config` is the whole YAML object; server.http/port and the other listeners default to port 0. */
+export function writeConfig(config: Record<string, unknown>, options: StartOptions = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'veloflux-test-'));
+  const server = (config.server ?? {}) as Record<string, unknown>;
+  const full = {
+    ...config,
+    server: {
+      workers: options.workers ?? 1,
+      http: { port: 0, host: '127.0.0.1' },
+      api: { port: 0, host: '127.0.0.1' },
+      admin: { port: 0, host: '127.0.0.1' },
+      metrics: { port: 0, host: '127.0.0.1' },
+      dashboard: { port: 0, host: '127.0.0.1' },
+      dataDir: join(dir, 'data'),
+      ...server,
+    },
+  };
+  const file = join(dir, 'veloflux.yaml');
+  writeFileSync(file, stringify(full));
+  return file;
+}
+
+export async function startVeloflux(config: Record<string, unknown>, options: StartOptions = {}): Promise<RunningVeloflux> {
+  const configFile = writeConfig(config, options);
+  const child = spawn(options.execPath ?? process.execPath, [CLI, '--config', configFile], {
+    env: { ...process.env, VELOFLUX_LOG_LEVEL: 'info', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let stdout = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d;
+    stdout += d;
+  });
+  child.stderr!.on('data', (d: Buffer) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const logs = () =>
+    stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`VeloFlux not ready in time:\n${out}`)), options.readyTimeoutMs ?? 15_000);
+    const poll = setInterval(() => {
+      const ready = logs().find((l) => l.msg === 'veloflux ready');
+      if (ready !== undefined) {
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve((ready.http as { port: number }).port);
+      }
+    }, 20);
+    void exited.then((code) => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      reject(new Error(`VeloFlux exited with ${code} before ready:\n${out}`));
+    });
+  });
+
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    process: child,
+    configFile,
+    output: () => out,
+    logs,
+    exited,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
