@@ -1,0 +1,100 @@
+// Command-line flags of the benchmark harness, parsed and validated once at start.
+import { parseArgs } from 'node:util';
+
+export const TARGET_NAMES = ['direct', 'veloflux', 'nginx', 'fastify'] as const;
+export type TargetName = (typeof TARGET_NAMES)[number];
+
+export const MODES = ['per-core', 'all'] as const;
+export type Mode = (typeof MODES)[number];
+
+/** Per-core placement: the proxy under test alone on one CPU, everything that feeds it on another. */
+export const LOAD_CPU = 0;
+export const PROXY_CPU = 1;
+
+export interface BenchOptions {
+  readonly durationSeconds: number;
+  readonly warmupSeconds: number;
+  readonly connections: number;
+  readonly sizes: readonly number[];
+  readonly targets: readonly TargetName[];
+  readonly mode: Mode;
+  readonly json: boolean;
+}
+
+export const USAGE = `Usage: npm run bench -- [flags]
+
+  --duration SECONDS     measured seconds per target and size (default 10)
+  --warmup SECONDS       unmeasured load before each measurement (default 2)
+  --connections N        concurrent keep-alive connections (default 50)
+  --sizes LIST           response body sizes in bytes (default 100,10240,1048576)
+  --targets LIST         any of direct,veloflux,nginx,fastify (default all four)
+  --mode per-core|all    per-core: each proxy gets CPU 1, origin + load generator CPU 0;
+                         all: everything floats, proxies use every core (default all)
+  --json                 also print the results as JSON on stdout
+  --help                 this text
+`;
+
+export class OptionsError extends Error {
+  override readonly name = 'OptionsError';
+}
+
+export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        duration: { type: 'string', default: '10' },
+        warmup: { type: 'string', default: '2' },
+        connections: { type: 'string', default: '50' },
+        sizes: { type: 'string', default: '100,10240,1048576' },
+        targets: { type: 'string', default: TARGET_NAMES.join(',') },
+        mode: { type: 'string', default: 'all' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    throw new OptionsError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+
+  const targets = list(v.targets, '--targets').map((t) => {
+    if (!(TARGET_NAMES as readonly string[]).includes(t)) {
+      throw new OptionsError(`--targets: unknown target "${t}" (expected ${TARGET_NAMES.join(', ')})`);
+    }
+    return t as TargetName;
+  });
+  if (!(MODES as readonly string[]).includes(v.mode)) {
+    throw new OptionsError(`--mode: expected ${MODES.join(' or ')}, got "${v.mode}"`);
+  }
+  return Object.freeze({
+    durationSeconds: positiveInt(v.duration, '--duration'),
+    warmupSeconds: nonNegativeInt(v.warmup, '--warmup'),
+    connections: positiveInt(v.connections, '--connections'),
+    sizes: Object.freeze([...new Set(list(v.sizes, '--sizes').map((s) => positiveInt(s, '--sizes')))]),
+    targets: Object.freeze([...new Set(targets)]),
+    mode: v.mode as Mode,
+    json: v.json,
+  });
+}
+
+function list(value: string, flag: string): string[] {
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) throw new OptionsError(`${flag}: empty list`);
+  return items;
+}
+
+function positiveInt(value: string, flag: string): number {
+  const n = nonNegativeInt(value, flag);
+  if (n === 0) throw new OptionsError(`${flag}: must be greater than 0`);
+  return n;
+}
+
+function nonNegativeInt(value: string, flag: string): number {
+  if (!/^\d+$/.test(value)) throw new OptionsError(`${flag}: expected a whole number, got "${value}"`);
+  return Number(value);
+}

@@ -1,0 +1,150 @@
+// Starting and stopping each benchmark target; all of them forward to the same origin.
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { Child, ChildRegistry } from './children.js';
+import { findNginx, writeNginxConfig } from './nginx.js';
+import type { Mode, TargetName } from './options.js';
+import { findVelofluxCli, writeVelofluxConfig } from './veloflux.js';
+
+const READY_TIMEOUT_MS = 15_000;
+const READY_POLL_MS = 100;
+
+export interface TargetContext {
+  readonly children: ChildRegistry;
+  readonly projectRoot: string;
+  readonly tmpDir: string;
+  readonly originUrl: string;
+  readonly originPort: number;
+  readonly mode: Mode;
+  /** CPU the proxy under test is pinned to in per-core mode. */
+  readonly proxyCpu: number | undefined;
+  /** A path the origin answers 200 on, used to check a target forwards before measuring. */
+  readonly probePath: string;
+}
+
+export interface RunningTarget {
+  readonly name: TargetName;
+  /** Base URL (no trailing slash) that the load generator sends requests to. */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Why an optional comparison target is left out of this run (nginx not installed), or undefined.
+ * VeloFlux is never skipped: a missing build fails its rows with the reason instead.
+ */
+export function skipReason(name: TargetName): string | undefined {
+  if (name === 'nginx' && findNginx() === undefined) return 'nginx binary not found (apt-get install -y nginx)';
+  return undefined;
+}
+
+export async function startTarget(name: TargetName, ctx: TargetContext): Promise<RunningTarget> {
+  switch (name) {
+    case 'direct':
+      return { name, url: ctx.originUrl, stop: async () => {} };
+    case 'veloflux':
+      return startVeloflux(ctx);
+    case 'nginx':
+      return startNginx(ctx);
+    case 'fastify':
+      return startFastifyProxy(ctx);
+  }
+}
+
+async function startVeloflux(ctx: TargetContext): Promise<RunningTarget> {
+  const cli = findVelofluxCli(ctx.projectRoot);
+  const port = await freePort();
+  const config = writeVelofluxConfig({
+    dir: join(ctx.tmpDir, 'veloflux'),
+    port,
+    originPort: ctx.originPort,
+    workers: ctx.mode === 'per-core' ? 1 : 'auto',
+  });
+  // Pinning the primary pins the cluster workers it forks: CPU affinity is inherited.
+  const child = ctx.children.spawn({
+    name: 'veloflux',
+    command: process.execPath,
+    args: [cli, '--config', config],
+    cpu: ctx.proxyCpu,
+    cwd: ctx.projectRoot,
+  });
+  return running('veloflux', child, `http://127.0.0.1:${port}`, ctx);
+}
+
+async function startNginx(ctx: TargetContext): Promise<RunningTarget> {
+  const binary = findNginx();
+  if (binary === undefined) throw new Error('nginx binary not found');
+  const port = await freePort();
+  const files = writeNginxConfig({
+    dir: join(ctx.tmpDir, 'nginx'),
+    port,
+    originPort: ctx.originPort,
+    workers: ctx.mode === 'per-core' ? 1 : 'auto',
+  });
+  const child = ctx.children.spawn({ name: 'nginx', command: binary, args: files.args, cpu: ctx.proxyCpu });
+  return running('nginx', child, `http://127.0.0.1:${port}`, ctx);
+}
+
+async function startFastifyProxy(ctx: TargetContext): Promise<RunningTarget> {
+  const child = ctx.children.spawn({
+    name: 'fastify-proxy',
+    command: process.execPath,
+    args: [join(ctx.projectRoot, 'dist', 'bench', 'fastify-proxy.js'), '--upstream', ctx.originUrl],
+    cpu: ctx.proxyCpu,
+  });
+  const port = await child.waitForJsonLine((m) => (typeof m['port'] === 'number' ? m['port'] : undefined), READY_TIMEOUT_MS);
+  return running('fastify', child, `http://127.0.0.1:${port}`, ctx);
+}
+
+async function running(name: TargetName, child: Child, url: string, ctx: TargetContext): Promise<RunningTarget> {
+  try {
+    await waitUntilForwarding(child, url + ctx.probePath);
+  } catch (err) {
+    await ctx.children.stop(child);
+    throw err;
+  }
+  return { name, url, stop: () => ctx.children.stop(child) };
+}
+
+/** Polls until a request through the target reaches the origin and comes back 200. */
+async function waitUntilForwarding(child: Child, url: string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (child.hasExited) throw child.failure(`exited before serving ${url}`);
+    const status = await probe(url);
+    if (status === 200) return;
+    last = typeof status === 'number' ? `HTTP ${status}` : status;
+    await new Promise((r) => setTimeout(r, READY_POLL_MS));
+  }
+  throw child.failure(`did not serve ${url} within ${READY_TIMEOUT_MS / 1000} s (last: ${last})`);
+}
+
+function probe(url: string): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request(url, { agent: false, timeout: 2000 }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+      res.once('error', (err) => resolve(err.message));
+    });
+    req.once('timeout', () => req.destroy(new Error('timeout')));
+    req.once('error', (err) => resolve(err.message));
+    req.end();
+  });
+}
+
+/** A port nothing listens on right now (bind 0, read it, release it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address === null || typeof address === 'string') reject(new Error('no TCP address'));
+        else resolve(address.port);
+      });
+    });
+  });
+}
