@@ -8,26 +8,39 @@ export interface UpstreamFailure {
 }
 
 const CONNECT_FAILED: UpstreamFailure = { code: 'VF_ERR_UPSTREAM_CONNECT', beforeResponse: true };
+/**
+ * The backend accepted the connection, then closed or reset it before a whole response head
+ * arrived (nginx: "upstream prematurely closed connection"). That is a bad response, not a
+ * failed connect; it is still retryable for idempotent requests, since a reused keep-alive
+ * socket the backend had just closed fails the same way.
+ */
+const CLOSED_BEFORE_RESPONSE: UpstreamFailure = { code: 'VF_ERR_UPSTREAM_BAD_RESPONSE', beforeResponse: true };
 const CONNECT_TIMEOUT: UpstreamFailure = { code: 'VF_ERR_UPSTREAM_TIMEOUT', beforeResponse: true };
 const TIMEOUT: UpstreamFailure = { code: 'VF_ERR_UPSTREAM_TIMEOUT', beforeResponse: false };
 const BAD_RESPONSE: UpstreamFailure = { code: 'VF_ERR_UPSTREAM_BAD_RESPONSE', beforeResponse: false };
 
+/** errno values connect(2) and the resolver fail with: no connection was ever made. */
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',
-  'ECONNRESET',
   'EHOSTUNREACH',
   'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'EADDRNOTAVAIL',
   'ENOTFOUND',
   'EAI_AGAIN',
-  'EPIPE',
-  'UND_ERR_SOCKET',
+  // undici: the upstream pool was closed (a config swap replaced the backend) before the request ran.
   'UND_ERR_CLOSED',
 ]);
+
+/** An established connection that ended before the response: "other side closed", reset, broken pipe. */
+const CLOSED_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 export function classifyUpstreamError(err: Error & { code?: string }): UpstreamFailure {
   const code = err.code ?? '';
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return CONNECT_TIMEOUT;
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return TIMEOUT;
   if (CONNECT_CODES.has(code)) return CONNECT_FAILED;
+  if (CLOSED_CODES.has(code)) return CLOSED_BEFORE_RESPONSE;
   return BAD_RESPONSE;
 }
