@@ -2,6 +2,13 @@
  * The front-end engine adapter: a node:http server (llhttp, strict by default) configured from
  * the static config. Kept behind this small surface so a faster engine can replace it without
  * touching routing, balancing or the exchange (DESIGN.md §3).
+ *
+ * Pipelining: node parses every request it has bytes for and emits them at once, while earlier
+ * responses on the connection are still being written. This adapter hands a request to the
+ * proxy only when its turn comes (node gives its response the socket) and the connection is
+ * still open, so nothing read after a response that closes the connection (a 400, a client's
+ * `close`) ever reaches an upstream, and a parse error found behind requests still being
+ * answered is reported after them, in order (RFC 9112 §9.3.2, §9.6).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -10,20 +17,49 @@ import { ERRORS, errorBody, type ErrorCode } from '../shared/errors.js';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
+const kParseError = Symbol('veloflux.parseError');
+
+/**
+ * After an error answer written on the raw socket, how long a client that keeps its side open
+ * may linger (nginx's lingering_timeout): node does not destroy a half-closed socket itself.
+ */
+const LINGER_MS = 5000;
+
+/** node's own (undocumented, long-stable) link from a socket to the response it is writing. */
+type EngineSocket = Duplex & {
+  _httpMessage?: ServerResponse | null;
+  /** Set once the parser failed on this connection: nothing read after that is handled. */
+  [kParseError]?: ErrorCode;
+};
+
 export function createHttpEngine(server: ServerConfig, onRequest: RequestListener): Server {
   const engine = createServer(
     {
       maxHeaderSize: server.limits.maxHeaderSize,
       // Slowloris: the whole request head must arrive within this.
       headersTimeout: server.timeouts.clientHeader,
+      // node only looks for expired heads on this tick (default 30 s), so without it a 1 s
+      // clientHeader would let a slow client hold the connection for up to 31 s.
+      connectionsCheckingInterval: headerCheckInterval(server.timeouts.clientHeader),
       // Uploads are bounded by the proxy's own per-pool deadline, not by node's 300 s default.
       requestTimeout: 0,
       keepAliveTimeout: server.timeouts.clientKeepAlive,
-      requireHostHeader: true,
+      // Missing Host is still a 400 (RFC 9112 §3.2), answered by parseRequestHead: node's own
+      // check replies with an empty body instead of the JSON error.
+      requireHostHeader: false,
       joinDuplicateHeaders: false,
       noDelay: true,
     },
-    onRequest,
+    (req, res) => {
+      const socket = res.socket;
+      // Pipelined behind a response still in flight: node assigns the socket when that one is
+      // done, and never does when it closed the connection.
+      if (socket === null) return void res.once('socket', () => onTurn(req, res, onRequest));
+      // An earlier response already closed the connection (its request had an unread body, so
+      // node finished it before parsing on), yet node still emits what follows: drop it.
+      if (!socket.writable) return;
+      onRequest(req, res);
+    },
   );
   engine.on('clientError', answerClientError);
   // CONNECT is a forward-proxy feature; a reverse proxy refuses it instead of tunnelling.
@@ -31,25 +67,69 @@ export function createHttpEngine(server: ServerConfig, onRequest: RequestListene
   return engine;
 }
 
+/** A quarter of the head timeout, within 250 ms..1 s: a slow head is cut at most 25% late. */
+function headerCheckInterval(clientHeaderMs: number): number {
+  return Math.min(1000, Math.max(250, Math.floor(clientHeaderMs / 4)));
+}
+
+/** A pipelined request's turn: handled, unless the parser failed inside its own body. */
+function onTurn(req: IncomingMessage, res: ServerResponse, onRequest: RequestListener): void {
+  const socket = req.socket as EngineSocket;
+  if (!socket.writable) return;
+  const failure = socket[kParseError];
+  if (failure === undefined || req.complete) return onRequest(req, res);
+  writeRawError(socket, failure);
+}
+
 /** Parser errors (bad framing, oversized head, timeouts) get a status and the connection is closed. */
-function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
-  if (!socket.writable || (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+function answerClientError(err: Error & { code?: string }, duplex: Duplex): void {
+  const socket = duplex as EngineSocket;
+  // node reports the error again for every later read; the first one decided.
+  if (socket[kParseError] !== undefined) return;
+  if (err.code === 'ECONNRESET') {
     socket.destroy();
     return;
   }
   const code: ErrorCode =
     err.code === 'HPE_HEADER_OVERFLOW' ? 'VF_ERR_HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT' ? 'VF_ERR_CLIENT_TIMEOUT' : 'VF_ERR_BAD_REQUEST';
-  if (err.code === 'ECONNRESET') {
+  socket[kParseError] = code;
+  const inFlight = socket._httpMessage;
+  if (inFlight != null && inFlight.req.complete) {
+    // The error is in a later pipelined request: earlier ones are answered first.
+    answerAfterInFlight(socket, code);
+    return;
+  }
+  // The error is in the body of the request being answered (or there is none): answer now, or
+  // cut the connection if its response already started, so it cannot pass for a whole one.
+  if (!socket.writable || inFlight?.headersSent === true) {
     socket.destroy();
     return;
   }
   writeRawError(socket, code);
 }
 
+function answerAfterInFlight(socket: EngineSocket, code: ErrorCode): void {
+  const inFlight = socket._httpMessage;
+  if (inFlight != null) {
+    // 'close' also fires when the response is destroyed; by then node has moved on to the next.
+    inFlight.once('close', () => answerAfterInFlight(socket, code));
+    return;
+  }
+  // Nothing left to answer; a response that closed the connection already ended it (the data
+  // after a `Connection: close` request is simply ignored).
+  if (socket.writable) writeRawError(socket, code);
+}
+
+/**
+ * Ends the connection with the error (a FIN, not a reset, so the client reads the answer even
+ * when it has sent more), then destroys it if the client has not closed its side by LINGER_MS.
+ */
 function writeRawError(socket: Duplex, code: ErrorCode): void {
   const body = errorBody(code);
   const { status } = ERRORS[code];
   socket.end(
     `HTTP/1.1 ${status} ${ERRORS[code].message}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  socket.once('close', () => clearTimeout(linger));
 }

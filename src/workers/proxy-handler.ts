@@ -46,17 +46,19 @@ export class ProxyHandler {
     // HTTP/0.9 has no headers and no framing; RFC 9112 §2.3 lets a server refuse it.
     if (req.httpVersionMajor !== 1) return sendError(res, 'VF_ERR_BAD_REQUEST', true);
     const runtime = this.#runtime;
+    // Framing and Host rules first, for every target: `OPTIONS *` answered without them would
+    // let an ambiguous body (empty Transfer-Encoding + Content-Length) desync the connection.
+    const exchange = new Exchange(req, res, this.#wheel);
+    exchange.closeAfterResponse = this.#draining;
+    const problem = parseRequestHead(req.rawHeaders, req.httpVersionMinor, exchange);
+    if (problem !== undefined) return sendError(res, problem, true);
+
     let target = req.url ?? '';
     if (target.charCodeAt(0) !== 47 /* / */) {
       if (target === '*') return answerOptionsStar(req, res);
       target = this.#originFormOf(target);
       if (target === '') return sendError(res, 'VF_ERR_BAD_REQUEST', true);
     }
-
-    const exchange = new Exchange(req, res, this.#wheel);
-    exchange.closeAfterResponse = this.#draining;
-    const problem = parseRequestHead(req.rawHeaders, req.httpVersionMinor, exchange);
-    if (problem !== undefined) return sendError(res, problem, true);
     if (target !== req.url) replaceHost(exchange, req.url!);
     if (runtime.maxBodySize > 0 && exchange.contentLength > runtime.maxBodySize) return sendError(res, 'VF_ERR_BODY_TOO_LARGE', true);
     if (exchange.contentLength === -1) exchange.chunkedBodyLimit = runtime.maxBodySize;
