@@ -1,5 +1,6 @@
 /** Error answers from the proxy itself: the JSON body from the catalogue, bodies built once. */
 import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ERRORS, errorBody, type ErrorCode } from '../shared/errors.js';
 
 const BODIES = new Map<ErrorCode, string>(Object.keys(ERRORS).map((code) => [code as ErrorCode, errorBody(code as ErrorCode)]));
@@ -13,6 +14,15 @@ export function sendError(res: ServerResponse, code: ErrorCode, close: boolean):
     res.destroy();
     return;
   }
+  const req = res.req;
+  if (close && req !== undefined && !req.complete && res.socket !== null) {
+    // The client is still sending a body we will not read: node would destroy the socket right
+    // after the answer and the client's next write would draw a reset that discards the answer
+    // unread. Answer on the socket, half-close, and discard what still arrives (lingering close).
+    req.resume();
+    writeRawError(res.socket, code);
+    return;
+  }
   const body = BODIES.get(code)!;
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',
@@ -22,4 +32,24 @@ export function sendError(res: ServerResponse, code: ErrorCode, close: boolean):
   if (close) headers.connection = 'close';
   res.writeHead(ERRORS[code].status, headers);
   res.end(body);
+}
+
+/**
+ * After an answer written on the raw socket, how long a client that keeps its side open may
+ * linger (nginx's lingering_timeout): node does not destroy a half-closed socket itself.
+ */
+const LINGER_MS = 5000;
+
+/**
+ * Ends the connection with the error (a FIN, not a reset, so the client reads the answer even
+ * when it has sent more), then destroys it if the client has not closed its side by LINGER_MS.
+ */
+export function writeRawError(socket: Duplex, code: ErrorCode): void {
+  const body = BODIES.get(code)!;
+  const { status, message } = ERRORS[code];
+  socket.end(
+    `HTTP/1.1 ${status} ${message}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+  );
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  socket.once('close', () => clearTimeout(linger));
 }

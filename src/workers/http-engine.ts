@@ -13,17 +13,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ServerConfig } from '../shared/config/schema.js';
-import { ERRORS, errorBody, type ErrorCode } from '../shared/errors.js';
+import type { ErrorCode } from '../shared/errors.js';
+import { writeRawError } from './error-response.js';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 const kParseError = Symbol('veloflux.parseError');
-
-/**
- * After an error answer written on the raw socket, how long a client that keeps its side open
- * may linger (nginx's lingering_timeout): node does not destroy a half-closed socket itself.
- */
-const LINGER_MS = 5000;
 
 /** node's own (undocumented, long-stable) link from a socket to the response it is writing. */
 type EngineSocket = Duplex & {
@@ -118,18 +113,4 @@ function answerAfterInFlight(socket: EngineSocket, code: ErrorCode): void {
   // Nothing left to answer; a response that closed the connection already ended it (the data
   // after a `Connection: close` request is simply ignored).
   if (socket.writable) writeRawError(socket, code);
-}
-
-/**
- * Ends the connection with the error (a FIN, not a reset, so the client reads the answer even
- * when it has sent more), then destroys it if the client has not closed its side by LINGER_MS.
- */
-function writeRawError(socket: Duplex, code: ErrorCode): void {
-  const body = errorBody(code);
-  const { status } = ERRORS[code];
-  socket.end(
-    `HTTP/1.1 ${status} ${ERRORS[code].message}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
-  const linger = setTimeout(() => socket.destroy(), LINGER_MS).unref();
-  socket.once('close', () => clearTimeout(linger));
 }
