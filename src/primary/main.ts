@@ -1,41 +1,87 @@
 /**
- * Primary start-up: load and validate the config once, fork the workers with the frozen
- * snapshot, and own the process signals. The primary never proxies traffic.
+ * Primary start-up: load the config (file + persisted runtime changes) and validate it once,
+ * fork the workers with the frozen snapshot, serve the admin API, and own the process signals.
+ * The primary never proxies traffic.
  */
-import { createLogger } from '../shared/log.js';
-import { ConfigError, loadConfigFile } from '../shared/config/load.js';
-import type { ConfigSnapshot } from '../shared/ipc.js';
+import type { AddressInfo } from 'node:net';
+import { createLogger, type Logger } from '../shared/log.js';
+import { ConfigError } from '../shared/config/load.js';
+import { listenErrorMessage } from '../shared/listen-errors.js';
+import { AuditLog } from './audit-log.js';
+import { ConfigController } from './config-controller.js';
 import { Supervisor } from './supervisor.js';
+import { createAdminServer } from './admin/server.js';
+import { resolveAdminToken } from './admin/token.js';
+
+function exitWith(message: string, log?: Logger): never {
+  log?.fatal(message);
+  process.stderr.write(`veloflux: ${message}\n`);
+  process.exit(1);
+}
 
 export async function runPrimary(configPath: string): Promise<void> {
   const log = createLogger('primary');
-  let snapshot: ConfigSnapshot;
+  let controller: ConfigController;
   try {
-    snapshot = { version: 1, config: await loadConfigFile(configPath) };
+    controller = await ConfigController.load(configPath, (dataDir) => new AuditLog(dataDir, log), log);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`veloflux: invalid configuration\n${err.message}\n`);
-      process.exit(1);
-    }
+    if (err instanceof ConfigError) exitWith(`invalid configuration\n${err.message}`);
     throw err;
   }
-  const { server } = snapshot.config;
-  const supervisor = new Supervisor(snapshot, log, {
-    onAllReady: (httpPort) => log.info({ http: { host: server.http.host, port: httpPort }, workers: server.workers, configVersion: snapshot.version }, 'veloflux ready'),
-    onFatal: (message) => {
-      log.fatal(message);
-      process.stderr.write(`veloflux: ${message}\n`);
-      void supervisor.shutdown(0).finally(() => process.exit(1));
-    },
+  const { server } = controller.config;
+  const token = await resolveAdminToken(server.admin, process.env).catch((err: Error) => exitWith(err.message, log));
+
+  let supervisor: Supervisor | undefined;
+  const stopAndExit = (message: string) => {
+    log.fatal(message);
+    process.stderr.write(`veloflux: ${message}\n`);
+    void (supervisor?.shutdown(0) ?? Promise.resolve()).finally(() => process.exit(1));
+  };
+
+  const audit = controller.audit;
+  const workersReady = new Promise<number>((resolve) => {
+    supervisor = new Supervisor({ version: 1, config: controller.config }, log, { onAllReady: resolve, onFatal: stopAndExit });
   });
-  supervisor.start();
+  controller.attach(supervisor!);
+  const admin = createAdminServer({ controller, supervisor: supervisor!, audit, shutdownDeadlineMs: server.timeouts.shutdown }, token.value, log);
+  supervisor!.start();
+
+  let adminPort: number;
+  try {
+    await admin.listen({ port: server.admin.port, host: server.admin.host });
+    adminPort = (admin.server.address() as AddressInfo).port;
+  } catch (err) {
+    return stopAndExit(listenErrorMessage(err as Error & { code?: string }, 'server.admin.port', server.admin.port, 'VELOFLUX_ADMIN_PORT'));
+  }
+  if (token.generated) {
+    // Shown once: it is not written anywhere. Set VELOFLUX_ADMIN_TOKEN to choose your own.
+    process.stderr.write(`veloflux: admin API token (generated for this run, shown once): ${token.value}\n`);
+  }
+  const httpPort = await workersReady;
+  log.info(
+    {
+      http: { host: server.http.host, port: httpPort },
+      admin: { host: server.admin.host, port: adminPort },
+      workers: server.workers,
+      configVersion: supervisor!.committed.version,
+    },
+    'veloflux ready',
+  );
+
+  process.on('SIGHUP', () => {
+    controller.reload({ via: 'SIGHUP' }).then(
+      (result) => log.info({ result }, 'reloaded on SIGHUP'),
+      (err: Error) => log.error({ err: err instanceof ConfigError ? err.message : err }, 'reload on SIGHUP rejected; the running config is unchanged'),
+    );
+  });
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal, deadlineMs: server.timeouts.shutdown }, 'shutting down: draining in-flight requests');
-    void supervisor.shutdown(server.timeouts.shutdown).then(() => {
+    void admin.close();
+    void supervisor!.shutdown(server.timeouts.shutdown).then(() => {
       log.info('all workers stopped');
       process.exit(0);
     });

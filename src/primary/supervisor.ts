@@ -1,18 +1,24 @@
 /**
- * Forks and watches the workers: sends each the current snapshot, respawns a crashed worker
- * with exponential backoff (logging why it died), and on shutdown tells every worker to drain
- * and waits for them to exit.
+ * Forks and watches the workers: hands each the committed snapshot, applies new snapshots to
+ * every worker or to none (two-phase: send, collect acks, roll back on any failure), respawns a
+ * crashed worker with exponential backoff (logging why it died), replaces workers one at a time
+ * on a rolling restart, and on shutdown tells every worker to drain and waits for them to exit.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../shared/log.js';
-import { isVelofluxMessage, primaryMessage, type ConfigSnapshot, type WorkerMessage } from '../shared/ipc.js';
+import { VelofluxError } from '../shared/errors.js';
+import { isVelofluxMessage, primaryMessage, type ConfigSnapshot, type WorkerMessage, type WorkerStats } from '../shared/ipc.js';
 
 const WORKER_ENTRY = fileURLToPath(new URL('../workers/main.js', import.meta.url));
 const BACKOFF_START_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
 /** A worker that lived this long resets the crash streak. */
 const STABLE_AFTER_MS = 60_000;
+/** How long a worker may take to build and swap a runtime before the change counts as failed. */
+const APPLY_TIMEOUT_MS = 10_000;
+/** How long a replacement worker may take to start during a rolling restart. */
+const START_TIMEOUT_MS = 15_000;
 
 export interface SupervisorEvents {
   /** Every worker has built its runtime and listens; `httpPort` is the bound port. */
@@ -22,74 +28,236 @@ export interface SupervisorEvents {
 }
 
 interface WorkerState {
-  startedAt: number;
+  readonly startedAt: number;
   ready: boolean;
+  /** Being replaced or stopped on purpose: its exit is not a crash. */
+  retiring: boolean;
+  /** Snapshot version the worker last reported running. */
+  configVersion: number;
+  stats: WorkerStats | undefined;
+  onReady: (() => void) | undefined;
+}
+
+interface PendingApply {
+  readonly version: number;
+  readonly waiting: Set<Worker>;
+  readonly failures: string[];
+  readonly applied: Set<Worker>;
+  done: () => void;
+}
+
+export interface WorkerView {
+  id: number;
+  pid: number | undefined;
+  ready: boolean;
+  uptimeMs: number;
+  stats: WorkerStats | undefined;
 }
 
 export class Supervisor {
-  #snapshot: ConfigSnapshot;
+  #committed: ConfigSnapshot;
+  #nextVersion: number;
   readonly #log: Logger;
   readonly #events: SupervisorEvents;
   readonly #workers = new Map<Worker, WorkerState>();
+  readonly #target: number;
   #crashStreak = 0;
   #stopping = false;
   #announcedReady = false;
-  readonly #target: number;
+  #pending: PendingApply | undefined;
+  #restarting = false;
 
   constructor(snapshot: ConfigSnapshot, log: Logger, events: SupervisorEvents) {
-    this.#snapshot = snapshot;
+    this.#committed = snapshot;
+    this.#nextVersion = snapshot.version + 1;
     this.#log = log;
     this.#events = events;
     this.#target = snapshot.config.server.workers as number;
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false });
   }
 
+  get committed(): ConfigSnapshot {
+    return this.#committed;
+  }
+
+  /** Snapshot versions are assigned here so they only ever grow, rollbacks included. */
+  nextVersion(): number {
+    return this.#nextVersion++;
+  }
+
   start(): void {
     for (let i = 0; i < this.#target; i++) this.#fork();
   }
 
-  get workerPids(): number[] {
-    return [...this.#workers.keys()].map((w) => w.process.pid!).filter(Boolean);
+  get expectedWorkers(): number {
+    return this.#target;
   }
 
-  #fork(): void {
+  workers(): WorkerView[] {
+    return [...this.#workers].map(([worker, state]) => ({
+      id: worker.id,
+      pid: worker.process.pid,
+      ready: state.ready,
+      uptimeMs: Date.now() - state.startedAt,
+      stats: state.stats,
+    }));
+  }
+
+  #fork(): Worker {
     const worker = cluster.fork();
-    this.#workers.set(worker, { startedAt: Date.now(), ready: false });
+    this.#workers.set(worker, { startedAt: Date.now(), ready: false, retiring: false, configVersion: 0, stats: undefined, onReady: undefined });
     worker.on('message', (message: unknown) => {
       if (isVelofluxMessage(message)) this.#onMessage(worker, message as WorkerMessage);
     });
     worker.on('exit', (code, signal) => this.#onExit(worker, code, signal));
+    return worker;
   }
 
   #onMessage(worker: Worker, message: WorkerMessage): void {
+    const state = this.#workers.get(worker);
+    if (state === undefined) return;
     switch (message.type) {
       case 'hello':
-        worker.send(primaryMessage({ type: 'snapshot', snapshot: this.#snapshot }));
+        worker.send(primaryMessage({ type: 'snapshot', snapshot: this.#committed }));
         return;
-      case 'ready': {
-        const state = this.#workers.get(worker);
-        if (state !== undefined) state.ready = true;
+      case 'ready':
+        state.ready = true;
+        state.configVersion = message.configVersion;
         this.#log.info({ worker: worker.id, workerPid: worker.process.pid, configVersion: message.configVersion }, 'worker serving');
-        if (!this.#announcedReady && [...this.#workers.values()].filter((s) => s.ready).length >= this.#target) {
+        // It started on an older snapshot while a change was being committed: catch it up.
+        if (message.configVersion < this.#committed.version) worker.send(primaryMessage({ type: 'snapshot', snapshot: this.#committed }));
+        state.onReady?.();
+        if (!this.#announcedReady && this.#readyCount() >= this.#target) {
           this.#announcedReady = true;
           this.#events.onAllReady(message.httpPort);
         }
         return;
-      }
+      case 'snapshot-applied':
+        state.configVersion = message.configVersion;
+        this.#ack(worker, message.configVersion, undefined);
+        return;
+      case 'snapshot-failed':
+        this.#ack(worker, message.configVersion, `worker ${worker.id}: ${message.reason}`);
+        return;
+      case 'stats':
+        state.stats = message.stats;
+        return;
       case 'fatal':
         this.#stopping = true;
         this.#events.onFatal(message.message);
         return;
-      case 'snapshot-applied':
-      case 'snapshot-failed':
-        return;
     }
+  }
+
+  #readyCount(): number {
+    let n = 0;
+    for (const state of this.#workers.values()) if (state.ready && !state.retiring) n++;
+    return n;
+  }
+
+  #ack(worker: Worker, version: number, failure: string | undefined): void {
+    const pending = this.#pending;
+    if (pending === undefined || pending.version !== version || !pending.waiting.delete(worker)) return;
+    if (failure === undefined) pending.applied.add(worker);
+    else pending.failures.push(failure);
+    if (pending.waiting.size === 0) pending.done();
+  }
+
+  /**
+   * Applies `snapshot` on every serving worker, or on none: if any worker fails (or does not
+   * answer in time) every worker is sent back the previous config and this throws
+   * VF_ERR_APPLY_FAILED with the reasons. Callers serialise changes.
+   */
+  async apply(snapshot: ConfigSnapshot): Promise<void> {
+    const previous = this.#committed;
+    const failures = await this.#broadcast(snapshot);
+    if (failures.length === 0) {
+      this.#committed = snapshot;
+      // Workers that were still starting got the previous snapshot; bring them up to date.
+      for (const [worker, state] of this.#workers) {
+        if (state.configVersion < snapshot.version && worker.isConnected()) worker.send(primaryMessage({ type: 'snapshot', snapshot }));
+      }
+      return;
+    }
+    const rollback: ConfigSnapshot = { version: this.nextVersion(), config: previous.config };
+    const rollbackFailures = await this.#broadcast(rollback);
+    this.#committed = rollback;
+    if (rollbackFailures.length > 0) this.#log.error({ rollbackFailures }, 'rollback failed on some workers');
+    throw new VelofluxError('VF_ERR_APPLY_FAILED', `not applied, every worker was rolled back: ${failures.join('; ')}`);
+  }
+
+  /** Sends a snapshot to every serving worker and resolves with the failures once all answered. */
+  async #broadcast(snapshot: ConfigSnapshot): Promise<string[]> {
+    const targets = [...this.#workers].filter(([worker, state]) => state.ready && !state.retiring && worker.isConnected()).map(([worker]) => worker);
+    const pending: PendingApply = { version: snapshot.version, waiting: new Set(targets), failures: [], applied: new Set(), done: () => {} };
+    const finished = new Promise<void>((resolve) => (pending.done = resolve));
+    this.#pending = pending;
+    for (const worker of targets) worker.send(primaryMessage({ type: 'snapshot', snapshot }));
+    const timer = setTimeout(() => {
+      for (const worker of pending.waiting) pending.failures.push(`worker ${worker.id}: no answer within ${APPLY_TIMEOUT_MS} ms`);
+      pending.waiting.clear();
+      pending.done();
+    }, APPLY_TIMEOUT_MS);
+    if (targets.length === 0) pending.done();
+    await finished;
+    clearTimeout(timer);
+    this.#pending = undefined;
+    return pending.failures;
+  }
+
+  /**
+   * Replaces every worker, one at a time: a replacement is forked and must be serving before
+   * the old worker is told to drain, so the listening socket always has a worker behind it.
+   */
+  async rollingRestart(deadlineMs: number): Promise<{ replaced: number }> {
+    if (this.#restarting) throw new VelofluxError('VF_ERR_BUSY', 'a rolling restart is already running');
+    this.#restarting = true;
+    try {
+      const old = [...this.#workers].filter(([, state]) => !state.retiring).map(([worker]) => worker);
+      for (const worker of old) {
+        if (this.#stopping) break;
+        const replacement = this.#fork();
+        await this.#whenReady(replacement);
+        await this.#retire(worker, deadlineMs);
+      }
+      return { replaced: old.length };
+    } finally {
+      this.#restarting = false;
+    }
+  }
+
+  #whenReady(worker: Worker): Promise<void> {
+    const state = this.#workers.get(worker)!;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new VelofluxError('VF_ERR_INTERNAL', `replacement worker ${worker.id} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      state.onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Tells one worker to drain within `deadlineMs` and resolves when it has exited. */
+  #retire(worker: Worker, deadlineMs: number): Promise<void> {
+    const state = this.#workers.get(worker);
+    if (state !== undefined) state.retiring = true;
+    return new Promise<void>((resolve) => {
+      if (worker.isDead()) return resolve();
+      worker.once('exit', () => resolve());
+      worker.send(primaryMessage({ type: 'shutdown', deadlineMs }));
+      // Backstop: a worker that ignores the deadline is killed shortly after it.
+      setTimeout(() => worker.process.kill('SIGKILL'), deadlineMs + 2_000).unref();
+    });
   }
 
   #onExit(worker: Worker, code: number | null, signal: string | null): void {
     const state = this.#workers.get(worker);
     this.#workers.delete(worker);
-    if (this.#stopping) return;
+    if (this.#pending?.waiting.delete(worker)) {
+      this.#pending.failures.push(`worker ${worker.id} exited during the change`);
+      if (this.#pending.waiting.size === 0) this.#pending.done();
+    }
+    if (this.#stopping || state?.retiring) return;
     const lived = state === undefined ? 0 : Date.now() - state.startedAt;
     this.#crashStreak = lived >= STABLE_AFTER_MS ? 1 : this.#crashStreak + 1;
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** (this.#crashStreak - 1));
@@ -102,16 +270,6 @@ export class Supervisor {
   /** Asks every worker to drain within `deadlineMs`, resolves when all have exited. */
   async shutdown(deadlineMs: number): Promise<void> {
     this.#stopping = true;
-    const exits = [...this.#workers.keys()].map(
-      (worker) =>
-        new Promise<void>((resolve) => {
-          if (worker.isDead()) return resolve();
-          worker.once('exit', () => resolve());
-          worker.send(primaryMessage({ type: 'shutdown', deadlineMs }));
-          // Backstop: a worker that ignores the deadline is killed shortly after it.
-          setTimeout(() => worker.process.kill('SIGKILL'), deadlineMs + 2_000).unref();
-        }),
-    );
-    await Promise.all(exits);
+    await Promise.all([...this.#workers.keys()].map((worker) => this.#retire(worker, deadlineMs)));
   }
 }

@@ -27,6 +27,8 @@ export type WorkerMessage =
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'ready'; configVersion: number; httpPort: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot-applied'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot-failed'; configVersion: number; reason: string }
+  /** Sent every second: what GET /admin/metrics (and later Prometheus) reports. */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'stats'; stats: WorkerStats }
   /** The worker could not start (for instance, the port is taken); the primary must not respawn it in a loop. */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'fatal'; code: string; message: string };
 
@@ -43,4 +45,24 @@ export function workerMessage(body: Distribute<WorkerMessage>): WorkerMessage {
 /** Narrows an incoming IPC value; anything else (other versions, foreign messages) is ignored by callers. */
 export function isVelofluxMessage(value: unknown): value is { v: number; type: string } {
   return typeof value === 'object' && value !== null && (value as { v?: unknown }).v === IPC_PROTOCOL_VERSION && typeof (value as { type?: unknown }).type === 'string';
+}
+
+export interface BackendStatsReport {
+  id: string;
+  pool: string;
+  inFlight: number;
+  requests: number;
+  ewmaLatencyMs: number;
+  consecutiveFailures: number;
+}
+
+export interface WorkerStats {
+  configVersion: number;
+  /** Requests received since the worker started. */
+  requests: number;
+  activeConnections: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  eventLoopLagMs: { mean: number; p99: number; max: number };
+  backends: BackendStatsReport[];
 }

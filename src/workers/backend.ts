@@ -19,6 +19,8 @@ export class Backend {
   readonly stats: BackendStats;
   weight: number;
   healthy = true;
+  /** Drained by the operator: no new requests, in-flight ones finish. */
+  drained = false;
 
   constructor(id: string, url: URL, weight: number, index: number, stats: BackendStats) {
     this.id = id;
@@ -28,8 +30,8 @@ export class Backend {
     this.stats = stats;
   }
 
-  /** A backend takes new requests only while healthy and with a positive weight. */
+  /** A backend takes new requests only while healthy, not drained and with a positive weight. */
   get available(): boolean {
-    return this.healthy && this.weight > 0;
+    return this.healthy && !this.drained && this.weight > 0;
   }
 }

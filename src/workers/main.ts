@@ -13,6 +13,7 @@ import { BackendRegistry } from './backend-registry.js';
 import { createHttpEngine } from './http-engine.js';
 import { ProxyHandler } from './proxy-handler.js';
 import { Runtime } from './runtime.js';
+import { StatsReporter } from './stats-reporter.js';
 
 const log = createLogger('worker', { worker: cluster.worker?.id });
 const registry = new BackendRegistry();
@@ -24,10 +25,24 @@ function send(message: WorkerMessage): void {
   process.send?.(message);
 }
 
+/**
+ * Test hook, off unless the variable is set: the first worker refuses any snapshot that has a
+ * pool with this name, so tests can prove a change that one worker cannot apply is rolled back
+ * on all of them.
+ */
+const REJECT_POOL_FOR_TESTS = process.env.VELOFLUX_TEST_REJECT_POOL;
+
+function buildRuntime(snapshot: ConfigSnapshot): Runtime {
+  if (REJECT_POOL_FOR_TESTS !== undefined && cluster.worker?.id === 1 && snapshot.config.pools.some((p) => p.name === REJECT_POOL_FOR_TESTS)) {
+    throw new Error(`refusing pool "${REJECT_POOL_FOR_TESTS}" (VELOFLUX_TEST_REJECT_POOL)`);
+  }
+  return new Runtime(snapshot, registry);
+}
+
 function applySnapshot(snapshot: ConfigSnapshot): void {
   let runtime: Runtime;
   try {
-    runtime = new Runtime(snapshot, registry);
+    runtime = buildRuntime(snapshot);
   } catch (err) {
     log.error({ err, configVersion: snapshot.version }, 'could not build runtime');
     send(workerMessage({ type: 'snapshot-failed', configVersion: snapshot.version, reason: (err as Error).message }));
@@ -49,6 +64,7 @@ function startServing(snapshot: ConfigSnapshot, runtime: Runtime): void {
     send(workerMessage({ type: 'fatal', code: err.code ?? 'UNKNOWN', message: listenErrorMessage(err, 'server.http.port', http.port, 'VELOFLUX_HTTP_PORT') }));
     process.exit(1);
   });
+  new StatsReporter(server, handler, (stats) => send(workerMessage({ type: 'stats', stats })));
   server.listen({ port: http.port, host: http.host }, () => {
     const { port } = server!.address() as AddressInfo;
     send(workerMessage({ type: 'ready', configVersion: snapshot.version, httpPort: port }));

@@ -18,7 +18,11 @@ export class PoolRuntime {
   constructor(config: PoolConfig, server: ServerConfig, registry: BackendRegistry) {
     this.name = config.name;
     const timeouts = { ...server.timeouts, ...definedOnly(config.timeouts) };
-    this.backends = config.backends.map((b, i) => new Backend(b.id, new URL(b.url), b.weight, i, registry.statsFor(b.id)));
+    this.backends = config.backends.map((b, i) => {
+      const backend = new Backend(b.id, new URL(b.url), b.weight, i, registry.statsFor(b.id));
+      backend.drained = b.drain;
+      return backend;
+    });
     this.upstreams = this.backends.map((b) =>
       registry.poolFor(b.id, b.url.origin, {
         connectTimeoutMs: timeouts.connect,

@@ -22,6 +22,8 @@ export class ProxyHandler {
   #runtime: Runtime;
   readonly #wheel = new DeadlineWheel();
   #draining = false;
+  /** Requests received (any outcome), for the stats the primary aggregates. */
+  requests = 0;
 
   constructor(runtime: Runtime) {
     this.#runtime = runtime;
@@ -42,6 +44,7 @@ export class ProxyHandler {
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    this.requests++;
     if (this.#draining) res.shouldKeepAlive = false;
     // HTTP/0.9 has no headers and no framing; RFC 9112 §2.3 lets a server refuse it.
     if (req.httpVersionMajor !== 1) return sendError(res, 'VF_ERR_BAD_REQUEST', true);

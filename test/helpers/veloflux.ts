@@ -11,9 +11,17 @@ import { stringify } from 'yaml';
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 
+/** The admin token every test instance gets (VELOFLUX_ADMIN_TOKEN), unless a test overrides it. */
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
 export interface RunningVeloflux {
   readonly port: number;
   readonly url: string;
+  readonly adminPort: number;
+  /** http://127.0.0.1:<adminPort> */
+  readonly adminUrl: string;
+  /** fetch() against the admin API with the test token; `init.headers` are added. */
+  admin(path: string, init?: RequestInit): Promise<Response>;
   readonly process: ChildProcess;
   readonly configFile: string;
   /** Everything the process wrote so far (stdout then stderr interleaved as received). */
@@ -57,7 +65,7 @@ export function writeConfig(config: Record<string, unknown>, options: StartOptio
 export async function startVeloflux(config: Record<string, unknown>, options: StartOptions = {}): Promise<RunningVeloflux> {
   const configFile = writeConfig(config, options);
   const child = spawn(options.execPath ?? process.execPath, [CLI, '--config', configFile], {
-    env: { ...process.env, VELOFLUX_LOG_LEVEL: 'info', ...options.env },
+    env: { ...process.env, VELOFLUX_LOG_LEVEL: 'info', VELOFLUX_ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -74,14 +82,14 @@ export async function startVeloflux(config: Record<string, unknown>, options: St
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-  const port = await new Promise<number>((resolve, reject) => {
+  const { port, adminPort } = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`VeloFlux not ready in time:\n${out}`)), options.readyTimeoutMs ?? 15_000);
     const poll = setInterval(() => {
       const ready = logs().find((l) => l.msg === 'veloflux ready');
       if (ready !== undefined) {
         clearInterval(poll);
         clearTimeout(timer);
-        resolve((ready.http as { port: number }).port);
+        resolve({ port: (ready.http as { port: number }).port, adminPort: (ready.admin as { port: number }).port });
       }
     }, 20);
     void exited.then((code) => {
@@ -91,9 +99,17 @@ export async function startVeloflux(config: Record<string, unknown>, options: St
     });
   });
 
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    adminPort,
+    adminUrl,
+    admin: (path, init = {}) =>
+      fetch(`${adminUrl}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) },
+      }),
     process: child,
     configFile,
     output: () => out,

@@ -21,6 +21,7 @@ const config = join(dir, 'veloflux.yaml');
 writeFileSync(config, `server:
   workers: 2
   http: { port: 0, host: 127.0.0.1 }
+  admin: { port: 0 }
   dataDir: ${join(dir, 'data')}
 pools:
   - name: web
@@ -28,7 +29,7 @@ pools:
 routes:
   - { path: /, pool: web }
 `);
-const child = spawn(process.execPath, [cli, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, [cli, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
 const exited = new Promise((r) => child.once('exit', (code) => r(code)));
 const port = await new Promise((resolve, reject) => {
   let out = '';

@@ -91,12 +91,17 @@ export function parseConfigText(text: string, source: string): unknown {
   return doc.toJS();
 }
 
-export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<Readonly<VelofluxConfig>> {
+/** Reads and parses a config file without validating it; returns the text too (for change detection). */
+export async function readConfigFile(path: string): Promise<{ text: string; raw: unknown }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new ConfigError(path, [{ path: [], message: `cannot read file: ${(err as Error).message}` }]);
   }
-  return validateConfig(parseConfigText(text, path), path, env);
+  return { text, raw: parseConfigText(text, path) };
+}
+
+export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<Readonly<VelofluxConfig>> {
+  return validateConfig((await readConfigFile(path)).raw, path, env);
 }

@@ -86,7 +86,14 @@ const server = z
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
     http: listener(80, '0.0.0.0'),
     api: listener(9090, '0.0.0.0'),
-    admin: listener(9000, '127.0.0.1'),
+    admin: z
+      .strictObject({
+        port: port.default(9000),
+        host: host.default('127.0.0.1'),
+        /** File holding the bearer token (VELOFLUX_ADMIN_TOKEN takes precedence). */
+        tokenFile: z.string().min(1).optional(),
+      })
+      .prefault({}),
     metrics: listener(8080, '0.0.0.0'),
     dashboard: listener(3000, '0.0.0.0'),
     dataDir: z.string().min(1).default('./data'),
@@ -106,6 +113,8 @@ const backend = z.strictObject({
   id: backendId,
   url: z.string().refine(isHttpOrigin, { message: 'expected an http:// origin like http://10.0.0.5:8080' }),
   weight: z.number().int().min(0).max(1000).default(1),
+  /** A drained backend gets no new requests; requests already sent to it finish. */
+  drain: z.boolean().default(false),
 });
 
 function isHttpOrigin(text: string): boolean {

@@ -1,0 +1,82 @@
+/** GET /admin/health, GET /admin/metrics, GET /admin/audit, POST /admin/workers/restart. */
+import type { FastifyInstance } from 'fastify';
+import type { BackendStatsReport } from '../../shared/ipc.js';
+import { actorOf, type AdminContext } from './server.js';
+
+export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, shutdownDeadlineMs }: AdminContext): void {
+  // Public (no token): up/down only, for probes.
+  app.get('/admin/health', async (_request, reply) => {
+    const workers = supervisor.workers();
+    const ready = workers.filter((w) => w.ready).length;
+    const up = ready > 0;
+    return reply.code(up ? 200 : 503).send({
+      status: up ? 'up' : 'down',
+      workers: { ready, alive: workers.length, expected: supervisor.expectedWorkers },
+      configVersion: supervisor.committed.version,
+    });
+  });
+
+  app.get('/admin/metrics', async () => {
+    const workers = supervisor.workers();
+    const byBackend = new Map<string, BackendStatsReport[]>();
+    for (const w of workers) for (const b of w.stats?.backends ?? []) byBackend.set(b.id, [...(byBackend.get(b.id) ?? []), b]);
+    return {
+      configVersion: supervisor.committed.version,
+      workers: workers.map((w) => ({
+        id: w.id,
+        pid: w.pid,
+        ready: w.ready,
+        uptimeSeconds: Math.round(w.uptimeMs / 1000),
+        configVersion: w.stats?.configVersion ?? null,
+        requests: w.stats?.requests ?? 0,
+        activeConnections: w.stats?.activeConnections ?? 0,
+        memory: { rssBytes: w.stats?.rssBytes ?? 0, heapUsedBytes: w.stats?.heapUsedBytes ?? 0 },
+        eventLoopLagMs: w.stats?.eventLoopLagMs ?? null,
+      })),
+      pools: controller.config.pools.map((pool) => ({
+        name: pool.name,
+        algorithm: pool.algorithm,
+        backends: pool.backends.map((b) => {
+          const reports = byBackend.get(b.id) ?? [];
+          const requests = sum(reports, (r) => r.requests);
+          return {
+            id: b.id,
+            url: b.url,
+            weight: b.weight,
+            drain: b.drain,
+            inFlight: sum(reports, (r) => r.inFlight),
+            requests,
+            // Latency averaged over workers, weighted by the requests each served.
+            ewmaLatencyMs: requests === 0 ? 0 : Math.round((sum(reports, (r) => r.ewmaLatencyMs * r.requests) / requests) * 100) / 100,
+            consecutiveFailures: Math.max(0, ...reports.map((r) => r.consecutiveFailures)),
+          };
+        }),
+      })),
+    };
+  });
+
+  // Query strings are text and the API does not coerce types (bodies must be exact), hence the pattern.
+  app.get<{ Querystring: { limit?: string } }>(
+    '/admin/audit',
+    { schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$' } } } } },
+    async (request) => ({ entries: audit.list(request.query.limit === undefined ? 100 : Number(request.query.limit)) }),
+  );
+
+  app.post('/admin/workers/restart', async (request) => {
+    const actor = actorOf(request);
+    try {
+      const result = await supervisor.rollingRestart(shutdownDeadlineMs);
+      audit.record({ actor, action: 'workers.restart', outcome: 'applied', detail: result });
+      return result;
+    } catch (err) {
+      audit.record({ actor, action: 'workers.restart', outcome: 'failed', detail: (err as Error).message });
+      throw err;
+    }
+  });
+}
+
+function sum<T>(items: readonly T[], of: (item: T) => number): number {
+  let total = 0;
+  for (const item of items) total += of(item);
+  return total;
+}
