@@ -11,12 +11,15 @@
  * answered is reported after them, in order (RFC 9112 §9.3.2, §9.6).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ServerConfig } from '../shared/config/schema.js';
 import type { ErrorCode } from '../shared/errors.js';
 import { writeRawError } from './error-response.js';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+/** A request with `Connection: upgrade`: node hands over the raw socket and the bytes read past the head. */
+export type UpgradeListener = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
 
 const kParseError = Symbol('veloflux.parseError');
 
@@ -27,7 +30,7 @@ type EngineSocket = Duplex & {
   [kParseError]?: ErrorCode;
 };
 
-export function createHttpEngine(server: ServerConfig, onRequest: RequestListener): Server {
+export function createHttpEngine(server: ServerConfig, onRequest: RequestListener, onUpgrade: UpgradeListener): Server {
   const engine = createServer(
     {
       maxHeaderSize: server.limits.maxHeaderSize,
@@ -56,6 +59,7 @@ export function createHttpEngine(server: ServerConfig, onRequest: RequestListene
       onRequest(req, res);
     },
   );
+  engine.on('upgrade', onUpgrade);
   engine.on('clientError', answerClientError);
   // CONNECT is a forward-proxy feature; a reverse proxy refuses it instead of tunnelling.
   engine.on('connect', (_req: IncomingMessage, socket: Duplex) => writeRawError(socket, 'VF_ERR_METHOD_NOT_ALLOWED'));

@@ -59,7 +59,7 @@ function applySnapshot(snapshot: ConfigSnapshot): void {
 function startServing(snapshot: ConfigSnapshot, runtime: Runtime): void {
   const { http } = snapshot.config.server;
   handler = new ProxyHandler(runtime);
-  server = createHttpEngine(snapshot.config.server, handler.handle);
+  server = createHttpEngine(snapshot.config.server, handler.handle, handler.handleUpgrade);
   server.once('error', (err: Error & { code?: string }) => {
     send(workerMessage({ type: 'fatal', code: err.code ?? 'UNKNOWN', message: listenErrorMessage(err, 'server.http.port', http.port, 'VELOFLUX_HTTP_PORT') }));
     process.exit(1);

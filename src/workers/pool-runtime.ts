@@ -14,6 +14,8 @@ export class PoolRuntime {
   readonly upstreams: readonly Dispatcher[];
   readonly retries: number;
   readonly requestTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly responseTimeoutMs: number;
 
   constructor(config: PoolConfig, server: ServerConfig, registry: BackendRegistry) {
     this.name = config.name;
@@ -34,6 +36,8 @@ export class PoolRuntime {
     this.balancer = createBalancer(config.algorithm, this.backends, { hashKey: parseHashKey(config.hashKey) });
     this.retries = config.retries;
     this.requestTimeoutMs = timeouts.request;
+    this.connectTimeoutMs = timeouts.connect;
+    this.responseTimeoutMs = timeouts.response;
   }
 }
 

@@ -4,13 +4,15 @@
  * It reads only the current runtime, which a config swap replaces whole.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { DeadlineWheel } from './deadline-wheel.js';
 import { sendError } from './error-response.js';
 import { Exchange } from './exchange.js';
 import { parseRequestHead } from './request-head.js';
+import type { PoolRuntime } from './pool-runtime.js';
 import type { Runtime } from './runtime.js';
+import { WebSocketTunnel } from './websocket-tunnel.js';
 
 const kHostCache = Symbol('veloflux.hostCache');
 type CachingSocket = Socket & { [kHostCache]?: { raw: string; host: string } };
@@ -45,35 +47,66 @@ export class ProxyHandler {
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.requests++;
+    const prepared = this.#prepare(req, res);
+    if (prepared !== undefined) prepared.exchange.start(prepared.pool);
+  };
+
+  /**
+   * node's 'upgrade' event: WebSocket handshakes become tunnels; any other upgrade (h2c, ...)
+   * is proxied as a plain request, without the Upgrade header (it is hop-by-hop).
+   */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    this.requests++;
+    // node has handed the socket over; a response object on it answers errors the usual way.
+    const res = new ServerResponse(req);
+    res.assignSocket(socket);
+    res.shouldKeepAlive = false;
+    // node's server does not manage this response: close the connection once it is written.
+    res.once('finish', () => socket.destroySoon());
+    const prepared = this.#prepare(req, res);
+    if (prepared === undefined) return;
+    if (!isWebSocketUpgrade(req)) {
+      // node stops parsing at an upgrade head, so a body could not be read: refuse rather than hang.
+      if (prepared.exchange.contentLength !== 0) return sendError(res, 'VF_ERR_BAD_REQUEST', true);
+      return prepared.exchange.start(prepared.pool);
+    }
+    const key = req.headers['sec-websocket-key'];
+    if (typeof key !== 'string' || key === '' || req.method !== 'GET') return sendError(res, 'VF_ERR_BAD_REQUEST', true);
+    const { exchange } = prepared;
+    new WebSocketTunnel(socket, res, head, { method: 'GET', path: exchange.upstreamPath, headers: exchange.upstreamHeaders, key, pick: exchange }, prepared.pool).start();
+  };
+
+  /** Checks, routing and forwarding headers shared by plain requests and upgrades; undefined when already answered. */
+  #prepare(req: IncomingMessage, res: ServerResponse): { exchange: Exchange; pool: PoolRuntime } | undefined {
     if (this.#draining) res.shouldKeepAlive = false;
     // HTTP/0.9 has no headers and no framing; RFC 9112 §2.3 lets a server refuse it.
-    if (req.httpVersionMajor !== 1) return sendError(res, 'VF_ERR_BAD_REQUEST', true);
+    if (req.httpVersionMajor !== 1) return void sendError(res, 'VF_ERR_BAD_REQUEST', true);
     const runtime = this.#runtime;
     // Framing and Host rules first, for every target: `OPTIONS *` answered without them would
     // let an ambiguous body (empty Transfer-Encoding + Content-Length) desync the connection.
     const exchange = new Exchange(req, res, this.#wheel);
     exchange.closeAfterResponse = this.#draining;
     const problem = parseRequestHead(req.rawHeaders, req.httpVersionMinor, exchange);
-    if (problem !== undefined) return sendError(res, problem, true);
+    if (problem !== undefined) return void sendError(res, problem, true);
 
     let target = req.url ?? '';
     if (target.charCodeAt(0) !== 47 /* / */) {
-      if (target === '*') return answerOptionsStar(req, res);
+      if (target === '*') return void answerOptionsStar(req, res);
       target = this.#originFormOf(target);
-      if (target === '') return sendError(res, 'VF_ERR_BAD_REQUEST', true);
+      if (target === '') return void sendError(res, 'VF_ERR_BAD_REQUEST', true);
     }
     if (target !== req.url) replaceHost(exchange, req.url!);
-    if (runtime.maxBodySize > 0 && exchange.contentLength > runtime.maxBodySize) return sendError(res, 'VF_ERR_BODY_TOO_LARGE', true);
+    if (runtime.maxBodySize > 0 && exchange.contentLength > runtime.maxBodySize) return void sendError(res, 'VF_ERR_BODY_TOO_LARGE', true);
     if (exchange.contentLength === -1) exchange.chunkedBodyLimit = runtime.maxBodySize;
 
     const route = runtime.routeTable.match(normalizedHost(req.socket as CachingSocket, exchange.rawHost), target);
-    if (route === undefined) return sendError(res, 'VF_ERR_NO_ROUTE', exchange.contentLength !== 0 || this.#draining);
+    if (route === undefined) return void sendError(res, 'VF_ERR_NO_ROUTE', exchange.contentLength !== 0 || this.#draining);
 
     exchange.path = target;
     exchange.upstreamPath = route.stripPrefix ? stripPrefix(target, route.path) : target;
     addForwardingHeaders(exchange, req, runtime);
-    exchange.start(runtime.pools[route.poolIndex]!);
-  };
+    return { exchange, pool: runtime.pools[route.poolIndex]! };
+  }
 
   /** Absolute-form targets (RFC 9112 §3.2.2) are reduced to origin-form; '' when not http(s). */
   #originFormOf(target: string): string {
@@ -158,4 +191,10 @@ function clientFromForwardedFor(forwardedFor: string | undefined, peer: string, 
     if (!runtime.trustedProxies.check(hop, hop.includes(':') ? 'ipv6' : 'ipv4')) return hop;
   }
   return hops[0]!.trim() || peer;
+}
+
+/** RFC 6455 §4.2.1: `Upgrade: websocket` (case-insensitive token). */
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return typeof upgrade === 'string' && upgrade.toLowerCase().split(',').some((token) => token.trim() === 'websocket');
 }
