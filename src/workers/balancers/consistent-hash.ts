@@ -1,6 +1,6 @@
 import type { Backend } from '../backend.js';
-import type { Balancer, BalancerOptions, HashKey, PickContext } from './balancer.js';
-import { HashRing } from './hash-ring.js';
+import type { BalancerOptions, HashKey, PickContext } from './balancer.js';
+import { HashRingBalancer } from './hash-ring-balancer.js';
 import { murmur3String } from './string-hash.js';
 
 const EQUALS = 0x3d;
@@ -21,13 +21,13 @@ const NO_KEY = -1;
  * the empty string for such requests, so deployments add a `map` that falls back to
  * `$remote_addr`; this is that fallback, built in.
  */
-export class ConsistentHashBalancer implements Balancer {
-  readonly #ring: HashRing;
+export class ConsistentHashBalancer extends HashRingBalancer {
   readonly #keyKind: HashKey['kind'];
   /** Header name (lower-cased, as node:http gives headers) or cookie name (case-sensitive, RFC 6265). */
   readonly #keyName: string;
 
   constructor(backends: readonly Backend[], options: BalancerOptions) {
+    super(backends);
     const hashKey = options.hashKey;
     if (hashKey === undefined) throw new TypeError('consistent_hash: options.hashKey is required');
     if (hashKey.kind !== 'path' && hashKey.name.length === 0) {
@@ -37,13 +37,11 @@ export class ConsistentHashBalancer implements Balancer {
     if (hashKey.kind === 'header') this.#keyName = hashKey.name.toLowerCase();
     else if (hashKey.kind === 'cookie') this.#keyName = hashKey.name;
     else this.#keyName = '';
-    this.#ring = new HashRing(backends);
   }
 
-  pick(ctx: PickContext, exclude?: readonly Backend[]): Backend | undefined {
-    let hash = this.#hashKey(ctx);
-    if (hash === NO_KEY) hash = murmur3String(ctx.clientAddress);
-    return this.#ring.lookup(hash, exclude);
+  protected keyHash(ctx: PickContext): number {
+    const hash = this.#hashKey(ctx);
+    return hash === NO_KEY ? murmur3String(ctx.clientAddress) : hash;
   }
 
   #hashKey(ctx: PickContext): number {
@@ -99,18 +97,6 @@ export class ConsistentHashBalancer implements Balancer {
       pairStart = pairEnd + 1;
     }
     return NO_KEY;
-  }
-
-  onStart(_backend: Backend): void {}
-
-  onEnd(_backend: Backend): void {}
-
-  setHealthy(backend: Backend, healthy: boolean): void {
-    this.#ring.setHealthy(backend, healthy);
-  }
-
-  setWeight(backend: Backend, weight: number): void {
-    this.#ring.setWeight(backend, weight);
   }
 }
 

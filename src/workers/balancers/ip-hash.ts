@@ -1,6 +1,5 @@
-import type { Backend } from '../backend.js';
-import type { Balancer, PickContext } from './balancer.js';
-import { HashRing } from './hash-ring.js';
+import type { PickContext } from './balancer.js';
+import { HashRingBalancer } from './hash-ring-balancer.js';
 import { murmur3String } from './string-hash.js';
 
 /**
@@ -9,26 +8,8 @@ import { murmur3String } from './string-hash.js';
  * moves only its own clients. The whole address is hashed (nginx's `ip_hash` uses only the first
  * three IPv4 octets, which piles whole NATed /24s onto one backend).
  */
-export class IpHashBalancer implements Balancer {
-  readonly #ring: HashRing;
-
-  constructor(backends: readonly Backend[]) {
-    this.#ring = new HashRing(backends);
-  }
-
-  pick(ctx: PickContext, exclude?: readonly Backend[]): Backend | undefined {
-    return this.#ring.lookup(murmur3String(ctx.clientAddress), exclude);
-  }
-
-  onStart(_backend: Backend): void {}
-
-  onEnd(_backend: Backend): void {}
-
-  setHealthy(backend: Backend, healthy: boolean): void {
-    this.#ring.setHealthy(backend, healthy);
-  }
-
-  setWeight(backend: Backend, weight: number): void {
-    this.#ring.setWeight(backend, weight);
+export class IpHashBalancer extends HashRingBalancer {
+  protected keyHash(ctx: PickContext): number {
+    return murmur3String(ctx.clientAddress);
   }
 }
