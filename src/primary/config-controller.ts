@@ -10,7 +10,7 @@ import type { VelofluxConfig } from '../shared/config/schema.js';
 import { VelofluxError } from '../shared/errors.js';
 import type { ConfigSnapshot } from '../shared/ipc.js';
 import type { Actor, AuditLog } from './audit-log.js';
-import { effectiveDynamic, etagOf, readConfigSource, readRuntimeState, writeRuntimeState, type ConfigFile, type RuntimeState } from './config-source.js';
+import { effectiveDynamic, etagOf, readConfigSource, readRuntimeState, stateFilePath, writeRuntimeState, type ConfigFile, type RuntimeState } from './config-source.js';
 import { emptyOverlay, findBackend, withOperation, type DynamicInput, type RuntimeOperation } from './runtime-overlay.js';
 import { changedPaths } from './static-diff.js';
 
@@ -164,6 +164,7 @@ export class ConfigController {
     const running = applier.committed.config;
     // Static settings keep their running values until a restart; the rest is swapped in.
     const config = Object.freeze({ ...next.config, server: running.server });
+    const previous = applier.committed;
     const snapshot: ConfigSnapshot = { version: applier.nextVersion(), config };
     try {
       await applier.apply(snapshot);
@@ -171,10 +172,21 @@ export class ConfigController {
       this.#audit.record({ actor, action, target, outcome: 'failed', detail: (err as Error).message });
       throw err;
     }
-    const persistedBefore = this.#current.state;
+    if (JSON.stringify(this.#current.state) !== JSON.stringify(next.state)) {
+      try {
+        await writeRuntimeState(running.server.dataDir, next.state);
+      } catch (err) {
+        // Applied but not saved would be lost on the next restart while the caller was told
+        // otherwise: undo it on the workers, so "applied" always means "applied and persisted"
+        // (and the state file only ever holds configs every worker accepted).
+        const reason = `could not save ${stateFilePath(running.server.dataDir)}: ${(err as Error).message}`;
+        await applier.apply({ version: applier.nextVersion(), config: previous.config }).catch((rollbackErr: unknown) => this.#log.error({ err: rollbackErr }, 'rolling back an unsaved change failed'));
+        this.#audit.record({ actor, action, target, outcome: 'failed', detail: reason });
+        throw new VelofluxError('VF_ERR_INTERNAL', `${reason}; the change was rolled back on every worker`);
+      }
+    }
     this.#current = { ...next, config };
     this.#etag = etagOf(next.dynamic);
-    if (JSON.stringify(persistedBefore) !== JSON.stringify(next.state)) await writeRuntimeState(running.server.dataDir, next.state);
     const needsRestart = changedPaths(running.server, next.config.server);
     if (needsRestart.length > 0) this.#log.warn({ needsRestart }, 'static settings changed in the file: they take effect after a restart');
     const result: ChangeResult = { configVersion: snapshot.version, etag: this.#etag, needsRestart, skipped: next.skipped };

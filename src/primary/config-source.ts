@@ -3,8 +3,10 @@
  * changes (documented in the README):
  *
  * 1. The base dynamic config (pools, routes) is the file's, unless a whole config was PUT through
- *    the admin API after the file was last changed: then the PUT one is the base. Editing the
- *    file and reloading makes the file the base again (the newer intent wins).
+ *    the admin API since the file was last loaded (at start or by a reload): then the PUT one is
+ *    the base. A reload or restart that finds the file changed since that load makes the file the
+ *    base again (the newer intent wins). "Changed" means a different content hash, so an edit
+ *    saved before the PUT but not yet reloaded also counts as newer.
  * 2. Runtime operations (drain, weight, add/remove backend) are an overlay re-applied on top of
  *    whichever base is in force, after every reload and restart. A PUT replaces the overlay,
  *    since its body is the complete desired state.
@@ -14,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { readConfigFile } from '../shared/config/load.js';
+import { ConfigError, readConfigFile } from '../shared/config/load.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { emptyOverlay, applyOverlay, type DynamicInput, type RuntimeOverlay } from './runtime-overlay.js';
 
@@ -53,11 +55,29 @@ export function stateFilePath(dataDir: string): string {
   return join(dataDir, 'runtime-state.json');
 }
 
+/**
+ * The persisted runtime state, or an empty one when there is none yet. A state file that cannot
+ * be read or understood is a ConfigError (a clear message and exit 1 at start-up), never
+ * silently ignored: it holds changes an operator was told were applied.
+ */
 export async function readRuntimeState(dataDir: string): Promise<RuntimeState> {
-  const text = await readFileIfExists(stateFilePath(dataDir));
+  const path = stateFilePath(dataDir);
+  const unusable = (why: string) =>
+    new ConfigError(path, [{ path: [], message: `${why}; it holds the runtime changes made through the admin API: fix it, or remove it to start from the config file alone` }]);
+  let text: string | undefined;
+  try {
+    text = await readFileIfExists(path);
+  } catch (err) {
+    throw unusable(`cannot read the runtime state (${(err as Error).message})`);
+  }
   if (text === undefined) return { apiBase: null, overlay: emptyOverlay() };
-  const parsed = JSON.parse(text) as { format?: number } & Partial<RuntimeState>;
-  if (parsed.format !== STATE_FORMAT) throw new Error(`${stateFilePath(dataDir)}: unknown format ${String(parsed.format)}`);
+  let parsed: { format?: number } & Partial<RuntimeState>;
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch (err) {
+    throw unusable(`not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || parsed.format !== STATE_FORMAT) throw unusable(`unknown format ${String((parsed as { format?: unknown } | null)?.format)}`);
   return { apiBase: parsed.apiBase ?? null, overlay: { ...emptyOverlay(), ...parsed.overlay } };
 }
 

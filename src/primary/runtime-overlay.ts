@@ -42,15 +42,12 @@ export function applyOverlay(base: DynamicInput, overlay: RuntimeOverlay): { dyn
   const dynamic = structuredClone(base);
   const skipped: string[] = [];
   const removed = new Set(overlay.removed);
-  for (const pool of dynamic.pools) {
-    if (!Array.isArray(pool.backends)) continue;
-    pool.backends = pool.backends.filter((b) => !removed.has(b.id));
-  }
+  for (const pool of poolsOf(dynamic)) pool.backends = pool.backends.filter((b) => !isObject(b) || !removed.has(b.id));
   for (const id of removed) {
-    if (!base.pools.some((p) => Array.isArray(p.backends) && p.backends.some((b) => b.id === id))) skipped.push(`remove backend "${id}": not in the base config`);
+    if (findBackend(base, id) === undefined) skipped.push(`remove backend "${id}": not in the base config`);
   }
   for (const { pool: poolName, backend } of overlay.added) {
-    const pool = dynamic.pools.find((p) => p.name === poolName);
+    const pool = poolsOf(dynamic).find((p) => p.name === poolName);
     if (pool === undefined) skipped.push(`add backend "${backend.id}": pool "${poolName}" is no longer configured`);
     else if (findBackend(dynamic, backend.id) !== undefined) skipped.push(`add backend "${backend.id}": the base config now defines it`);
     else pool.backends.push(structuredClone(backend));
@@ -67,10 +64,23 @@ export function applyOverlay(base: DynamicInput, overlay: RuntimeOverlay): { dyn
   return { dynamic, skipped };
 }
 
+/**
+ * The pools the overlay can work on. A reloaded file is not validated yet when the overlay is
+ * applied, so `pools` may be anything; whatever is malformed is left as it is for validation to
+ * report with its path (rather than crashing here with a TypeError).
+ */
+function poolsOf(dynamic: DynamicInput): DynamicInput['pools'] {
+  if (!Array.isArray(dynamic.pools)) return [];
+  return dynamic.pools.filter((p) => isObject(p) && Array.isArray(p.backends));
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
 export function findBackend(dynamic: DynamicInput, id: string): BackendInput | undefined {
-  for (const pool of dynamic.pools) {
-    if (!Array.isArray(pool.backends)) continue;
-    const found = pool.backends.find((b) => b.id === id);
+  for (const pool of poolsOf(dynamic)) {
+    const found = pool.backends.find((b) => isObject(b) && b.id === id);
     if (found !== undefined) return found;
   }
   return undefined;
@@ -94,7 +104,8 @@ export function withOperation(overlay: RuntimeOverlay, op: RuntimeOperation): Ru
       next.backends[op.backendId] = { ...next.backends[op.backendId], weight: op.weight };
       break;
     case 'add':
-      next.removed = next.removed.filter((id) => id !== op.backend.id);
+      // A removed base backend stays in `removed`: removals apply before additions, so the
+      // re-added backend (possibly with a new URL or pool) replaces the base one.
       next.added.push({ pool: op.pool, backend: op.backend });
       break;
     case 'remove': {

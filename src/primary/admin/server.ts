@@ -23,6 +23,7 @@ export interface AdminContext {
 }
 
 const PUBLIC_ROUTES = new Set(['/admin/health']);
+const BODY_LIMIT = 5 * 1024 * 1024;
 
 export function actorOf(request: FastifyRequest): Actor {
   return { via: 'admin-api', address: request.ip };
@@ -36,9 +37,19 @@ export function createAdminServer(context: AdminContext, token: string, log: Log
   const app = Fastify({
     // Requests are not logged one by one: changes are in the audit log.
     loggerInstance: log.child({ component: 'admin' }, { level: 'warn' }) as FastifyBaseLogger,
-    bodyLimit: 5 * 1024 * 1024,
+    bodyLimit: BODY_LIMIT,
     // Unknown fields must be errors, not silently dropped (fastify's ajv default removes them).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+  });
+
+  // Clients that always send Content-Type: application/json (curl -H habits, many SDKs) send no
+  // body with POST /admin/reload, drain, DELETE...: an empty body is "no body", not broken JSON.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text === '') return done(null, undefined);
+    parseJson(request, text, done);
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -65,6 +76,7 @@ export function createAdminServer(context: AdminContext, token: string, log: Log
     if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
       return sendError(reply, 'VF_ERR_INVALID_JSON', `the request body is not valid JSON: ${err.message}`);
     }
+    if (err.statusCode === 413) return sendError(reply, 'VF_ERR_BODY_TOO_LARGE', `the request body is larger than ${BODY_LIMIT} bytes`);
     if (err.statusCode === 415) return sendError(reply, 'VF_ERR_VALIDATION', 'Content-Type must be application/json');
     if (err.statusCode !== undefined && err.statusCode < 500) return sendError(reply, 'VF_ERR_VALIDATION', err.message);
     log.error({ err }, 'admin API error');
