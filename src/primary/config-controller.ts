@@ -182,7 +182,7 @@ export class ConfigController {
         const reason = `could not save ${stateFilePath(running.server.dataDir)}: ${(err as Error).message}`;
         await applier.apply({ version: applier.nextVersion(), config: previous.config }).catch((rollbackErr: unknown) => this.#log.error({ err: rollbackErr }, 'rolling back an unsaved change failed'));
         this.#audit.record({ actor, action, target, outcome: 'failed', detail: reason });
-        throw new VelofluxError('VF_ERR_INTERNAL', `${reason}; the change was rolled back on every worker`);
+        throw new VelofluxError('VF_ERR_PERSIST_FAILED', `${reason}; the change was rolled back on every worker`);
       }
     }
     this.#current = { ...next, config };

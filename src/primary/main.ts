@@ -45,11 +45,21 @@ export async function runPrimary(configPath: string): Promise<void> {
   controller.attach(supervisor!);
   const admin = createAdminServer({ controller, supervisor: supervisor!, audit, shutdownDeadlineMs: server.timeouts.shutdown }, token.value, log);
   supervisor!.start();
+  // Installed before start-up finishes: a SIGHUP's default action would kill the primary.
+  process.on('SIGHUP', () => {
+    controller.reload({ via: 'SIGHUP' }).then(
+      (result) => log.info({ result }, 'reloaded on SIGHUP'),
+      (err: Error) => log.error({ err: err instanceof ConfigError ? err.message : err }, 'reload on SIGHUP rejected; the running config is unchanged'),
+    );
+  });
 
   let adminPort: number;
+  let adminHost: string;
   try {
     await admin.listen({ port: server.admin.port, host: server.admin.host });
-    adminPort = (admin.server.address() as AddressInfo).port;
+    const bound = admin.server.address() as AddressInfo;
+    adminPort = bound.port;
+    adminHost = bound.address;
   } catch (err) {
     return stopAndExit(listenErrorMessage(err as Error & { code?: string }, 'server.admin.port', server.admin.port, 'VELOFLUX_ADMIN_PORT'));
   }
@@ -61,19 +71,13 @@ export async function runPrimary(configPath: string): Promise<void> {
   log.info(
     {
       http: { host: server.http.host, port: httpPort },
-      admin: { host: server.admin.host, port: adminPort },
+      admin: { host: adminHost, port: adminPort },
       workers: server.workers,
       configVersion: supervisor!.committed.version,
     },
     'veloflux ready',
   );
 
-  process.on('SIGHUP', () => {
-    controller.reload({ via: 'SIGHUP' }).then(
-      (result) => log.info({ result }, 'reloaded on SIGHUP'),
-      (err: Error) => log.error({ err: err instanceof ConfigError ? err.message : err }, 'reload on SIGHUP rejected; the running config is unchanged'),
-    );
-  });
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -40,9 +40,13 @@ interface WorkerState {
 
 interface PendingApply {
   readonly version: number;
+  /** The answer that counts as success in this phase. */
+  readonly expect: 'prepared' | 'snapshot-applied';
   readonly waiting: Set<Worker>;
   readonly failures: string[];
+  /** Workers that answered with `expect`. */
   readonly applied: Set<Worker>;
+  readonly failed: Set<Worker>;
   done: () => void;
 }
 
@@ -132,12 +136,15 @@ export class Supervisor {
           this.#events.onAllReady(message.httpPort);
         }
         return;
+      case 'prepared':
+        this.#ack(worker, message.configVersion, 'prepared', undefined);
+        return;
       case 'snapshot-applied':
         state.configVersion = message.configVersion;
-        this.#ack(worker, message.configVersion, undefined);
+        this.#ack(worker, message.configVersion, 'snapshot-applied', undefined);
         return;
       case 'snapshot-failed':
-        this.#ack(worker, message.configVersion, `worker ${worker.id}: ${message.reason}`);
+        this.#ack(worker, message.configVersion, undefined, `worker ${worker.id}: ${message.reason}`);
         return;
       case 'stats':
         state.stats = message.stats;
@@ -155,46 +162,64 @@ export class Supervisor {
     return n;
   }
 
-  #ack(worker: Worker, version: number, failure: string | undefined): void {
+  #ack(worker: Worker, version: number, answer: PendingApply['expect'] | undefined, failure: string | undefined): void {
     const pending = this.#pending;
-    if (pending === undefined || pending.version !== version || !pending.waiting.delete(worker)) return;
+    if (pending === undefined || pending.version !== version) return;
+    if (answer !== undefined && answer !== pending.expect) return;
+    if (!pending.waiting.delete(worker)) return;
     if (failure === undefined) pending.applied.add(worker);
-    else pending.failures.push(failure);
+    else {
+      pending.failures.push(failure);
+      pending.failed.add(worker);
+    }
     if (pending.waiting.size === 0) pending.done();
   }
 
   /**
-   * Applies `snapshot` on every serving worker, or on none: if any worker fails (or does not
-   * answer in time) every worker is sent back the previous config and this throws
-   * VF_ERR_APPLY_FAILED with the reasons. Callers serialise changes.
+   * Applies `snapshot` on every serving worker, or on none, in two phases: every worker builds
+   * the new runtime and holds it (prepare); only when all have, each swaps it in (commit) and this
+   * resolves once all have swapped. If any worker fails to build it (or does not answer in time),
+   * the others drop theirs (abort) and this throws VF_ERR_APPLY_FAILED with the reasons: no worker
+   * ever served the change. Callers serialise changes.
    */
   async apply(snapshot: ConfigSnapshot): Promise<void> {
-    const previous = this.#committed;
-    const failures = await this.#broadcast(snapshot);
-    if (failures.length === 0) {
-      this.#committed = snapshot;
-      // Workers that were still starting got the previous snapshot; bring them up to date.
-      for (const [worker, state] of this.#workers) {
-        if (state.configVersion < snapshot.version && worker.isConnected()) worker.send(primaryMessage({ type: 'snapshot', snapshot }));
-      }
-      return;
+    const { failures, answered } = await this.#broadcast(snapshot.version, 'prepared', primaryMessage({ type: 'prepare', snapshot }));
+    if (failures.length > 0) {
+      for (const worker of answered) if (worker.isConnected()) worker.send(primaryMessage({ type: 'abort', configVersion: snapshot.version }));
+      throw new VelofluxError('VF_ERR_APPLY_FAILED', `not applied on any worker: ${failures.join('; ')}`);
     }
-    const rollback: ConfigSnapshot = { version: this.nextVersion(), config: previous.config };
-    const rollbackFailures = await this.#broadcast(rollback);
-    this.#committed = rollback;
-    if (rollbackFailures.length > 0) this.#log.error({ rollbackFailures }, 'rollback failed on some workers');
-    throw new VelofluxError('VF_ERR_APPLY_FAILED', `not applied, every worker was rolled back: ${failures.join('; ')}`);
+    // From here the change is committed: a worker that dies now restarts on it.
+    this.#committed = snapshot;
+    const commit = await this.#broadcast(snapshot.version, 'snapshot-applied', primaryMessage({ type: 'commit', configVersion: snapshot.version }), answered);
+    if (commit.failures.length > 0) this.#log.error({ failures: commit.failures }, 'workers failed to commit a prepared config; restarting them');
+    for (const failure of commit.workersFailed) failure.process.kill('SIGTERM');
+    // Workers that were still starting got the previous snapshot; bring them up to date.
+    for (const [worker, state] of this.#workers) {
+      if (state.configVersion < snapshot.version && !answered.includes(worker) && worker.isConnected()) {
+        worker.send(primaryMessage({ type: 'snapshot', snapshot }));
+      }
+    }
   }
 
-  /** Sends a snapshot to every serving worker and resolves with the failures once all answered. */
-  async #broadcast(snapshot: ConfigSnapshot): Promise<string[]> {
-    const targets = [...this.#workers].filter(([worker, state]) => state.ready && !state.retiring && worker.isConnected()).map(([worker]) => worker);
-    const pending: PendingApply = { version: snapshot.version, waiting: new Set(targets), failures: [], applied: new Set(), done: () => {} };
+  /**
+   * Sends `message` to `targets` (default: every serving worker) and resolves once each has
+   * answered with `expect` or a failure, or the timeout passed.
+   */
+  async #broadcast(
+    version: number,
+    expect: PendingApply['expect'],
+    message: ReturnType<typeof primaryMessage>,
+    targets: Worker[] = this.#servingWorkers(),
+  ): Promise<{ failures: string[]; answered: Worker[]; workersFailed: Worker[] }> {
+    const pending: PendingApply = { version, expect, waiting: new Set(targets), failures: [], applied: new Set(), failed: new Set(), done: () => {} };
     const finished = new Promise<void>((resolve) => (pending.done = resolve));
     this.#pending = pending;
-    for (const worker of targets) worker.send(primaryMessage({ type: 'snapshot', snapshot }));
+    for (const worker of targets) worker.send(message);
     const timer = setTimeout(() => {
-      for (const worker of pending.waiting) pending.failures.push(`worker ${worker.id}: no answer within ${APPLY_TIMEOUT_MS} ms`);
+      for (const worker of pending.waiting) {
+        pending.failures.push(`worker ${worker.id}: no answer within ${APPLY_TIMEOUT_MS} ms`);
+        pending.failed.add(worker);
+      }
       pending.waiting.clear();
       pending.done();
     }, APPLY_TIMEOUT_MS);
@@ -202,7 +227,11 @@ export class Supervisor {
     await finished;
     clearTimeout(timer);
     this.#pending = undefined;
-    return pending.failures;
+    return { failures: pending.failures, answered: [...pending.applied], workersFailed: [...pending.failed] };
+  }
+
+  #servingWorkers(): Worker[] {
+    return [...this.#workers].filter(([worker, state]) => state.ready && !state.retiring && worker.isConnected()).map(([worker]) => worker);
   }
 
   /**
@@ -255,6 +284,7 @@ export class Supervisor {
     this.#workers.delete(worker);
     if (this.#pending?.waiting.delete(worker)) {
       this.#pending.failures.push(`worker ${worker.id} exited during the change`);
+      this.#pending.failed.add(worker);
       if (this.#pending.waiting.size === 0) this.#pending.done();
     }
     if (this.#stopping || state?.retiring) return;

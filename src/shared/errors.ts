@@ -26,6 +26,7 @@ export const ERRORS = {
   VF_ERR_PRECONDITION_REQUIRED: { status: 428, message: 'If-Match with the ETag from GET /admin/config is required' },
   VF_ERR_PRECONDITION_FAILED: { status: 412, message: 'The configuration changed since that ETag was read' },
   VF_ERR_APPLY_FAILED: { status: 500, message: 'A worker could not apply the change; every worker was rolled back' },
+  VF_ERR_PERSIST_FAILED: { status: 500, message: 'The change could not be saved under dataDir; it was rolled back' },
   VF_ERR_BUSY: { status: 409, message: 'Another operation of this kind is in progress' },
   VF_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const;

@@ -14,7 +14,16 @@ export interface ConfigSnapshot {
 }
 
 export type PrimaryMessage =
+  /** Build and serve this config now: a starting worker's first one, or a catch-up. */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot'; snapshot: ConfigSnapshot }
+  /**
+   * Two-phase change: build a runtime for this snapshot and hold it (answer `prepared` or
+   * `snapshot-failed`); swap it in only on `commit`, drop it on `abort`. So a change one worker
+   * cannot apply is never served by the others, not even briefly.
+   */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'prepare'; snapshot: ConfigSnapshot }
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'commit'; configVersion: number }
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'abort'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'shutdown'; deadlineMs: number };
 
 export type WorkerMessage =
@@ -25,6 +34,7 @@ export type WorkerMessage =
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'hello' }
   /** The worker built its first runtime and is accepting connections. */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'ready'; configVersion: number; httpPort: number }
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'prepared'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot-applied'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot-failed'; configVersion: number; reason: string }
   /** Sent every second: what GET /admin/metrics (and later Prometheus) reports. */

@@ -13,14 +13,11 @@ export interface UpstreamPoolOptions {
   readonly maxConnections: number;
 }
 
-interface PoolEntry {
-  readonly key: string;
-  readonly pool: Pool;
-}
 
 export class BackendRegistry {
   readonly #stats = new Map<string, BackendStats>();
-  readonly #pools = new Map<string, PoolEntry>();
+  /** By backend id, origin and options: a changed URL or option set gets a new pool. */
+  readonly #pools = new Map<string, Pool>();
 
   statsFor(backendId: string): BackendStats {
     let stats = this.#stats.get(backendId);
@@ -31,45 +28,49 @@ export class BackendRegistry {
     return stats;
   }
 
-  /** The undici pool for a backend; a changed URL or option set gets a new pool. */
-  poolFor(backendId: string, origin: string, options: UpstreamPoolOptions): Pool {
-    const key = `${origin} ${options.connectTimeoutMs} ${options.responseTimeoutMs} ${options.keepAliveMs} ${options.maxConnections}`;
-    const existing = this.#pools.get(backendId);
-    if (existing !== undefined && existing.key === key) return existing.pool;
-    if (existing !== undefined) void existing.pool.close();
-    const pool = new Pool(origin, {
-      connections: options.maxConnections,
-      pipelining: 1,
-      connectTimeout: options.connectTimeoutMs,
-      headersTimeout: options.responseTimeoutMs,
-      // The whole-exchange deadline is enforced by the proxy; this only bounds silence between chunks.
-      bodyTimeout: options.responseTimeoutMs,
-      // Idle sockets are closed before the backend's own keep-alive ends, to avoid the stale-socket race.
-      keepAliveTimeout: options.keepAliveMs,
-      keepAliveMaxTimeout: options.keepAliveMs,
-      keepAliveTimeoutThreshold: 0,
-      strictContentLength: true,
-    });
-    this.#pools.set(backendId, { key, pool });
-    return pool;
+  /**
+   * The undici pool for a backend; a changed URL or option set gets a new pool. Nothing is closed
+   * here: a runtime may be built and then discarded (a change another worker refused), and the
+   * running one must keep its pools. `retain` closes what the committed runtime no longer uses.
+   */
+  poolFor(backendId: string, origin: string, options: UpstreamPoolOptions): { key: string; pool: Pool } {
+    const key = `${backendId} ${origin} ${options.connectTimeoutMs} ${options.responseTimeoutMs} ${options.keepAliveMs} ${options.maxConnections}`;
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      pool = new Pool(origin, {
+        connections: options.maxConnections,
+        pipelining: 1,
+        connectTimeout: options.connectTimeoutMs,
+        headersTimeout: options.responseTimeoutMs,
+        // The whole-exchange deadline is enforced by the proxy; this only bounds silence between chunks.
+        bodyTimeout: options.responseTimeoutMs,
+        // Idle sockets are closed before the backend's own keep-alive ends, to avoid the stale-socket race.
+        keepAliveTimeout: options.keepAliveMs,
+        keepAliveMaxTimeout: options.keepAliveMs,
+        keepAliveTimeoutThreshold: 0,
+        strictContentLength: true,
+      });
+      this.#pools.set(key, pool);
+    }
+    return { key, pool };
   }
 
   /**
-   * Forgets backends that are no longer configured. Their pools close gracefully: requests
-   * already dispatched (by an older runtime) finish first.
+   * Called when a runtime is swapped in: forgets backends and pools it does not use. Their pools
+   * close gracefully: requests already dispatched (by an older runtime) finish first.
    */
-  retain(liveBackendIds: ReadonlySet<string>): void {
-    for (const [id, entry] of this.#pools) {
-      if (!liveBackendIds.has(id)) {
-        this.#pools.delete(id);
-        void entry.pool.close();
+  retain(liveBackendIds: ReadonlySet<string>, livePoolKeys: ReadonlySet<string>): void {
+    for (const [key, pool] of this.#pools) {
+      if (!livePoolKeys.has(key)) {
+        this.#pools.delete(key);
+        void pool.close();
       }
     }
     for (const id of this.#stats.keys()) if (!liveBackendIds.has(id)) this.#stats.delete(id);
   }
 
   async closeAll(): Promise<void> {
-    const closing = [...this.#pools.values()].map((entry) => entry.pool.close());
+    const closing = [...this.#pools.values()].map((pool) => pool.close());
     this.#pools.clear();
     await Promise.allSettled(closing);
   }

@@ -39,21 +39,52 @@ function buildRuntime(snapshot: ConfigSnapshot): Runtime {
   return new Runtime(snapshot, registry);
 }
 
-function applySnapshot(snapshot: ConfigSnapshot): void {
-  let runtime: Runtime;
+/** Builds a runtime, or reports why it could not and returns undefined. */
+function tryBuild(snapshot: ConfigSnapshot): Runtime | undefined {
   try {
-    runtime = buildRuntime(snapshot);
+    return buildRuntime(snapshot);
   } catch (err) {
     log.error({ err, configVersion: snapshot.version }, 'could not build runtime');
     send(workerMessage({ type: 'snapshot-failed', configVersion: snapshot.version, reason: (err as Error).message }));
-    return;
+    return undefined;
   }
-  if (handler !== undefined) {
-    handler.swap(runtime);
-    send(workerMessage({ type: 'snapshot-applied', configVersion: snapshot.version }));
-    return;
-  }
+}
+
+function swapIn(runtime: Runtime): void {
+  handler!.swap(runtime);
+  runtime.activate(registry);
+  send(workerMessage({ type: 'snapshot-applied', configVersion: runtime.version }));
+}
+
+function applySnapshot(snapshot: ConfigSnapshot): void {
+  const runtime = tryBuild(snapshot);
+  if (runtime === undefined) return;
+  if (handler !== undefined) return swapIn(runtime);
+  runtime.activate(registry);
   startServing(snapshot, runtime);
+}
+
+const EXIT_GRACE_MS = 500;
+
+/** A runtime built on `prepare`, waiting for the primary's commit or abort. */
+let prepared: Runtime | undefined;
+
+function prepare(snapshot: ConfigSnapshot): void {
+  prepared = undefined;
+  const runtime = tryBuild(snapshot);
+  if (runtime === undefined) return;
+  prepared = runtime;
+  send(workerMessage({ type: 'prepared', configVersion: snapshot.version }));
+}
+
+function commit(version: number): void {
+  const runtime = prepared;
+  prepared = undefined;
+  if (runtime === undefined || runtime.version !== version || handler === undefined) {
+    send(workerMessage({ type: 'snapshot-failed', configVersion: version, reason: 'nothing prepared for this version' }));
+    return;
+  }
+  swapIn(runtime);
 }
 
 function startServing(snapshot: ConfigSnapshot, runtime: Runtime): void {
@@ -75,7 +106,10 @@ function shutdown(deadlineMs: number): void {
   if (shuttingDown) return;
   shuttingDown = true;
   handler?.drain();
-  const done = () => void registry.closeAll().finally(() => process.exit(0));
+  // In round-robin scheduling the primary may have handed this worker a connection just before
+  // it saw the listener close; the worker refuses it (and the primary passes it on) only while
+  // alive. A short grace before exiting keeps such a connection from being left unanswered.
+  const done = () => void registry.closeAll().finally(() => setTimeout(() => process.exit(0), EXIT_GRACE_MS));
   if (server === undefined) return done();
   // Stop accepting; idle keep-alive connections close now, busy ones after their response.
   server.close(done);
@@ -93,6 +127,13 @@ process.on('message', (message: unknown) => {
   switch (msg.type) {
     case 'snapshot':
       return applySnapshot(msg.snapshot);
+    case 'prepare':
+      return prepare(msg.snapshot);
+    case 'commit':
+      return commit(msg.configVersion);
+    case 'abort':
+      if (prepared?.version === msg.configVersion) prepared = undefined;
+      return;
     case 'shutdown':
       return shutdown(msg.deadlineMs);
   }

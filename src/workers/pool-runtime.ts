@@ -12,6 +12,8 @@ export class PoolRuntime {
   readonly balancer: Balancer;
   /** undici pool per backend, indexed by `backend.index`. */
   readonly upstreams: readonly Dispatcher[];
+  /** Registry keys of those pools, so the registry can close the ones no runtime uses. */
+  readonly upstreamKeys: readonly string[];
   readonly retries: number;
   readonly requestTimeoutMs: number;
   readonly connectTimeoutMs: number;
@@ -25,7 +27,7 @@ export class PoolRuntime {
       backend.drained = b.drain;
       return backend;
     });
-    this.upstreams = this.backends.map((b) =>
+    const upstreams = this.backends.map((b) =>
       registry.poolFor(b.id, b.url.origin, {
         connectTimeoutMs: timeouts.connect,
         responseTimeoutMs: timeouts.response,
@@ -33,6 +35,8 @@ export class PoolRuntime {
         maxConnections: config.maxConnectionsPerBackend,
       }),
     );
+    this.upstreams = upstreams.map((u) => u.pool);
+    this.upstreamKeys = upstreams.map((u) => u.key);
     this.balancer = createBalancer(config.algorithm, this.backends, { hashKey: parseHashKey(config.hashKey) });
     this.retries = config.retries;
     this.requestTimeoutMs = timeouts.request;

@@ -26,7 +26,14 @@ export class Runtime {
     this.trustedProxies = buildBlockList(config.server);
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;
     this.maxBodySize = config.server.limits.maxBodySize;
-    registry.retain(new Set(config.pools.flatMap((pool) => pool.backends.map((b) => b.id))));
+  }
+
+  /** This runtime is now the one serving: the registry may drop what only older ones used. */
+  activate(registry: BackendRegistry): void {
+    registry.retain(
+      new Set(this.pools.flatMap((pool) => pool.backends.map((b) => b.id))),
+      new Set(this.pools.flatMap((pool) => pool.upstreamKeys)),
+    );
   }
 }
 

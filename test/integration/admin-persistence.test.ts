@@ -248,7 +248,7 @@ t.test('a change that cannot be saved is not applied either', async (t) => {
   const res = await vf.admin('/admin/backends/a/drain', { method: 'POST' });
   t.equal(res.status, 500);
   const body = (await res.json()) as { error: { code: string; message: string } };
-  t.equal(body.error.code, 'VF_ERR_INTERNAL');
+  t.equal(body.error.code, 'VF_ERR_PERSIST_FAILED');
   t.match(body.error.message, /^could not save .*runtime-state\.json: .*; the change was rolled back on every worker$/);
   t.same(await configOf(vf), before, 'config and ETag unchanged');
   t.same(Object.keys(await traffic(vf)).sort(), ['A', 'B'], 'a is not drained on any worker');
