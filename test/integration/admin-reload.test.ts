@@ -4,7 +4,7 @@
  * apply leaves every worker on the old config (proven by which upstream answers on many fresh
  * connections, spread over both workers); static settings in a reloaded file are reported as
  * needing a restart; a rolling restart under load refuses no connection.
- * A WebSocket staying open across config changes is tested in websocket.test.ts.
+ * A WebSocket opened before the 100 changes must stay open and keep carrying messages.
  */
 import t, { type Test } from 'tap';
 import { writeFileSync, readFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { parse, stringify } from 'yaml';
 import { startVeloflux, type RunningVeloflux } from '../helpers/veloflux.js';
 import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { childPids, waitFor } from '../helpers/processes.js';
+import { WebSocket, WebSocketServer } from 'ws';
 
 interface ErrorBody {
   error: { code: string; message: string; problems?: string[] };
@@ -29,6 +30,13 @@ type Dynamic = {
 };
 
 const upstreams: Upstream[] = await Promise.all([startUpstream(), startUpstream(), startUpstream(), startUpstream()]);
+// Every upstream also echoes WebSocket messages, wherever the balancer sends the upgrade.
+const echoServers = upstreams.map((u) => {
+  const wss = new WebSocketServer({ server: u.server });
+  wss.on('connection', (socket) => socket.on('message', (data) => socket.send(`echo:${data.toString()}`)));
+  return wss;
+});
+t.teardown(() => echoServers.forEach((wss) => wss.close()));
 const [A, B, C] = upstreams as [Upstream, Upstream, Upstream, Upstream];
 const nameOf = new Map(upstreams.map((u, i) => [u.port, 'ABCD'[i]!]));
 t.teardown(() => Promise.all(upstreams.map((u) => u.close())));
@@ -185,6 +193,14 @@ t.test('100 config changes under steady load: 0 socket errors, 0 non-2xx', async
   await new Promise((r) => setTimeout(r, 3000));
   const baseline = await baselineRun.end();
 
+  // A WebSocket opened before the changes must stay open through all of them.
+  const ws = new WebSocket(`${vf.url.replace('http', 'ws')}/ws`);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  let wsClosed = false;
+  ws.once('close', () => (wsClosed = true));
+  const echoes: string[] = [];
+  ws.on('message', (data) => echoes.push(data.toString()));
+
   const reloadRun = steadyLoad(vf, RATE);
   await new Promise((r) => setTimeout(r, 300));
   let { etag } = await configOf(vf);
@@ -210,12 +226,17 @@ t.test('100 config changes under steady load: 0 socket errors, 0 non-2xx', async
     lastVersion = result.configVersion;
     etag = result.etag;
     final = dynamic;
+    if (i % 10 === 9) ws.send(`after-${i + 1}`);
   }
   const changesMs = performance.now() - changesStarted;
   await new Promise((r) => setTimeout(r, 300));
   const during = await reloadRun.end();
 
   t.same(statuses, { 200: 100 }, 'all 100 changes applied');
+  await waitFor(() => echoes.length === 10 || wsClosed, 5000, 'the WebSocket echoes');
+  t.notOk(wsClosed, 'the WebSocket opened before the changes stayed open throughout');
+  t.same(echoes, Array.from({ length: 10 }, (_, k) => `echo:after-${(k + 1) * 10}`), 'and carried messages between them');
+  ws.close();
   t.ok(versionsGrow, 'config versions only grow');
   t.same((await configOf(vf)).body, final, 'the last change is in force');
   // The last step (i = 99, odd) has all four upstreams.
