@@ -85,6 +85,9 @@ export class ConfigController {
     this.#applier = applier;
   }
 
+  /** Called with the config in force after every applied change (the health checker follows it). */
+  onApplied: (config: Readonly<VelofluxConfig>) => void = () => {};
+
   /** PUT /admin/config: a whole new dynamic config, guarded by the ETag it was based on. */
   replace(dynamic: DynamicInput, ifMatch: string | undefined, actor: Actor): Promise<ChangeResult> {
     return this.#serialised(async () => {
@@ -189,6 +192,7 @@ export class ConfigController {
     this.#etag = etagOf(next.dynamic);
     const needsRestart = changedPaths(running.server, next.config.server);
     if (needsRestart.length > 0) this.#log.warn({ needsRestart }, 'static settings changed in the file: they take effect after a restart');
+    this.onApplied(config);
     const result: ChangeResult = { configVersion: snapshot.version, etag: this.#etag, needsRestart, skipped: next.skipped };
     this.#audit.record({ actor, action, target, outcome: 'applied', configVersion: snapshot.version, detail: { needsRestart, skipped: next.skipped } });
     return result;

@@ -9,6 +9,7 @@ import { ConfigError } from '../shared/config/load.js';
 import { listenErrorMessage } from '../shared/listen-errors.js';
 import { AuditLog } from './audit-log.js';
 import { ConfigController } from './config-controller.js';
+import { HealthChecker } from './health-checker.js';
 import { Supervisor } from './supervisor.js';
 import { createAdminServer } from './admin/server.js';
 import { resolveAdminToken } from './admin/token.js';
@@ -43,8 +44,11 @@ export async function runPrimary(configPath: string): Promise<void> {
     supervisor = new Supervisor({ version: 1, config: controller.config }, log, { onAllReady: resolve, onFatal: stopAndExit });
   });
   controller.attach(supervisor!);
-  const admin = createAdminServer({ controller, supervisor: supervisor!, audit, shutdownDeadlineMs: server.timeouts.shutdown }, token.value, log);
+  const healthChecker = new HealthChecker(log, (healthy) => supervisor!.broadcastHealth(healthy));
+  controller.onApplied = (config) => healthChecker.update(config);
+  const admin = createAdminServer({ controller, supervisor: supervisor!, audit, healthChecker, shutdownDeadlineMs: server.timeouts.shutdown }, token.value, log);
   supervisor!.start();
+  healthChecker.update(controller.config);
   // Installed before start-up finishes: a SIGHUP's default action would kill the primary.
   process.on('SIGHUP', () => {
     controller.reload({ via: 'SIGHUP' }).then(
@@ -85,6 +89,7 @@ export async function runPrimary(configPath: string): Promise<void> {
     stopping = true;
     log.info({ signal, deadlineMs: server.timeouts.shutdown }, 'shutting down: draining in-flight requests');
     void admin.close();
+    healthChecker.stop();
     void supervisor!.shutdown(server.timeouts.shutdown).then(() => {
       log.info('all workers stopped');
       process.exit(0);

@@ -70,6 +70,8 @@ export class Supervisor {
   #announcedReady = false;
   #pending: PendingApply | undefined;
   #restarting = false;
+  /** Latest active health check results, sent to every worker (and to each new one). */
+  #health: Record<string, boolean> = {};
 
   constructor(snapshot: ConfigSnapshot, log: Logger, events: SupervisorEvents) {
     this.#committed = snapshot;
@@ -123,6 +125,7 @@ export class Supervisor {
     switch (message.type) {
       case 'hello':
         worker.send(primaryMessage({ type: 'snapshot', snapshot: this.#committed }));
+        worker.send(primaryMessage({ type: 'health', healthy: this.#health }));
         return;
       case 'ready':
         state.ready = true;
@@ -173,6 +176,14 @@ export class Supervisor {
       pending.failed.add(worker);
     }
     if (pending.waiting.size === 0) pending.done();
+  }
+
+  /** Pushes health check results to every worker. */
+  broadcastHealth(healthy: Record<string, boolean>): void {
+    this.#health = healthy;
+    for (const worker of this.#workers.keys()) {
+      if (worker.isConnected()) worker.send(primaryMessage({ type: 'health', healthy }));
+    }
   }
 
   /**

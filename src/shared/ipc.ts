@@ -24,7 +24,9 @@ export type PrimaryMessage =
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'prepare'; snapshot: ConfigSnapshot }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'commit'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'abort'; configVersion: number }
-  | { v: typeof IPC_PROTOCOL_VERSION; type: 'shutdown'; deadlineMs: number };
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'shutdown'; deadlineMs: number }
+  /** Active health check results by backend id (every checked backend, not only changes). */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'health'; healthy: Record<string, boolean> };
 
 export type WorkerMessage =
   /**

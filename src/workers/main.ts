@@ -17,6 +17,8 @@ import { StatsReporter } from './stats-reporter.js';
 
 const log = createLogger('worker', { worker: cluster.worker?.id });
 const registry = new BackendRegistry();
+/** Active health check results from the primary, by backend id; every runtime starts from them. */
+const health = new Map<string, boolean>();
 let handler: ProxyHandler | undefined;
 let server: Server | undefined;
 let shuttingDown = false;
@@ -36,7 +38,7 @@ function buildRuntime(snapshot: ConfigSnapshot): Runtime {
   if (REJECT_POOL_FOR_TESTS !== undefined && cluster.worker?.id === 1 && snapshot.config.pools.some((p) => p.name === REJECT_POOL_FOR_TESTS)) {
     throw new Error(`refusing pool "${REJECT_POOL_FOR_TESTS}" (VELOFLUX_TEST_REJECT_POOL)`);
   }
-  return new Runtime(snapshot, registry);
+  return new Runtime(snapshot, registry, health);
 }
 
 /** Builds a runtime, or reports why it could not and returns undefined. */
@@ -51,6 +53,8 @@ function tryBuild(snapshot: ConfigSnapshot): Runtime | undefined {
 }
 
 function swapIn(runtime: Runtime): void {
+  // Results that arrived while this runtime waited for its commit.
+  runtime.applyHealth(health);
   handler!.swap(runtime);
   runtime.activate(registry);
   send(workerMessage({ type: 'snapshot-applied', configVersion: runtime.version }));
@@ -133,6 +137,11 @@ process.on('message', (message: unknown) => {
       return commit(msg.configVersion);
     case 'abort':
       if (prepared?.version === msg.configVersion) prepared = undefined;
+      return;
+    case 'health':
+      health.clear();
+      for (const [id, healthy] of Object.entries(msg.healthy)) health.set(id, healthy);
+      handler?.runtime.applyHealth(health);
       return;
     case 'shutdown':
       return shutdown(msg.deadlineMs);

@@ -19,12 +19,18 @@ export class PoolRuntime {
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
 
-  constructor(config: PoolConfig, server: ServerConfig, registry: BackendRegistry) {
+  /** What a checked backend counts as until its first probe result (unchecked ones are healthy). */
+  readonly #defaultHealthy: boolean;
+
+  /** `health`: active health check results by backend id, as the primary last pushed them. */
+  constructor(config: PoolConfig, server: ServerConfig, registry: BackendRegistry, health: ReadonlyMap<string, boolean>) {
     this.name = config.name;
+    this.#defaultHealthy = config.healthCheck?.startHealthy ?? true;
     const timeouts = { ...server.timeouts, ...definedOnly(config.timeouts) };
     this.backends = config.backends.map((b, i) => {
       const backend = new Backend(b.id, new URL(b.url), b.weight, i, registry.statsFor(b.id));
       backend.drained = b.drain;
+      backend.healthy = health.get(b.id) ?? this.#defaultHealthy;
       return backend;
     });
     const upstreams = this.backends.map((b) =>
@@ -42,6 +48,14 @@ export class PoolRuntime {
     this.requestTimeoutMs = timeouts.request;
     this.connectTimeoutMs = timeouts.connect;
     this.responseTimeoutMs = timeouts.response;
+  }
+
+  /** New health check results: the balancer is told about each change (its tables follow). */
+  applyHealth(health: ReadonlyMap<string, boolean>): void {
+    for (const backend of this.backends) {
+      const healthy = health.get(backend.id) ?? this.#defaultHealthy;
+      if (backend.healthy !== healthy) this.balancer.setHealthy(backend, healthy);
+    }
   }
 }
 

@@ -18,14 +18,18 @@ export class Runtime {
   readonly trustsAnyProxy: boolean;
   readonly maxBodySize: number;
 
-  constructor(snapshot: ConfigSnapshot, registry: BackendRegistry) {
+  constructor(snapshot: ConfigSnapshot, registry: BackendRegistry, health: ReadonlyMap<string, boolean>) {
     const { config } = snapshot;
     this.version = snapshot.version;
-    this.pools = config.pools.map((pool) => new PoolRuntime(pool, config.server, registry));
+    this.pools = config.pools.map((pool) => new PoolRuntime(pool, config.server, registry, health));
     this.routeTable = new RouteTable(config.routes, new Map(config.pools.map((pool, i) => [pool.name, i])));
     this.trustedProxies = buildBlockList(config.server);
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;
     this.maxBodySize = config.server.limits.maxBodySize;
+  }
+
+  applyHealth(health: ReadonlyMap<string, boolean>): void {
+    for (const pool of this.pools) pool.applyHealth(health);
   }
 
   /** This runtime is now the one serving: the registry may drop what only older ones used. */

@@ -9,6 +9,7 @@ import { ConfigError } from '../../shared/config/load.js';
 import { ERRORS, VelofluxError, type ErrorCode } from '../../shared/errors.js';
 import type { Actor, AuditLog } from '../audit-log.js';
 import type { ConfigController } from '../config-controller.js';
+import type { HealthChecker } from '../health-checker.js';
 import type { Supervisor } from '../supervisor.js';
 import { registerBackendRoutes } from './backend-routes.js';
 import { registerConfigRoutes } from './config-routes.js';
@@ -19,6 +20,7 @@ export interface AdminContext {
   readonly controller: ConfigController;
   readonly supervisor: Supervisor;
   readonly audit: AuditLog;
+  readonly healthChecker: HealthChecker;
   readonly shutdownDeadlineMs: number;
 }
 

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { BackendStatsReport } from '../../shared/ipc.js';
 import { actorOf, type AdminContext } from './server.js';
 
-export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, shutdownDeadlineMs }: AdminContext): void {
+export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, healthChecker, shutdownDeadlineMs }: AdminContext): void {
   // Public (no token): up/down only, for probes.
   app.get('/admin/health', async (_request, reply) => {
     const workers = supervisor.workers();
@@ -18,6 +18,7 @@ export function registerStatusRoutes(app: FastifyInstance, { controller, supervi
 
   app.get('/admin/metrics', async () => {
     const workers = supervisor.workers();
+    const health = new Map(healthChecker.details().map((h) => [h.id, h]));
     const byBackend = new Map<string, BackendStatsReport[]>();
     for (const w of workers) for (const b of w.stats?.backends ?? []) byBackend.set(b.id, [...(byBackend.get(b.id) ?? []), b]);
     return {
@@ -44,6 +45,9 @@ export function registerStatusRoutes(app: FastifyInstance, { controller, supervi
             url: b.url,
             weight: b.weight,
             drain: b.drain,
+            // null when the pool has no active health check.
+            healthy: health.get(b.id)?.healthy ?? null,
+            lastProbe: health.get(b.id)?.lastProbe ?? null,
             inFlight: sum(reports, (r) => r.inFlight),
             requests,
             // Latency averaged over workers, weighted by the requests each served.

@@ -128,6 +128,25 @@ export const ALGORITHMS = ['round_robin', 'least_conn', 'random', 'p2c', 'ip_has
 /** `header:<name>`, `cookie:<name>` or `path`: what consistent_hash hashes. */
 const hashKey = z.string().regex(/^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=]+|path)$/, 'expected header:<name>, cookie:<name> or path');
 
+/** `200`, or a range like `200-399`. */
+const statusMatcher = z.union([z.number().int().min(100).max(599), z.string().regex(/^[1-5]\d\d-[1-5]\d\d$/, 'expected a status like 200 or a range like 200-399')]);
+
+/** Active health checks, run once by the primary; results are pushed to every worker. */
+const healthCheck = z.strictObject({
+  path: z.string().regex(/^\/[^\s#]*$/, 'expected a path starting with "/"').default('/health'),
+  interval: duration.prefault('5s'),
+  timeout: duration.prefault('2s'),
+  /** Consecutive passes that mark an unhealthy backend healthy again (rise). */
+  healthyThreshold: z.number().int().min(1).max(100).default(2),
+  /** Consecutive failures that mark a healthy backend unhealthy (fall). */
+  unhealthyThreshold: z.number().int().min(1).max(100).default(3),
+  expectedStatuses: z.array(statusMatcher).min(1).default(['200-399']),
+  /** Host header for probes; default: the backend's own host:port. */
+  host: z.string().min(1).optional(),
+  /** How a backend counts before its first probe result: healthy (default) or not. */
+  startHealthy: z.boolean().default(true),
+});
+
 const pool = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-"'),
   algorithm: z.enum(ALGORITHMS).default('round_robin'),
@@ -144,6 +163,7 @@ const pool = z.strictObject({
     .prefault({}),
   /** Extra attempts on another backend, for idempotent requests without a body, on connect errors or 502/503. */
   retries: z.number().int().min(0).max(5).default(1),
+  healthCheck: healthCheck.optional(),
   /** Upper bound of open connections to each backend of this pool. */
   maxConnectionsPerBackend: z.number().int().min(1).max(100_000).default(1024),
 });
@@ -176,3 +196,4 @@ export type PoolConfig = VelofluxConfig['pools'][number];
 export type BackendConfig = PoolConfig['backends'][number];
 export type RouteConfig = VelofluxConfig['routes'][number];
 export type Algorithm = (typeof ALGORITHMS)[number];
+export type HealthCheckConfig = NonNullable<PoolConfig['healthCheck']>;
