@@ -10,6 +10,7 @@ import { listenErrorMessage } from '../shared/listen-errors.js';
 import { AuditLog } from './audit-log.js';
 import { ConfigController } from './config-controller.js';
 import { HealthChecker } from './health-checker.js';
+import { OutlierDetector } from './outlier-detector.js';
 import { Supervisor } from './supervisor.js';
 import { createAdminServer } from './admin/server.js';
 import { resolveAdminToken } from './admin/token.js';
@@ -41,14 +42,29 @@ export async function runPrimary(configPath: string): Promise<void> {
 
   const audit = controller.audit;
   const workersReady = new Promise<number>((resolve) => {
-    supervisor = new Supervisor({ version: 1, config: controller.config }, log, { onAllReady: resolve, onFatal: stopAndExit });
+    supervisor = new Supervisor({ version: 1, config: controller.config }, log, {
+      onAllReady: resolve,
+      onFatal: stopAndExit,
+      onOutlier: (backendId, failures) => outliers.report(backendId, failures),
+    });
   });
   controller.attach(supervisor!);
-  const healthChecker = new HealthChecker(log, (healthy) => supervisor!.broadcastHealth(healthy));
-  controller.onApplied = (config) => healthChecker.update(config);
-  const admin = createAdminServer({ controller, supervisor: supervisor!, audit, healthChecker, shutdownDeadlineMs: server.timeouts.shutdown }, token.value, log);
+  // Workers see one availability map: active check results, with ejected outliers marked out.
+  const publishAvailability = () => {
+    const available = healthChecker.states();
+    for (const id of outliers.ejected()) available[id] = false;
+    supervisor!.broadcastHealth(available);
+  };
+  const healthChecker = new HealthChecker(log, publishAvailability);
+  const outliers = new OutlierDetector(log, publishAvailability);
+  controller.onApplied = (config) => {
+    healthChecker.update(config);
+    outliers.update(config);
+  };
+  const admin = createAdminServer({ controller, supervisor: supervisor!, audit, healthChecker, outliers, shutdownDeadlineMs: server.timeouts.shutdown }, token.value, log);
   supervisor!.start();
   healthChecker.update(controller.config);
+  outliers.update(controller.config);
   // Installed before start-up finishes: a SIGHUP's default action would kill the primary.
   process.on('SIGHUP', () => {
     controller.reload({ via: 'SIGHUP' }).then(
@@ -90,6 +106,7 @@ export async function runPrimary(configPath: string): Promise<void> {
     log.info({ signal, deadlineMs: server.timeouts.shutdown }, 'shutting down: draining in-flight requests');
     void admin.close();
     healthChecker.stop();
+    outliers.stop();
     void supervisor!.shutdown(server.timeouts.shutdown).then(() => {
       log.info('all workers stopped');
       process.exit(0);

@@ -25,6 +25,8 @@ export interface SupervisorEvents {
   onAllReady(httpPort: number): void;
   /** A worker could not start in a way respawning cannot fix (port taken, permission). */
   onFatal(message: string): void;
+  /** A worker saw a backend fail repeatedly (passive outlier detection). */
+  onOutlier(backendId: string, consecutiveFailures: number): void;
 }
 
 interface WorkerState {
@@ -152,6 +154,9 @@ export class Supervisor {
       case 'stats':
         state.stats = message.stats;
         return;
+      case 'outlier':
+        this.#events.onOutlier(message.backendId, message.consecutiveFailures);
+        return;
       case 'fatal':
         this.#stopping = true;
         this.#events.onFatal(message.message);
@@ -178,7 +183,7 @@ export class Supervisor {
     if (pending.waiting.size === 0) pending.done();
   }
 
-  /** Pushes health check results to every worker. */
+  /** Pushes backend availability (health checks and ejections) to every worker. */
   broadcastHealth(healthy: Record<string, boolean>): void {
     this.#health = healthy;
     for (const worker of this.#workers.keys()) {

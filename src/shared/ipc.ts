@@ -25,7 +25,10 @@ export type PrimaryMessage =
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'commit'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'abort'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'shutdown'; deadlineMs: number }
-  /** Active health check results by backend id (every checked backend, not only changes). */
+  /**
+   * Backend availability by id: active health check results combined with outlier ejections
+   * (every checked or ejected backend, not only changes; absent ones count as the config says).
+   */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'health'; healthy: Record<string, boolean> };
 
 export type WorkerMessage =
@@ -39,6 +42,8 @@ export type WorkerMessage =
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'prepared'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot-applied'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot-failed'; configVersion: number; reason: string }
+  /** A backend failed `consecutiveFailures` times in a row here; the primary decides on ejection. */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'outlier'; backendId: string; consecutiveFailures: number }
   /** Sent every second: what GET /admin/metrics (and later Prometheus) reports. */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'stats'; stats: WorkerStats }
   /** The worker could not start (for instance, the port is taken); the primary must not respawn it in a loop. */

@@ -164,6 +164,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (this.#done) return false;
     if (statusCode < 200) return true; // 1xx informational: node already handled Expect itself.
+    if (statusCode >= 500) this.#pool.recordFailure(this.#backend!);
+    else this.#pool.recordSuccess(this.#backend!);
     if (statusCode === 502 || statusCode === 503) {
       const next = this.#retryTarget();
       if (next !== undefined) {
@@ -203,15 +205,15 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
       this.#nextBackend = undefined;
       return this.#dispatch(next);
     }
+    if (err instanceof VelofluxError) return this.#fail(err.code);
+    if (failedBackend !== undefined) this.#pool.recordFailure(failedBackend);
     if (this.#res.headersSent) {
       // The response already started: cut it off so the client cannot mistake it for a whole one.
       this.#finish();
       this.#res.destroy();
       return;
     }
-    if (err instanceof VelofluxError) return this.#fail(err.code);
     const failure = classifyUpstreamError(err as Error & { code?: string });
-    if (failedBackend !== undefined) failedBackend.stats.consecutiveFailures++;
     if (failure.beforeResponse) {
       const next = this.#retryTarget();
       if (next !== undefined) return this.#dispatch(next);
@@ -222,6 +224,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   // Called by the deadline wheel when the whole-exchange deadline passed.
   expire(): void {
     if (this.#done) return;
+    if (this.#backend !== undefined) this.#pool.recordFailure(this.#backend);
     if (this.#res.headersSent) {
       this.#finish();
       this.#res.destroy();

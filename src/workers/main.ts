@@ -34,11 +34,16 @@ function send(message: WorkerMessage): void {
  */
 const REJECT_POOL_FOR_TESTS = process.env.VELOFLUX_TEST_REJECT_POOL;
 
+/** Observations flow up on their own message; the primary decides whether to eject. */
+function reportOutlier(backendId: string, consecutiveFailures: number): void {
+  send(workerMessage({ type: 'outlier', backendId, consecutiveFailures }));
+}
+
 function buildRuntime(snapshot: ConfigSnapshot): Runtime {
   if (REJECT_POOL_FOR_TESTS !== undefined && cluster.worker?.id === 1 && snapshot.config.pools.some((p) => p.name === REJECT_POOL_FOR_TESTS)) {
     throw new Error(`refusing pool "${REJECT_POOL_FOR_TESTS}" (VELOFLUX_TEST_REJECT_POOL)`);
   }
-  return new Runtime(snapshot, registry, health);
+  return new Runtime(snapshot, registry, health, reportOutlier);
 }
 
 /** Builds a runtime, or reports why it could not and returns undefined. */

@@ -6,6 +6,8 @@ import type { BackendRegistry } from './backend-registry.js';
 import type { Balancer, HashKey } from './balancers/balancer.js';
 import { createBalancer } from './balancers/index.js';
 
+export type OutlierReporter = (backendId: string, consecutiveFailures: number) => void;
+
 export class PoolRuntime {
   readonly name: string;
   readonly backends: readonly Backend[];
@@ -21,10 +23,15 @@ export class PoolRuntime {
 
   /** What a checked backend counts as until its first probe result (unchecked ones are healthy). */
   readonly #defaultHealthy: boolean;
+  /** Consecutive failures that are reported to the primary as an outlier; 0: detection off. */
+  readonly #outlierThreshold: number;
+  readonly #reportOutlier: OutlierReporter;
 
   /** `health`: active health check results by backend id, as the primary last pushed them. */
-  constructor(config: PoolConfig, server: ServerConfig, registry: BackendRegistry, health: ReadonlyMap<string, boolean>) {
+  constructor(config: PoolConfig, server: ServerConfig, registry: BackendRegistry, health: ReadonlyMap<string, boolean>, reportOutlier: OutlierReporter) {
     this.name = config.name;
+    this.#outlierThreshold = config.outlierDetection?.consecutiveFailures ?? 0;
+    this.#reportOutlier = reportOutlier;
     this.#defaultHealthy = config.healthCheck?.startHealthy ?? true;
     const timeouts = { ...server.timeouts, ...definedOnly(config.timeouts) };
     this.backends = config.backends.map((b, i) => {
@@ -48,6 +55,16 @@ export class PoolRuntime {
     this.requestTimeoutMs = timeouts.request;
     this.connectTimeoutMs = timeouts.connect;
     this.responseTimeoutMs = timeouts.response;
+  }
+
+  /** A connect error, timeout or 5xx from `backend`; every `consecutiveFailures`-th in a row is reported. */
+  recordFailure(backend: Backend): void {
+    const failures = ++backend.stats.consecutiveFailures;
+    if (this.#outlierThreshold > 0 && failures % this.#outlierThreshold === 0) this.#reportOutlier(backend.id, failures);
+  }
+
+  recordSuccess(backend: Backend): void {
+    backend.stats.consecutiveFailures = 0;
   }
 
   /** New health check results: the balancer is told about each change (its tables follow). */

@@ -6,7 +6,7 @@ import { BlockList, isIPv4 } from 'node:net';
 import type { ConfigSnapshot } from '../shared/ipc.js';
 import type { ServerConfig } from '../shared/config/schema.js';
 import type { BackendRegistry } from './backend-registry.js';
-import { PoolRuntime } from './pool-runtime.js';
+import { PoolRuntime, type OutlierReporter } from './pool-runtime.js';
 import { RouteTable } from './route-table.js';
 
 export class Runtime {
@@ -18,10 +18,10 @@ export class Runtime {
   readonly trustsAnyProxy: boolean;
   readonly maxBodySize: number;
 
-  constructor(snapshot: ConfigSnapshot, registry: BackendRegistry, health: ReadonlyMap<string, boolean>) {
+  constructor(snapshot: ConfigSnapshot, registry: BackendRegistry, health: ReadonlyMap<string, boolean>, reportOutlier: OutlierReporter) {
     const { config } = snapshot;
     this.version = snapshot.version;
-    this.pools = config.pools.map((pool) => new PoolRuntime(pool, config.server, registry, health));
+    this.pools = config.pools.map((pool) => new PoolRuntime(pool, config.server, registry, health, reportOutlier));
     this.routeTable = new RouteTable(config.routes, new Map(config.pools.map((pool, i) => [pool.name, i])));
     this.trustedProxies = buildBlockList(config.server);
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;

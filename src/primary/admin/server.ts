@@ -10,6 +10,7 @@ import { ERRORS, VelofluxError, type ErrorCode } from '../../shared/errors.js';
 import type { Actor, AuditLog } from '../audit-log.js';
 import type { ConfigController } from '../config-controller.js';
 import type { HealthChecker } from '../health-checker.js';
+import type { OutlierDetector } from '../outlier-detector.js';
 import type { Supervisor } from '../supervisor.js';
 import { registerBackendRoutes } from './backend-routes.js';
 import { registerConfigRoutes } from './config-routes.js';
@@ -21,6 +22,7 @@ export interface AdminContext {
   readonly supervisor: Supervisor;
   readonly audit: AuditLog;
   readonly healthChecker: HealthChecker;
+  readonly outliers: OutlierDetector;
   readonly shutdownDeadlineMs: number;
 }
 

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { BackendStatsReport } from '../../shared/ipc.js';
 import { actorOf, type AdminContext } from './server.js';
 
-export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, healthChecker, shutdownDeadlineMs }: AdminContext): void {
+export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, healthChecker, outliers, shutdownDeadlineMs }: AdminContext): void {
   // Public (no token): up/down only, for probes.
   app.get('/admin/health', async (_request, reply) => {
     const workers = supervisor.workers();
@@ -19,6 +19,7 @@ export function registerStatusRoutes(app: FastifyInstance, { controller, supervi
   app.get('/admin/metrics', async () => {
     const workers = supervisor.workers();
     const health = new Map(healthChecker.details().map((h) => [h.id, h]));
+    const ejections = new Map(outliers.details().map((e) => [e.id, e]));
     const byBackend = new Map<string, BackendStatsReport[]>();
     for (const w of workers) for (const b of w.stats?.backends ?? []) byBackend.set(b.id, [...(byBackend.get(b.id) ?? []), b]);
     return {
@@ -48,6 +49,8 @@ export function registerStatusRoutes(app: FastifyInstance, { controller, supervi
             // null when the pool has no active health check.
             healthy: health.get(b.id)?.healthy ?? null,
             lastProbe: health.get(b.id)?.lastProbe ?? null,
+            ejected: ejections.get(b.id)?.ejected ?? false,
+            ejectedUntil: ejections.get(b.id)?.until ?? null,
             inFlight: sum(reports, (r) => r.inFlight),
             requests,
             // Latency averaged over workers, weighted by the requests each served.

@@ -147,6 +147,18 @@ const healthCheck = z.strictObject({
   startHealthy: z.boolean().default(true),
 });
 
+/**
+ * Passive outlier detection (as Envoy's): workers report backends that fail N times in a row
+ * (connect errors, timeouts, 5xx); the primary ejects them for a time that grows with each
+ * ejection, never more than maxEjectionPercent of a pool at once.
+ */
+const outlierDetection = z.strictObject({
+  consecutiveFailures: z.number().int().min(1).max(1000).default(5),
+  baseEjectionTime: duration.prefault('30s'),
+  maxEjectionTime: duration.prefault('300s'),
+  maxEjectionPercent: z.number().int().min(0).max(100).default(50),
+});
+
 const pool = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-"'),
   algorithm: z.enum(ALGORITHMS).default('round_robin'),
@@ -164,6 +176,7 @@ const pool = z.strictObject({
   /** Extra attempts on another backend, for idempotent requests without a body, on connect errors or 502/503. */
   retries: z.number().int().min(0).max(5).default(1),
   healthCheck: healthCheck.optional(),
+  outlierDetection: outlierDetection.optional(),
   /** Upper bound of open connections to each backend of this pool. */
   maxConnectionsPerBackend: z.number().int().min(1).max(100_000).default(1024),
 });
@@ -197,3 +210,4 @@ export type BackendConfig = PoolConfig['backends'][number];
 export type RouteConfig = VelofluxConfig['routes'][number];
 export type Algorithm = (typeof ALGORITHMS)[number];
 export type HealthCheckConfig = NonNullable<PoolConfig['healthCheck']>;
+export type OutlierDetectionConfig = NonNullable<PoolConfig['outlierDetection']>;
