@@ -164,11 +164,11 @@ export class ConfigController {
       this.#reject(actor, action, target, err);
       throw err;
     }
-    const running = applier.committed.config;
+    const previous = applier.committed;
+    const running = previous.config;
     // Static settings keep their running values until a restart; the rest is swapped in.
     const config = Object.freeze({ ...next.config, server: running.server });
-    const previous = applier.committed;
-    const snapshot: ConfigSnapshot = { version: applier.nextVersion(), config };
+    const snapshot: ConfigSnapshot = { version: applier.nextVersion(), config, stickySecret: previous.stickySecret };
     try {
       await applier.apply(snapshot);
     } catch (err) {
@@ -183,7 +183,7 @@ export class ConfigController {
         // otherwise: undo it on the workers, so "applied" always means "applied and persisted"
         // (and the state file only ever holds configs every worker accepted).
         const reason = `could not save ${stateFilePath(running.server.dataDir)}: ${(err as Error).message}`;
-        await applier.apply({ version: applier.nextVersion(), config: previous.config }).catch((rollbackErr: unknown) => this.#log.error({ err: rollbackErr }, 'rolling back an unsaved change failed'));
+        await applier.apply({ ...previous, version: applier.nextVersion() }).catch((rollbackErr: unknown) => this.#log.error({ err: rollbackErr }, 'rolling back an unsaved change failed'));
         this.#audit.record({ actor, action, target, outcome: 'failed', detail: reason });
         throw new VelofluxError('VF_ERR_PERSIST_FAILED', `${reason}; the change was rolled back on every worker`);
       }

@@ -62,6 +62,7 @@ export class HealthChecker {
   /** Follows the config: new backends are probed at once, removed ones are forgotten. */
   update(config: Readonly<VelofluxConfig>): void {
     const wanted = new Set<string>();
+    let changed = false;
     for (const pool of config.pools) {
       if (pool.healthCheck === undefined) continue;
       for (const backend of pool.backends) {
@@ -70,19 +71,28 @@ export class HealthChecker {
         if (existing?.sameAs(backend.url, pool.healthCheck)) continue;
         if (existing !== undefined) this.#stop(existing);
         const target = new Target(backend.id, pool.name, backend.url, pool.healthCheck);
+        if (existing?.url === backend.url) {
+          // Same server, new check settings: what is known about it still holds (only the
+          // counters restart), so a backend that is down does not count as up until re-probed.
+          target.healthy = existing.healthy;
+          target.lastProbe = existing.lastProbe;
+        }
         this.#targets.set(backend.id, target);
+        changed = true;
         void this.#probe(target);
       }
     }
-    let removed = false;
     for (const [id, target] of this.#targets) {
       if (!wanted.has(id)) {
         this.#stop(target);
         this.#targets.delete(id);
-        removed = true;
+        changed = true;
       }
     }
-    if (removed) this.#publish();
+    // The workers must hold the state of every new or replaced target too: #record publishes
+    // only changes, so a replaced target whose first result matches its start state (a backend
+    // that was down moved to a healthy URL) would otherwise stay as the workers last saw it.
+    if (changed) this.#publish();
   }
 
   /** Current state of every checked backend, for the workers. */
@@ -125,8 +135,9 @@ export class HealthChecker {
       const ok = statusExpected(response.statusCode, check.expectedStatuses);
       result = { ok, status: response.statusCode, at: new Date().toISOString(), durationMs: Math.round(performance.now() - started), ...(ok ? {} : { error: `unexpected status ${response.statusCode}` }) };
     } catch (err) {
-      const e = err as Error & { code?: string };
-      result = { ok: false, error: e.code ?? e.name ?? e.message, at: new Date().toISOString(), durationMs: Math.round(performance.now() - started) };
+      // A timeout is a DOMException, whose `code` is the legacy number 23: name it instead.
+      const e = err as Error & { code?: unknown };
+      result = { ok: false, error: typeof e.code === 'string' ? e.code : e.name || e.message, at: new Date().toISOString(), durationMs: Math.round(performance.now() - started) };
     }
     if (target.stopped) return;
     this.#record(target, result);

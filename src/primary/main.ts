@@ -14,6 +14,7 @@ import { OutlierDetector } from './outlier-detector.js';
 import { Supervisor } from './supervisor.js';
 import { createAdminServer } from './admin/server.js';
 import { resolveAdminToken } from './admin/token.js';
+import { resolveStickySecret } from './sticky-secret.js';
 
 function exitWith(message: string, log?: Logger): never {
   log?.fatal(message);
@@ -32,6 +33,7 @@ export async function runPrimary(configPath: string): Promise<void> {
   }
   const { server } = controller.config;
   const token = await resolveAdminToken(server.admin, process.env).catch((err: Error) => exitWith(err.message, log));
+  const stickySecret = await resolveStickySecret(server.dataDir, process.env).catch((err: Error) => exitWith(err.message, log));
 
   let supervisor: Supervisor | undefined;
   const stopAndExit = (message: string) => {
@@ -42,7 +44,7 @@ export async function runPrimary(configPath: string): Promise<void> {
 
   const audit = controller.audit;
   const workersReady = new Promise<number>((resolve) => {
-    supervisor = new Supervisor({ version: 1, config: controller.config }, log, {
+    supervisor = new Supervisor({ version: 1, config: controller.config, stickySecret }, log, {
       onAllReady: resolve,
       onFatal: stopAndExit,
       onOutlier: (backendId, failures) => outliers.report(backendId, failures),

@@ -11,6 +11,8 @@ export const IPC_PROTOCOL_VERSION = 1;
 export interface ConfigSnapshot {
   readonly version: number;
   readonly config: Readonly<VelofluxConfig>;
+  /** Key for sticky-session cookies (HMAC), the same in every worker and across restarts. */
+  readonly stickySecret: string;
 }
 
 export type PrimaryMessage =

@@ -11,6 +11,8 @@ export interface UpstreamPoolOptions {
   readonly responseTimeoutMs: number;
   readonly keepAliveMs: number;
   readonly maxConnections: number;
+  /** For https:// origins. */
+  readonly tls: { ca: string | undefined; servername: string | undefined; rejectUnauthorized: boolean };
 }
 
 
@@ -34,7 +36,7 @@ export class BackendRegistry {
    * running one must keep its pools. `retain` closes what the committed runtime no longer uses.
    */
   poolFor(backendId: string, origin: string, options: UpstreamPoolOptions): { key: string; pool: Pool } {
-    const key = `${backendId} ${origin} ${options.connectTimeoutMs} ${options.responseTimeoutMs} ${options.keepAliveMs} ${options.maxConnections}`;
+    const key = `${backendId} ${origin} ${options.connectTimeoutMs} ${options.responseTimeoutMs} ${options.keepAliveMs} ${options.maxConnections} ${JSON.stringify(options.tls)}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = new Pool(origin, {
@@ -49,6 +51,13 @@ export class BackendRegistry {
         keepAliveMaxTimeout: options.keepAliveMs,
         keepAliveTimeoutThreshold: 0,
         strictContentLength: true,
+        connect: {
+          ...(options.tls.ca !== undefined ? { ca: options.tls.ca } : {}),
+          ...(options.tls.servername !== undefined ? { servername: options.tls.servername } : {}),
+          rejectUnauthorized: options.tls.rejectUnauthorized,
+          // Upstreams speak HTTP/1.1 (undici's h1 client); say so in ALPN.
+          ALPNProtocols: ['http/1.1'],
+        },
       });
       this.#pools.set(key, pool);
     }

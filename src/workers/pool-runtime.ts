@@ -1,4 +1,5 @@
 /** One configured pool inside a runtime: its backends, balancer, upstream pools and settings. */
+import { readFileSync } from 'node:fs';
 import type { Dispatcher } from 'undici';
 import type { PoolConfig, ServerConfig } from '../shared/config/schema.js';
 import { Backend } from './backend.js';
@@ -20,6 +21,11 @@ export class PoolRuntime {
   readonly requestTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  /** Requests per backend (per worker) beyond which the answer is 503 at once: connections + pending. */
+  readonly maxInFlightPerBackend: number;
+  readonly retryBudget: { readonly percent: number; readonly minRetriesConcurrent: number };
+  readonly sticky: PoolConfig['sticky'];
+  readonly websocket: PoolConfig['websocket'];
 
   /** What a checked backend counts as until its first probe result (unchecked ones are healthy). */
   readonly #defaultHealthy: boolean;
@@ -46,6 +52,11 @@ export class PoolRuntime {
         responseTimeoutMs: timeouts.response,
         keepAliveMs: timeouts.upstreamKeepAlive,
         maxConnections: config.maxConnectionsPerBackend,
+        tls: {
+          ca: config.tls.ca === undefined ? undefined : readFileSync(config.tls.ca, 'utf8'),
+          servername: config.tls.servername,
+          rejectUnauthorized: !config.tls.insecureSkipVerify,
+        },
       }),
     );
     this.upstreams = upstreams.map((u) => u.pool);
@@ -55,6 +66,10 @@ export class PoolRuntime {
     this.requestTimeoutMs = timeouts.request;
     this.connectTimeoutMs = timeouts.connect;
     this.responseTimeoutMs = timeouts.response;
+    this.maxInFlightPerBackend = config.maxConnectionsPerBackend + config.circuitBreaker.maxPendingPerBackend;
+    this.retryBudget = config.retryBudget;
+    this.sticky = config.sticky;
+    this.websocket = config.websocket;
   }
 
   /** A connect error, timeout or 5xx from `backend`; every `consecutiveFailures`-th in a row is reported. */

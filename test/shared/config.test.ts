@@ -51,7 +51,7 @@ t.test('every problem is reported at once, each with its path', async (t) => {
     'server: unknown key(s) "bogus"',
     'server.timeouts.connect: invalid duration "5 seconds" (expected e.g. 250ms, 5s, 2m)',
     'server.limits.maxBodySize: invalid size "lots" (expected bytes or e.g. 16kb, 10mb, 1gb)',
-    'pools[0].backends[0].url: expected an http:// origin like http://10.0.0.5:8080',
+    'pools[0].backends[0].url: expected an http:// or https:// origin like http://10.0.0.5:8080',
     'pools[1].backends: a pool needs at least one backend',
     'routes[1].path: expected a path prefix starting with "/" (no query)',
     'pools[1].name: duplicate pool name "web"',

@@ -69,6 +69,8 @@ const serverTimeouts = z
     clientKeepAlive: duration.prefault('5s'),
     /** SIGTERM/SIGINT: how long in-flight requests may take to finish before connections are cut. */
     shutdown: duration.prefault('30s'),
+    /** A backend removed from the config keeps its in-flight requests this long, then its connections are closed. */
+    drain: duration.prefault('30s'),
   })
   .prefault({});
 
@@ -85,6 +87,15 @@ const server = z
   .strictObject({
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
     http: listener(80, '0.0.0.0'),
+    /** HTTPS listener; served only when certificates are configured. Certificates are re-read on every reload. */
+    https: z
+      .strictObject({
+        port: port.default(443),
+        host: host.default('0.0.0.0'),
+        /** PEM files; the served one is chosen by SNI from the names in each certificate. */
+        certificates: z.array(z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })).min(1, 'HTTPS needs at least one certificate'),
+      })
+      .optional(),
     api: listener(9090, '0.0.0.0'),
     admin: z
       .strictObject({
@@ -111,7 +122,7 @@ const backendId = z
 
 const backend = z.strictObject({
   id: backendId,
-  url: z.string().refine(isHttpOrigin, { message: 'expected an http:// origin like http://10.0.0.5:8080' }),
+  url: z.string().refine(isHttpOrigin, { message: 'expected an http:// or https:// origin like http://10.0.0.5:8080' }),
   weight: z.number().int().min(0).max(1000).default(1),
   /** A drained backend gets no new requests; requests already sent to it finish. */
   drain: z.boolean().default(false),
@@ -120,7 +131,7 @@ const backend = z.strictObject({
 function isHttpOrigin(text: string): boolean {
   if (!URL.canParse(text)) return false;
   const url = new URL(text);
-  return url.protocol === 'http:' && (url.pathname === '/' || url.pathname === '') && !url.search && !url.username;
+  return (url.protocol === 'http:' || url.protocol === 'https:') && (url.pathname === '/' || url.pathname === '') && !url.search && !url.username;
 }
 
 export const ALGORITHMS = ['round_robin', 'least_conn', 'random', 'p2c', 'ip_hash', 'consistent_hash'] as const;
@@ -179,6 +190,43 @@ const pool = z.strictObject({
   outlierDetection: outlierDetection.optional(),
   /** Upper bound of open connections to each backend of this pool. */
   maxConnectionsPerBackend: z.number().int().min(1).max(100_000).default(1024),
+  /**
+   * Circuit breaking, per backend and per worker: requests beyond maxConnectionsPerBackend wait
+   * for a connection, at most maxPendingPerBackend of them; beyond that the answer is 503 at once.
+   */
+  circuitBreaker: z.strictObject({ maxPendingPerBackend: z.number().int().min(0).max(100_000).default(1024) }).prefault({}),
+  /** Retries may add at most this share of the pool's active requests (with a small floor), so they cannot multiply an outage. */
+  retryBudget: z
+    .strictObject({ percent: z.number().min(0).max(100).default(20), minRetriesConcurrent: z.number().int().min(0).max(1000).default(3) })
+    .prefault({}),
+  /** Sticky sessions: an HMAC-signed cookie naming the backend (never its address). */
+  sticky: z
+    .strictObject({
+      cookie: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a cookie name').default('vf_sticky'),
+      /** Cookie lifetime; absent: a session cookie. */
+      maxAge: duration.optional(),
+    })
+    .optional(),
+  /** WebSocket tunnels through this pool. */
+  websocket: z
+    .strictObject({
+      /** Closed after this long without a byte in either direction. */
+      idleTimeout: duration.prefault('1h'),
+      /** Closed after this long in any case; absent: no limit. */
+      maxLifetime: duration.optional(),
+    })
+    .prefault({}),
+  /** For https:// backends. */
+  tls: z
+    .strictObject({
+      /** PEM file with the CA(s) that sign the backends' certificates (default: the system store). */
+      ca: z.string().min(1).optional(),
+      /** SNI / name to verify; default: the backend's host. */
+      servername: z.string().min(1).optional(),
+      /** Turns certificate verification off. Only for testing; logged at start. */
+      insecureSkipVerify: z.boolean().default(false),
+    })
+    .prefault({}),
 });
 
 const hostPattern = z
@@ -191,6 +239,8 @@ const route = z.strictObject({
   pool: z.string(),
   /** Remove the matched path prefix before forwarding (like a trailing slash in nginx proxy_pass). */
   stripPrefix: z.boolean().default(false),
+  /** Plain-HTTP requests on this route get a 308 to the same URL on HTTPS. */
+  redirectHttps: z.boolean().default(false),
 });
 
 /** Cross-references (pool names, backend ids) are checked in references.ts, so they are reported even when other fields are wrong. */
