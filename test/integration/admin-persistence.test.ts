@@ -178,7 +178,7 @@ t.test('drain, weight, add and remove survive POST /admin/reload, SIGHUP and a r
     },
     'runtime-state.json is valid JSON with every change',
   );
-  t.same(readdirSync(dataDirOf(configFile)).sort(), ['audit.log', 'runtime-state.json'], 'no temp files left behind');
+  t.same(readdirSync(dataDirOf(configFile)).sort(), ['audit.log', 'runtime-state.json', 'sticky-secret'], 'no temp files left behind');
 
   t.equal(await vf.stop(), 0, 'stopped cleanly');
   vf = await launch(configFile);
@@ -241,9 +241,10 @@ t.test('a change that cannot be saved is not applied either', async (t) => {
   const vf = await launch(configFile);
   t.teardown(() => vf.stop());
   const before = await configOf(vf);
-  // The data directory cannot be created: a file is in its way.
-  const dataDir = dataDirOf(configFile);
-  writeFileSync(dataDir, 'in the way');
+  // The state file cannot be replaced: a non-empty directory stands at its path.
+  const stateFile = join(dataDirOf(configFile), 'runtime-state.json');
+  mkdirSync(stateFile);
+  writeFileSync(join(stateFile, 'in-the-way'), 'x');
 
   const res = await vf.admin('/admin/backends/a/drain', { method: 'POST' });
   t.equal(res.status, 500);
@@ -255,7 +256,7 @@ t.test('a change that cannot be saved is not applied either', async (t) => {
   const audit = (await (await vf.admin('/admin/audit?limit=1')).json()) as { entries: unknown[] };
   t.match(audit.entries[0], { action: 'backend.drain', target: 'a', outcome: 'failed', detail: /could not save/ }, 'audited as failed');
 
-  rmSync(dataDir);
+  rmSync(stateFile, { recursive: true });
   t.equal((await vf.admin('/admin/backends/a/drain', { method: 'POST' })).status, 200, 'once the directory can be written, it applies');
   t.same(Object.keys(await traffic(vf)), ['B']);
 });
