@@ -13,6 +13,7 @@ export const ERRORS = {
   VF_ERR_UPSTREAM_CONNECT: { status: 502, message: 'Could not connect to an upstream server' },
   VF_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'The upstream server sent an invalid response' },
   VF_ERR_NO_HEALTHY_UPSTREAM: { status: 503, message: 'No healthy upstream server is available' },
+  VF_ERR_CIRCUIT_OPEN: { status: 503, message: 'Too many requests are already waiting for this upstream server' },
   VF_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'The upstream server did not answer in time' },
   VF_ERR_CONFIG_INVALID: { status: 422, message: 'The configuration is invalid' },
   VF_ERR_INVALID_JSON: { status: 400, message: 'The request body is not valid JSON' },

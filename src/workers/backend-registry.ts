@@ -66,13 +66,15 @@ export class BackendRegistry {
 
   /**
    * Called when a runtime is swapped in: forgets backends and pools it does not use. Their pools
-   * close gracefully: requests already dispatched (by an older runtime) finish first.
+   * drain: requests already dispatched (by an older runtime) may finish within `drainMs`, then
+   * whatever is still open is destroyed.
    */
-  retain(liveBackendIds: ReadonlySet<string>, livePoolKeys: ReadonlySet<string>): void {
+  retain(liveBackendIds: ReadonlySet<string>, livePoolKeys: ReadonlySet<string>, drainMs: number): void {
     for (const [key, pool] of this.#pools) {
       if (!livePoolKeys.has(key)) {
         this.#pools.delete(key);
-        void pool.close();
+        const deadline = setTimeout(() => void pool.destroy(), drainMs).unref();
+        void pool.close().finally(() => clearTimeout(deadline));
       }
     }
     for (const id of this.#stats.keys()) if (!liveBackendIds.has(id)) this.#stats.delete(id);

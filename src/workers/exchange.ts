@@ -8,6 +8,7 @@
  * the client drains.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { pipeline, type Readable } from 'node:stream';
 import { VelofluxError, type ErrorCode } from '../shared/errors.js';
@@ -70,6 +71,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   #drainHooked = false;
   /** The client is answered or gone: nothing more may be written. */
   #done = false;
+  /** This request took a retry (it counts against the pool's retry budget until it ends). */
+  #retried = false;
+  /** The sticky cookie named the backend in use: no need to set it again. */
+  #stickyPinned = false;
 
   constructor(req: IncomingMessage, res: ServerResponse, wheel: DeadlineWheel) {
     this.#req = req;
@@ -85,16 +90,30 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   /** Starts proxying to `pool`. The caller has validated the request and filled the head fields. */
   start(pool: PoolRuntime): void {
     this.#pool = pool;
+    pool.activeRequests++;
     this.#res[kExchange] = this;
     this.#res.on('close', onResponseClose);
     this.deadline = performance.now() + pool.requestTimeoutMs;
     this.#wheel.add(this);
-    const backend = pool.balancer.pick(this);
+    let backend: Backend | undefined;
+    if (pool.sticky !== undefined) {
+      // A genuine cookie pins the client while its backend is available; otherwise balance and re-pin.
+      const pinned = pool.sticky.backendFor(this.#req.headers.cookie);
+      if (pinned?.available === true) backend = pinned;
+      this.#stickyPinned = backend !== undefined;
+    }
+    backend ??= pool.balancer.pick(this);
     if (backend === undefined) return this.#fail('VF_ERR_NO_HEALTHY_UPSTREAM');
     this.#dispatch(backend);
   }
 
   #dispatch(backend: Backend): void {
+    // Circuit breaking: past its connections plus pending limit a backend gets no more requests
+    // queued behind it; the client gets 503 at once instead of waiting without bound.
+    if (backend.stats.inFlight >= this.#pool.maxInFlightPerBackend) {
+      this.#pool.circuitRejections++;
+      return this.#fail('VF_ERR_CIRCUIT_OPEN');
+    }
     this.#backend = backend;
     this.#abort = undefined;
     backend.stats.inFlight++;
@@ -135,6 +154,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   #finish(): void {
     this.#done = true;
     this.#wheel.delete(this);
+    this.#pool.activeRequests--;
+    if (this.#retried) this.#pool.activeRetries--;
   }
 
   #fail(code: ErrorCode): void {
@@ -146,11 +167,16 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   #retryTarget(): Backend | undefined {
     const tried = this.#tried?.length ?? 0;
     if (tried >= this.#pool.retries || this.contentLength !== 0 || !IDEMPOTENT.has(this.#req.method!)) return undefined;
+    if (!this.#retried && !this.#pool.retryAllowed()) return undefined;
     const current = this.#backend ?? this.#lastBackend;
     if (current === undefined) return undefined;
     (this.#tried ??= []).push(current);
     const next = this.#pool.balancer.pick(this, this.#tried);
     if (next === undefined) this.#tried.pop();
+    else if (!this.#retried) {
+      this.#retried = true;
+      this.#pool.activeRetries++;
+    }
     return next;
   }
 
@@ -175,7 +201,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
       }
     }
     this.#resume = resume;
-    this.#res.writeHead(statusCode, responseHeaders(rawHeaders, this.closeAfterResponse));
+    const headers = responseHeaders(rawHeaders, this.closeAfterResponse);
+    const sticky = this.#pool.sticky;
+    if (sticky !== undefined && !this.#stickyPinned) {
+      headers.push('set-cookie', sticky.setCookieFor(this.#backend!, (this.#req.socket as TLSSocket).encrypted === true));
+    }
+    this.#res.writeHead(statusCode, headers);
     return true;
   }
 

@@ -6,6 +6,7 @@ import { Backend } from './backend.js';
 import type { BackendRegistry } from './backend-registry.js';
 import type { Balancer, HashKey } from './balancers/balancer.js';
 import { createBalancer } from './balancers/index.js';
+import { StickySessions } from './sticky-sessions.js';
 
 export type OutlierReporter = (backendId: string, consecutiveFailures: number) => void;
 
@@ -24,7 +25,13 @@ export class PoolRuntime {
   /** Requests per backend (per worker) beyond which the answer is 503 at once: connections + pending. */
   readonly maxInFlightPerBackend: number;
   readonly retryBudget: { readonly percent: number; readonly minRetriesConcurrent: number };
-  readonly sticky: PoolConfig['sticky'];
+  /** Present when the pool has sticky sessions. */
+  readonly sticky: StickySessions | undefined;
+  /** Requests of this pool in flight in this worker, and how many of them are retries (retry budget). */
+  activeRequests = 0;
+  activeRetries = 0;
+  /** Requests answered 503 by the circuit breaker (for metrics). */
+  circuitRejections = 0;
   readonly websocket: PoolConfig['websocket'];
 
   /** What a checked backend counts as until its first probe result (unchecked ones are healthy). */
@@ -34,7 +41,14 @@ export class PoolRuntime {
   readonly #reportOutlier: OutlierReporter;
 
   /** `health`: active health check results by backend id, as the primary last pushed them. */
-  constructor(config: PoolConfig, server: ServerConfig, registry: BackendRegistry, health: ReadonlyMap<string, boolean>, reportOutlier: OutlierReporter) {
+  constructor(
+    config: PoolConfig,
+    server: ServerConfig,
+    registry: BackendRegistry,
+    health: ReadonlyMap<string, boolean>,
+    reportOutlier: OutlierReporter,
+    stickySecret: string,
+  ) {
     this.name = config.name;
     this.#outlierThreshold = config.outlierDetection?.consecutiveFailures ?? 0;
     this.#reportOutlier = reportOutlier;
@@ -68,8 +82,17 @@ export class PoolRuntime {
     this.responseTimeoutMs = timeouts.response;
     this.maxInFlightPerBackend = config.maxConnectionsPerBackend + config.circuitBreaker.maxPendingPerBackend;
     this.retryBudget = config.retryBudget;
-    this.sticky = config.sticky;
+    this.sticky = config.sticky === undefined ? undefined : new StickySessions(config.name, this.backends, config.sticky, stickySecret);
     this.websocket = config.websocket;
+  }
+
+  /**
+   * Whether one more retry fits the budget: at most `percent` of the pool's active requests may be
+   * retries (with a floor of `minRetriesConcurrent`), so retries cannot multiply an outage.
+   */
+  retryAllowed(): boolean {
+    const { percent, minRetriesConcurrent } = this.retryBudget;
+    return this.activeRetries < Math.max(minRetriesConcurrent, (this.activeRequests * percent) / 100);
   }
 
   /** A connect error, timeout or 5xx from `backend`; every `consecutiveFailures`-th in a row is reported. */

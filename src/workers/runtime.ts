@@ -17,15 +17,18 @@ export class Runtime {
   /** Whether any proxy is trusted at all: skips the address lookup on the common path. */
   readonly trustsAnyProxy: boolean;
   readonly maxBodySize: number;
+  /** How long removed backends keep their in-flight requests after this runtime is swapped in. */
+  readonly drainMs: number;
 
   constructor(snapshot: ConfigSnapshot, registry: BackendRegistry, health: ReadonlyMap<string, boolean>, reportOutlier: OutlierReporter) {
     const { config } = snapshot;
     this.version = snapshot.version;
-    this.pools = config.pools.map((pool) => new PoolRuntime(pool, config.server, registry, health, reportOutlier));
+    this.pools = config.pools.map((pool) => new PoolRuntime(pool, config.server, registry, health, reportOutlier, snapshot.stickySecret));
     this.routeTable = new RouteTable(config.routes, new Map(config.pools.map((pool, i) => [pool.name, i])));
     this.trustedProxies = buildBlockList(config.server);
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;
     this.maxBodySize = config.server.limits.maxBodySize;
+    this.drainMs = config.server.timeouts.drain;
   }
 
   applyHealth(health: ReadonlyMap<string, boolean>): void {
@@ -37,6 +40,7 @@ export class Runtime {
     registry.retain(
       new Set(this.pools.flatMap((pool) => pool.backends.map((b) => b.id))),
       new Set(this.pools.flatMap((pool) => pool.upstreamKeys)),
+      this.drainMs,
     );
   }
 }
