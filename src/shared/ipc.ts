@@ -40,7 +40,7 @@ export type WorkerMessage =
    */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'hello' }
   /** The worker built its first runtime and is accepting connections. */
-  | { v: typeof IPC_PROTOCOL_VERSION; type: 'ready'; configVersion: number; httpPort: number }
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'ready'; configVersion: number; httpPort: number; httpsPort?: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'prepared'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot-applied'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot-failed'; configVersion: number; reason: string }
@@ -84,4 +84,18 @@ export interface WorkerStats {
   heapUsedBytes: number;
   eventLoopLagMs: { mean: number; p99: number; max: number };
   backends: BackendStatsReport[];
+  /** WebSocket tunnels since the worker started ("received": client to backend, "sent": backend to client). */
+  websockets: WebSocketStatsReport;
+}
+
+export interface WebSocketStatsReport {
+  /** Tunnels opened: the backend answered a valid 101. */
+  opened: number;
+  active: number;
+  closed: number;
+  /** Lifetimes of the closed tunnels; `buckets` are cumulative (Prometheus `le`), `count` is +Inf. */
+  durationSeconds: { sum: number; count: number; buckets: { le: number; count: number }[] };
+  /** Messages (fragmented ones once, control frames not) and wire bytes after the handshake. */
+  received: { messages: number; bytes: number };
+  sent: { messages: number; bytes: number };
 }

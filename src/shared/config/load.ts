@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { LineCounter, parseDocument } from 'yaml';
 import { configSchema, type VelofluxConfig } from './schema.js';
 import { checkReferences } from './references.js';
+import { checkFiles } from './files.js';
 import { formatProblem, type ConfigProblem } from './problems.js';
 
 export class ConfigError extends Error {
@@ -71,6 +72,8 @@ export function validateConfig(raw: unknown, source = 'config', env: NodeJS.Proc
   problems.push(...checkReferences(input));
   if (!result.success || problems.length > 0) throw new ConfigError(source, problems);
   const config = result.data;
+  const fileProblems = checkFiles(config);
+  if (fileProblems.length > 0) throw new ConfigError(source, fileProblems);
   if (config.server.workers === 'auto') config.server.workers = availableParallelism();
   return deepFreeze(config);
 }

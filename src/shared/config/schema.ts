@@ -156,6 +156,11 @@ const healthCheck = z.strictObject({
   host: z.string().min(1).optional(),
   /** How a backend counts before its first probe result: healthy (default) or not. */
   startHealthy: z.boolean().default(true),
+}).superRefine((check, ctx) => {
+  if (check.interval <= 0) ctx.addIssue({ code: 'custom', path: ['interval'], message: 'must be longer than 0' });
+  if (check.timeout <= 0) ctx.addIssue({ code: 'custom', path: ['timeout'], message: 'must be longer than 0' });
+  // A probe still running when the next is due would overlap it and blur rise/fall counting.
+  else if (check.interval > 0 && check.timeout > check.interval) ctx.addIssue({ code: 'custom', path: ['timeout'], message: `must not be longer than interval (${check.interval} ms)` });
 });
 
 /**
