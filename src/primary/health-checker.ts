@@ -43,9 +43,9 @@ class Target {
     this.healthy = check.startHealthy;
   }
 
-  /** Same backend and same check settings: keep its state across a config change. */
-  sameAs(url: string, check: HealthCheckConfig): boolean {
-    return this.url === url && JSON.stringify(this.check) === JSON.stringify(check);
+  /** Same backend, pool and check settings: keep its state and schedule across a config change. */
+  sameAs(pool: string, url: string, check: HealthCheckConfig): boolean {
+    return this.pool === pool && this.url === url && JSON.stringify(this.check) === JSON.stringify(check);
   }
 }
 
@@ -68,12 +68,12 @@ export class HealthChecker {
       for (const backend of pool.backends) {
         wanted.add(backend.id);
         const existing = this.#targets.get(backend.id);
-        if (existing?.sameAs(backend.url, pool.healthCheck)) continue;
+        if (existing?.sameAs(pool.name, backend.url, pool.healthCheck)) continue;
         if (existing !== undefined) this.#stop(existing);
         const target = new Target(backend.id, pool.name, backend.url, pool.healthCheck);
         if (existing?.url === backend.url) {
-          // Same server, new check settings: what is known about it still holds (only the
-          // counters restart), so a backend that is down does not count as up until re-probed.
+          // Same server, new check settings or pool: what is known about it still holds (only
+          // the counters restart), so a backend that is down does not count as up until re-probed.
           target.healthy = existing.healthy;
           target.lastProbe = existing.lastProbe;
         }

@@ -6,6 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { WorkerStats } from '../shared/ipc.js';
 import type { ProxyHandler } from './proxy-handler.js';
+import { websocketStats } from './websocket-stats.js';
 
 const INTERVAL_MS = 1000;
 /** The histogram samples every RESOLUTION_MS, so an idle loop reads as this much "delay". */
@@ -50,6 +51,7 @@ export class StatsReporter {
           consecutiveFailures: b.stats.consecutiveFailures,
         })),
       ),
+      websockets: websocketStats.report(),
     };
     this.#lag.reset();
     return stats;

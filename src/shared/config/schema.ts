@@ -159,7 +159,7 @@ const healthCheck = z.strictObject({
 }).superRefine((check, ctx) => {
   if (check.interval <= 0) ctx.addIssue({ code: 'custom', path: ['interval'], message: 'must be longer than 0' });
   if (check.timeout <= 0) ctx.addIssue({ code: 'custom', path: ['timeout'], message: 'must be longer than 0' });
-  // A probe still running when the next is due would overlap it and blur rise/fall counting.
+  // A probe may take at most one interval, so a dead backend is noticed within the cadence asked for.
   else if (check.interval > 0 && check.timeout > check.interval) ctx.addIssue({ code: 'custom', path: ['timeout'], message: `must not be longer than interval (${check.interval} ms)` });
 });
 
