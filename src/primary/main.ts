@@ -43,9 +43,9 @@ export async function runPrimary(configPath: string): Promise<void> {
   };
 
   const audit = controller.audit;
-  const workersReady = new Promise<number>((resolve) => {
+  const workersReady = new Promise<{ httpPort: number; httpsPort: number | undefined }>((resolve) => {
     supervisor = new Supervisor({ version: 1, config: controller.config, stickySecret }, log, {
-      onAllReady: resolve,
+      onAllReady: (httpPort, httpsPort) => resolve({ httpPort, httpsPort }),
       onFatal: stopAndExit,
       onOutlier: (backendId, failures) => outliers.report(backendId, failures),
     });
@@ -89,10 +89,11 @@ export async function runPrimary(configPath: string): Promise<void> {
     // Shown once: it is not written anywhere. Set VELOFLUX_ADMIN_TOKEN to choose your own.
     process.stderr.write(`veloflux: admin API token (generated for this run, shown once): ${token.value}\n`);
   }
-  const httpPort = await workersReady;
+  const { httpPort, httpsPort } = await workersReady;
   log.info(
     {
       http: { host: server.http.host, port: httpPort },
+      ...(server.https !== undefined && httpsPort !== undefined ? { https: { host: server.https.host, port: httpsPort } } : {}),
       admin: { host: adminHost, port: adminPort },
       workers: server.workers,
       configVersion: supervisor!.committed.version,

@@ -21,8 +21,8 @@ const APPLY_TIMEOUT_MS = 10_000;
 const START_TIMEOUT_MS = 15_000;
 
 export interface SupervisorEvents {
-  /** Every worker has built its runtime and listens; `httpPort` is the bound port. */
-  onAllReady(httpPort: number): void;
+  /** Every worker has built its runtime and listens; the bound ports (`httpsPort` when HTTPS is configured). */
+  onAllReady(httpPort: number, httpsPort: number | undefined): void;
   /** A worker could not start in a way respawning cannot fix (port taken, permission). */
   onFatal(message: string): void;
   /** A worker saw a backend fail repeatedly (passive outlier detection). */
@@ -138,7 +138,7 @@ export class Supervisor {
         state.onReady?.();
         if (!this.#announcedReady && this.#readyCount() >= this.#target) {
           this.#announcedReady = true;
-          this.#events.onAllReady(message.httpPort);
+          this.#events.onAllReady(message.httpPort, message.httpsPort);
         }
         return;
       case 'prepared':

@@ -3,7 +3,8 @@
  * the counters balancers read, and the upstream connection pools, so keep-alive connections are
  * not thrown away by a reload that did not touch the backend.
  */
-import { Pool } from 'undici';
+import { isIP } from 'node:net';
+import { Pool, buildConnector, type Dispatcher } from 'undici';
 import { BackendStats } from './backend.js';
 
 export interface UpstreamPoolOptions {
@@ -15,6 +16,41 @@ export interface UpstreamPoolOptions {
   readonly tls: { ca: string | undefined; servername: string | undefined; rejectUnauthorized: boolean };
 }
 
+
+/**
+ * A pool to an https:// origin that verifies the backend's own name. undici takes the TLS name
+ * (SNI and the name checked against the certificate) from each request's Host header unless the
+ * request names one, and a proxy forwards its client's Host: the name verified would be the
+ * client's choice, and every change of Host between requests would close the pool's connection
+ * ("servername changed"). So every request carries one fixed name, and the connector uses the
+ * right one: `pools[].tls.servername`, else the backend's host name, else (an IP address) no SNI
+ * and the certificate is checked for that IP.
+ */
+class TlsUpstreamPool extends Pool {
+  readonly #requestName: string;
+
+  constructor(origin: string, poolOptions: Pool.Options, options: UpstreamPoolOptions) {
+    const { hostname } = new URL(origin);
+    const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+    const servername = options.tls.servername ?? (isIP(host) === 0 ? host : undefined);
+    const connector = buildConnector({
+      ...(options.tls.ca !== undefined ? { ca: options.tls.ca } : {}),
+      rejectUnauthorized: options.tls.rejectUnauthorized,
+      timeout: options.connectTimeoutMs,
+    });
+    super(origin, {
+      ...poolOptions,
+      // Per connection, not per request. undici offers ALPN http/1.1 itself (its h1 client).
+      connect: (connectOptions, callback) => connector({ ...connectOptions, servername: servername as string }, callback),
+    });
+    this.#requestName = servername ?? host;
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    (options as { servername?: string }).servername = this.#requestName;
+    return super.dispatch(options, handler);
+  }
+}
 
 export class BackendRegistry {
   readonly #stats = new Map<string, BackendStats>();
@@ -39,7 +75,7 @@ export class BackendRegistry {
     const key = `${backendId} ${origin} ${options.connectTimeoutMs} ${options.responseTimeoutMs} ${options.keepAliveMs} ${options.maxConnections} ${JSON.stringify(options.tls)}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
-      pool = new Pool(origin, {
+      const poolOptions: Pool.Options = {
         connections: options.maxConnections,
         pipelining: 1,
         connectTimeout: options.connectTimeoutMs,
@@ -51,14 +87,8 @@ export class BackendRegistry {
         keepAliveMaxTimeout: options.keepAliveMs,
         keepAliveTimeoutThreshold: 0,
         strictContentLength: true,
-        connect: {
-          ...(options.tls.ca !== undefined ? { ca: options.tls.ca } : {}),
-          ...(options.tls.servername !== undefined ? { servername: options.tls.servername } : {}),
-          rejectUnauthorized: options.tls.rejectUnauthorized,
-          // Upstreams speak HTTP/1.1 (undici's h1 client); say so in ALPN.
-          ALPNProtocols: ['http/1.1'],
-        },
-      });
+      };
+      pool = origin.startsWith('https:') ? new TlsUpstreamPool(origin, poolOptions, options) : new Pool(origin, poolOptions);
       this.#pools.set(key, pool);
     }
     return { key, pool };

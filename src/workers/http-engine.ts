@@ -1,7 +1,8 @@
 /**
- * The front-end engine adapter: a node:http server (llhttp, strict by default) configured from
- * the static config. Kept behind this small surface so a faster engine can replace it without
- * touching routing, balancing or the exchange (DESIGN.md §3).
+ * The front-end engine adapter: a node:http server (llhttp, strict by default), or node:https
+ * with the same handling for TLS, configured from the static config. Kept behind this small
+ * surface so a faster engine can replace it without touching routing, balancing or the
+ * exchange (DESIGN.md §3).
  *
  * Pipelining: node parses every request it has bytes for and emits them at once, while earlier
  * responses on the connection are still being written. This adapter hands a request to the
@@ -10,12 +11,14 @@
  * `close`) ever reaches an upstream, and a parse error found behind requests still being
  * answered is reported after them, in order (RFC 9112 §9.3.2, §9.6).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ServerConfig } from '../shared/config/schema.js';
 import type { ErrorCode } from '../shared/errors.js';
 import { writeRawError } from './error-response.js';
+import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type CertificateStore } from './tls-certificates.js';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 /** A request with `Connection: upgrade`: node hands over the raw socket and the bytes read past the head. */
@@ -31,34 +34,65 @@ type EngineSocket = Duplex & {
 };
 
 export function createHttpEngine(server: ServerConfig, onRequest: RequestListener, onUpgrade: UpgradeListener): Server {
-  const engine = createServer(
-    {
-      maxHeaderSize: server.limits.maxHeaderSize,
-      // Slowloris: the whole request head must arrive within this.
-      headersTimeout: server.timeouts.clientHeader,
-      // node only looks for expired heads on this tick (default 30 s), so without it a 1 s
-      // clientHeader would let a slow client hold the connection for up to 31 s.
-      connectionsCheckingInterval: headerCheckInterval(server.timeouts.clientHeader),
-      // Uploads are bounded by the proxy's own per-pool deadline, not by node's 300 s default.
-      requestTimeout: 0,
-      keepAliveTimeout: server.timeouts.clientKeepAlive,
-      // Missing Host is still a 400 (RFC 9112 §3.2), answered by parseRequestHead: node's own
-      // check replies with an empty body instead of the JSON error.
-      requireHostHeader: false,
-      joinDuplicateHeaders: false,
-      noDelay: true,
-    },
-    (req, res) => {
-      const socket = res.socket;
-      // Pipelined behind a response still in flight: node assigns the socket when that one is
-      // done, and never does when it closed the connection.
-      if (socket === null) return void res.once('socket', () => onTurn(req, res, onRequest));
-      // An earlier response already closed the connection (its request had an unread body, so
-      // node finished it before parsing on), yet node still emits what follows: drop it.
-      if (!socket.writable) return;
-      onRequest(req, res);
-    },
-  );
+  return attachHandlers(createServer(httpOptions(server), inTurn(onRequest)), onUpgrade);
+}
+
+/**
+ * The same engine behind TLS (node:https is node:http over a TLS socket): the same parser
+ * options, request, upgrade and error handling. The served certificate is chosen per connection
+ * by SNI from `certificates()`, read at handshake time, so a reload swaps certificates for new
+ * connections without a restart; `setSecureContext` (by the caller) covers clients without SNI.
+ */
+export function createHttpsEngine(server: ServerConfig, certificates: () => CertificateStore, onRequest: RequestListener, onUpgrade: UpgradeListener): HttpsServer {
+  const options: HttpsServerOptions = {
+    ...httpOptions(server),
+    ...certificates().defaultOptions,
+    minVersion: MIN_TLS_VERSION,
+    ALPNProtocols: [...ALPN_PROTOCOLS],
+    // A client that stalls in the handshake is held no longer than one that stalls in its head.
+    handshakeTimeout: server.timeouts.clientHeader,
+    SNICallback: (servername, done) => done(null, certificates().select(servername)),
+  };
+  const engine = attachHandlers(createHttpsServer(options, inTurn(onRequest)), onUpgrade);
+  // Failed handshakes (old protocol versions, no common ALPN, scanners) only close that socket.
+  engine.on('tlsClientError', (_err: Error, socket: Duplex) => socket.destroy());
+  return engine;
+}
+
+function httpOptions(server: ServerConfig): ServerOptions {
+  return {
+    maxHeaderSize: server.limits.maxHeaderSize,
+    // Slowloris: the whole request head must arrive within this.
+    headersTimeout: server.timeouts.clientHeader,
+    // node only looks for expired heads on this tick (default 30 s), so without it a 1 s
+    // clientHeader would let a slow client hold the connection for up to 31 s.
+    connectionsCheckingInterval: headerCheckInterval(server.timeouts.clientHeader),
+    // Uploads are bounded by the proxy's own per-pool deadline, not by node's 300 s default.
+    requestTimeout: 0,
+    keepAliveTimeout: server.timeouts.clientKeepAlive,
+    // Missing Host is still a 400 (RFC 9112 §3.2), answered by parseRequestHead: node's own
+    // check replies with an empty body instead of the JSON error.
+    requireHostHeader: false,
+    joinDuplicateHeaders: false,
+    noDelay: true,
+  };
+}
+
+/** Hands a request to the proxy only when its turn on the connection comes (see the top). */
+function inTurn(onRequest: RequestListener): RequestListener {
+  return (req, res) => {
+    const socket = res.socket;
+    // Pipelined behind a response still in flight: node assigns the socket when that one is
+    // done, and never does when it closed the connection.
+    if (socket === null) return void res.once('socket', () => onTurn(req, res, onRequest));
+    // An earlier response already closed the connection (its request had an unread body, so
+    // node finished it before parsing on), yet node still emits what follows: drop it.
+    if (!socket.writable) return;
+    onRequest(req, res);
+  };
+}
+
+function attachHandlers<T extends Server | HttpsServer>(engine: T, onUpgrade: UpgradeListener): T {
   engine.on('upgrade', onUpgrade);
   engine.on('clientError', answerClientError);
   // CONNECT is a forward-proxy feature; a reverse proxy refuses it instead of tunnelling.

@@ -4,16 +4,18 @@
  * requests finish on the one they started with.
  */
 import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import cluster from 'node:cluster';
 import { isVelofluxMessage, workerMessage, type ConfigSnapshot, type PrimaryMessage, type WorkerMessage } from '../shared/ipc.js';
 import { createLogger } from '../shared/log.js';
 import { listenErrorMessage } from '../shared/listen-errors.js';
 import { BackendRegistry } from './backend-registry.js';
-import { createHttpEngine } from './http-engine.js';
-import { ProxyHandler } from './proxy-handler.js';
+import { createHttpEngine, createHttpsEngine } from './http-engine.js';
+import { ProxyHandler, httpsRedirectsOf, type HttpsRedirects } from './proxy-handler.js';
 import { Runtime } from './runtime.js';
 import { StatsReporter } from './stats-reporter.js';
+import { CertificateStore } from './tls-certificates.js';
 
 const log = createLogger('worker', { worker: cluster.worker?.id });
 const registry = new BackendRegistry();
@@ -21,7 +23,22 @@ const registry = new BackendRegistry();
 const health = new Map<string, boolean>();
 let handler: ProxyHandler | undefined;
 let server: Server | undefined;
+let httpsServer: HttpsServer | undefined;
+/** The certificates new TLS handshakes get; replaced whole when a snapshot is swapped in. */
+let certificates: CertificateStore | undefined;
 let shuttingDown = false;
+
+/**
+ * Everything one snapshot gives the data plane. Certificates are re-read from disk for every
+ * snapshot (every reload, PUT or backend change), so renewed files are picked up without a
+ * restart, and a missing or broken file fails the build: the change is refused everywhere and
+ * the running certificates keep serving.
+ */
+interface Built {
+  readonly runtime: Runtime;
+  readonly redirects: HttpsRedirects | undefined;
+  readonly certificates: CertificateStore | undefined;
+}
 
 function send(message: WorkerMessage): void {
   process.send?.(message);
@@ -39,75 +56,116 @@ function reportOutlier(backendId: string, consecutiveFailures: number): void {
   send(workerMessage({ type: 'outlier', backendId, consecutiveFailures }));
 }
 
-function buildRuntime(snapshot: ConfigSnapshot): Runtime {
+function build(snapshot: ConfigSnapshot): Built {
   if (REJECT_POOL_FOR_TESTS !== undefined && cluster.worker?.id === 1 && snapshot.config.pools.some((p) => p.name === REJECT_POOL_FOR_TESTS)) {
     throw new Error(`refusing pool "${REJECT_POOL_FOR_TESTS}" (VELOFLUX_TEST_REJECT_POOL)`);
   }
-  return new Runtime(snapshot, registry, health, reportOutlier);
+  const { https } = snapshot.config.server;
+  return {
+    certificates: https === undefined ? undefined : CertificateStore.load(https.certificates),
+    runtime: new Runtime(snapshot, registry, health, reportOutlier),
+    redirects: httpsRedirectsOf(snapshot.config.routes),
+  };
 }
 
-/** Builds a runtime, or reports why it could not and returns undefined. */
-function tryBuild(snapshot: ConfigSnapshot): Runtime | undefined {
+/** Builds a snapshot, or reports why it could not and returns undefined. */
+function tryBuild(snapshot: ConfigSnapshot): Built | undefined {
   try {
-    return buildRuntime(snapshot);
+    return build(snapshot);
   } catch (err) {
     log.error({ err, configVersion: snapshot.version }, 'could not build runtime');
-    send(workerMessage({ type: 'snapshot-failed', configVersion: snapshot.version, reason: (err as Error).message }));
+    const reason = (err as Error).message;
+    // One of the first workers cannot build the config VeloFlux starts with (a missing
+    // certificate or CA file): say so and stop, rather than never becoming ready. Replacements
+    // (respawns, rolling restarts: higher ids) only fail themselves; the others keep serving.
+    if (handler === undefined && isInitialWorker(snapshot)) {
+      send(workerMessage({ type: 'fatal', code: (err as { code?: string }).code ?? 'VF_ERR_CONFIG_INVALID', message: `cannot start serving: ${reason}` }));
+      process.exit(1);
+    }
+    send(workerMessage({ type: 'snapshot-failed', configVersion: snapshot.version, reason }));
     return undefined;
   }
 }
 
-function swapIn(runtime: Runtime): void {
+function isInitialWorker(snapshot: ConfigSnapshot): boolean {
+  const id = cluster.worker?.id ?? 0;
+  return snapshot.version === 1 && typeof snapshot.config.server.workers === 'number' && id <= snapshot.config.server.workers;
+}
+
+function swapIn(built: Built): void {
+  const { runtime } = built;
   // Results that arrived while this runtime waited for its commit.
   runtime.applyHealth(health);
-  handler!.swap(runtime);
+  handler!.swap(runtime, built.redirects);
+  if (built.certificates !== undefined && httpsServer !== undefined) {
+    certificates = built.certificates;
+    // Clients without SNI get the listener's own context; SNI handshakes read `certificates`.
+    httpsServer.setSecureContext(certificates.defaultOptions);
+  }
   runtime.activate(registry);
   send(workerMessage({ type: 'snapshot-applied', configVersion: runtime.version }));
 }
 
 function applySnapshot(snapshot: ConfigSnapshot): void {
-  const runtime = tryBuild(snapshot);
-  if (runtime === undefined) return;
-  if (handler !== undefined) return swapIn(runtime);
-  runtime.activate(registry);
-  startServing(snapshot, runtime);
+  const built = tryBuild(snapshot);
+  if (built === undefined) return;
+  if (handler !== undefined) return swapIn(built);
+  built.runtime.activate(registry);
+  startServing(snapshot, built);
 }
 
 const EXIT_GRACE_MS = 500;
 
-/** A runtime built on `prepare`, waiting for the primary's commit or abort. */
-let prepared: Runtime | undefined;
+/** What `prepare` built, waiting for the primary's commit or abort. */
+let prepared: Built | undefined;
 
 function prepare(snapshot: ConfigSnapshot): void {
   prepared = undefined;
-  const runtime = tryBuild(snapshot);
-  if (runtime === undefined) return;
-  prepared = runtime;
+  const built = tryBuild(snapshot);
+  if (built === undefined) return;
+  prepared = built;
   send(workerMessage({ type: 'prepared', configVersion: snapshot.version }));
 }
 
 function commit(version: number): void {
-  const runtime = prepared;
+  const built = prepared;
   prepared = undefined;
-  if (runtime === undefined || runtime.version !== version || handler === undefined) {
+  if (built === undefined || built.runtime.version !== version || handler === undefined) {
     send(workerMessage({ type: 'snapshot-failed', configVersion: version, reason: 'nothing prepared for this version' }));
     return;
   }
-  swapIn(runtime);
+  swapIn(built);
 }
 
-function startServing(snapshot: ConfigSnapshot, runtime: Runtime): void {
-  const { http } = snapshot.config.server;
-  handler = new ProxyHandler(runtime);
+function startServing(snapshot: ConfigSnapshot, built: Built): void {
+  const { http, https } = snapshot.config.server;
+  handler = new ProxyHandler(built.runtime, built.redirects);
   server = createHttpEngine(snapshot.config.server, handler.handle, handler.handleUpgrade);
-  server.once('error', (err: Error & { code?: string }) => {
-    send(workerMessage({ type: 'fatal', code: err.code ?? 'UNKNOWN', message: listenErrorMessage(err, 'server.http.port', http.port, 'VELOFLUX_HTTP_PORT') }));
-    process.exit(1);
-  });
+  exitOnListenError(server, 'server.http.port', http.port, 'VELOFLUX_HTTP_PORT');
   new StatsReporter(server, handler, (stats) => send(workerMessage({ type: 'stats', stats })));
-  server.listen({ port: http.port, host: http.host }, () => {
-    const { port } = server!.address() as AddressInfo;
-    send(workerMessage({ type: 'ready', configVersion: snapshot.version, httpPort: port }));
+  const listening = [listen(server, http.port, http.host)];
+  if (https !== undefined && built.certificates !== undefined) {
+    certificates = built.certificates;
+    // The configured port until the bound one is known (they differ only for port 0).
+    handler.httpsPort = https.port;
+    httpsServer = createHttpsEngine(snapshot.config.server, () => certificates!, handler.handle, handler.handleUpgrade);
+    exitOnListenError(httpsServer, 'server.https.port', https.port, 'server.https.port');
+    listening.push(listen(httpsServer, https.port, https.host));
+  }
+  void Promise.all(listening).then(([httpPort, httpsPort]) => {
+    if (httpsPort !== undefined) handler!.httpsPort = httpsPort;
+    send(workerMessage({ type: 'ready', configVersion: snapshot.version, httpPort: httpPort!, ...(httpsPort !== undefined ? { httpsPort } : {}) }));
+  });
+}
+
+function listen(engine: Server | HttpsServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve) => engine.listen({ port, host }, () => resolve((engine.address() as AddressInfo).port)));
+}
+
+function exitOnListenError(engine: Server | HttpsServer, configPath: string, port: number, envName: string): void {
+  engine.once('error', (err: Error & { code?: string }) => {
+    send(workerMessage({ type: 'fatal', code: err.code ?? 'UNKNOWN', message: listenErrorMessage(err, configPath, port, envName) }));
+    process.exit(1);
   });
 }
 
@@ -118,14 +176,23 @@ function shutdown(deadlineMs: number): void {
   // In round-robin scheduling the primary may have handed this worker a connection just before
   // it saw the listener close; the worker refuses it (and the primary passes it on) only while
   // alive. A short grace before exiting keeps such a connection from being left unanswered.
-  const done = () => void registry.closeAll().finally(() => setTimeout(() => process.exit(0), EXIT_GRACE_MS));
-  if (server === undefined) return done();
+  let exiting = false;
+  const done = () => {
+    if (exiting) return;
+    exiting = true;
+    void registry.closeAll().finally(() => setTimeout(() => process.exit(0), EXIT_GRACE_MS));
+  };
+  const engines = [server, httpsServer].filter((engine) => engine !== undefined);
+  if (engines.length === 0) return done();
   // Stop accepting; idle keep-alive connections close now, busy ones after their response.
-  server.close(done);
-  server.closeIdleConnections();
+  let open = engines.length;
+  for (const engine of engines) {
+    engine.close(() => --open === 0 && done());
+    engine.closeIdleConnections();
+  }
   setTimeout(() => {
     log.warn({ deadlineMs }, 'shutdown deadline passed; closing remaining connections');
-    server?.closeAllConnections();
+    for (const engine of engines) engine.closeAllConnections();
     done();
   }, deadlineMs).unref();
 }
@@ -141,7 +208,7 @@ process.on('message', (message: unknown) => {
     case 'commit':
       return commit(msg.configVersion);
     case 'abort':
-      if (prepared?.version === msg.configVersion) prepared = undefined;
+      if (prepared?.runtime.version === msg.configVersion) prepared = undefined;
       return;
     case 'health':
       health.clear();

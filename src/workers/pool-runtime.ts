@@ -2,8 +2,9 @@
 import { readFileSync } from 'node:fs';
 import type { Dispatcher } from 'undici';
 import type { PoolConfig, ServerConfig } from '../shared/config/schema.js';
+import { VelofluxError } from '../shared/errors.js';
 import { Backend } from './backend.js';
-import type { BackendRegistry } from './backend-registry.js';
+import type { BackendRegistry, UpstreamPoolOptions } from './backend-registry.js';
 import type { Balancer, HashKey } from './balancers/balancer.js';
 import { createBalancer } from './balancers/index.js';
 import { StickySessions } from './sticky-sessions.js';
@@ -33,6 +34,8 @@ export class PoolRuntime {
   /** Requests answered 503 by the circuit breaker (for metrics). */
   circuitRejections = 0;
   readonly websocket: PoolConfig['websocket'];
+  /** For https:// backends: what a raw TLS connection (a WebSocket tunnel) needs to verify them as the pools do. */
+  readonly upstreamTls: UpstreamPoolOptions['tls'];
 
   /** What a checked backend counts as until its first probe result (unchecked ones are healthy). */
   readonly #defaultHealthy: boolean;
@@ -60,17 +63,19 @@ export class PoolRuntime {
       backend.healthy = health.get(b.id) ?? this.#defaultHealthy;
       return backend;
     });
+    const tls = {
+      ca: config.tls.ca === undefined ? undefined : readCa(config.tls.ca, config.name),
+      servername: config.tls.servername,
+      rejectUnauthorized: !config.tls.insecureSkipVerify,
+    };
+    this.upstreamTls = tls;
     const upstreams = this.backends.map((b) =>
       registry.poolFor(b.id, b.url.origin, {
         connectTimeoutMs: timeouts.connect,
         responseTimeoutMs: timeouts.response,
         keepAliveMs: timeouts.upstreamKeepAlive,
         maxConnections: config.maxConnectionsPerBackend,
-        tls: {
-          ca: config.tls.ca === undefined ? undefined : readFileSync(config.tls.ca, 'utf8'),
-          servername: config.tls.servername,
-          rejectUnauthorized: !config.tls.insecureSkipVerify,
-        },
+        tls,
       }),
     );
     this.upstreams = upstreams.map((u) => u.pool);
@@ -111,6 +116,16 @@ export class PoolRuntime {
       const healthy = health.get(backend.id) ?? this.#defaultHealthy;
       if (backend.healthy !== healthy) this.balancer.setHealthy(backend, healthy);
     }
+  }
+}
+
+/** Read for every snapshot, so a renewed CA file is picked up on reload; a missing one fails the build. */
+function readCa(file: string, pool: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new VelofluxError('VF_ERR_CONFIG_INVALID', `pools "${pool}" tls.ca: cannot read "${file}": ${code ?? (err as Error).message}`);
   }
 }
 

@@ -6,6 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { RouteConfig } from '../shared/config/schema.js';
 import { DeadlineWheel } from './deadline-wheel.js';
 import { sendError } from './error-response.js';
 import { Exchange } from './exchange.js';
@@ -17,18 +19,41 @@ import { WebSocketTunnel } from './websocket-tunnel.js';
 const kHostCache = Symbol('veloflux.hostCache');
 type CachingSocket = Socket & { [kHostCache]?: { raw: string; host: string } };
 
+/**
+ * Routes with `redirectHttps`, as host pattern -> path prefixes (route host and path are unique
+ * together), so a matched route is looked up without building a key per request.
+ */
+export type HttpsRedirects = ReadonlyMap<string, ReadonlySet<string>>;
+
+/** The redirecting routes of a snapshot; undefined when there are none (the common case costs nothing). */
+export function httpsRedirectsOf(routes: readonly RouteConfig[]): HttpsRedirects | undefined {
+  const redirects = new Map<string, Set<string>>();
+  for (const route of routes) {
+    if (!route.redirectHttps) continue;
+    let paths = redirects.get(route.host);
+    if (paths === undefined) redirects.set(route.host, (paths = new Set()));
+    paths.add(route.path);
+  }
+  return redirects.size === 0 ? undefined : redirects;
+}
+
 /** Methods announced for `OPTIONS *` (RFC 9110 §9.3.7): what the proxy forwards. */
 const ALLOW = 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE';
 
 export class ProxyHandler {
   #runtime: Runtime;
+  /** Swapped together with the runtime: both come from the same snapshot. */
+  #redirects: HttpsRedirects | undefined;
   readonly #wheel = new DeadlineWheel();
   #draining = false;
   /** Requests received (any outcome), for the stats the primary aggregates. */
   requests = 0;
+  /** Where `redirectHttps` sends plain-HTTP clients: the bound HTTPS port (443 is left out of the URL). */
+  httpsPort = 443;
 
-  constructor(runtime: Runtime) {
+  constructor(runtime: Runtime, redirects?: HttpsRedirects) {
     this.#runtime = runtime;
+    this.#redirects = redirects;
   }
 
   get runtime(): Runtime {
@@ -36,8 +61,9 @@ export class ProxyHandler {
   }
 
   /** Later requests use `runtime`; requests already in flight keep theirs. */
-  swap(runtime: Runtime): void {
+  swap(runtime: Runtime, redirects?: HttpsRedirects): void {
     this.#runtime = runtime;
+    this.#redirects = redirects;
   }
 
   /** Shutdown: every response from now on closes its connection. */
@@ -99,13 +125,36 @@ export class ProxyHandler {
     if (runtime.maxBodySize > 0 && exchange.contentLength > runtime.maxBodySize) return void sendError(res, 'VF_ERR_BODY_TOO_LARGE', true);
     if (exchange.contentLength === -1) exchange.chunkedBodyLimit = runtime.maxBodySize;
 
-    const route = runtime.routeTable.match(normalizedHost(req.socket as CachingSocket, exchange.rawHost), target);
+    const host = normalizedHost(req.socket as CachingSocket, exchange.rawHost);
+    const route = runtime.routeTable.match(host, target);
     if (route === undefined) return void sendError(res, 'VF_ERR_NO_ROUTE', exchange.contentLength !== 0 || this.#draining);
+    const redirects = this.#redirects;
+    if (redirects !== undefined && redirects.get(route.host)?.has(route.path) === true && !arrivedOverTls(req, exchange, runtime)) {
+      return void this.#redirectToHttps(res, host, target, exchange.contentLength !== 0 || this.#draining);
+    }
 
     exchange.path = target;
     exchange.upstreamPath = route.stripPrefix ? stripPrefix(target, route.path) : target;
     addForwardingHeaders(exchange, req, runtime);
     return { exchange, pool: runtime.pools[route.poolIndex]! };
+  }
+
+  /**
+   * 308 (RFC 9110 §15.4.9) keeps the method and body, unlike 301; the upstream is never
+   * contacted. `host` is the request's host without its port, already validated as uri-host.
+   */
+  #redirectToHttps(res: ServerResponse, host: string, target: string, close: boolean): void {
+    if (host === '') return sendError(res, 'VF_ERR_BAD_REQUEST', close);
+    const port = this.httpsPort === 443 ? '' : `:${this.httpsPort}`;
+    const headers: Record<string, string | number> = { location: `https://${host}${port}${target}`, 'content-length': 0 };
+    // The client repeats the body on HTTPS: discard what arrives here (so the answer is not lost
+    // to a reset) and end the connection.
+    if (close) {
+      headers.connection = 'close';
+      res.req.resume();
+    }
+    res.writeHead(308, headers);
+    res.end();
   }
 
   /** Absolute-form targets (RFC 9112 §3.2.2) are reduced to origin-form; '' when not http(s). */
@@ -165,20 +214,32 @@ function addForwardingHeaders(exchange: Exchange, req: IncomingMessage, runtime:
   const peer = req.socket.remoteAddress ?? '';
   const trusted = runtime.trustsAnyProxy && peer !== '' && runtime.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
   const headers = exchange.upstreamHeaders;
+  const proto = (req.socket as TLSSocket).encrypted === true ? 'https' : 'http';
   if (trusted) {
     exchange.clientAddress = clientFromForwardedFor(exchange.incomingForwardedFor, peer, runtime);
     headers.push(
       'x-forwarded-for', exchange.incomingForwardedFor === undefined ? peer : `${exchange.incomingForwardedFor}, ${peer}`,
-      'x-forwarded-proto', exchange.incomingForwardedProto ?? 'http',
+      'x-forwarded-proto', exchange.incomingForwardedProto ?? proto,
       'x-request-id', exchange.incomingRequestId ?? randomUUID(),
     );
     const forwardedHost = exchange.incomingForwardedHost ?? exchange.rawHost;
     if (forwardedHost !== '') headers.push('x-forwarded-host', forwardedHost);
   } else {
     exchange.clientAddress = peer;
-    headers.push('x-forwarded-for', peer, 'x-forwarded-proto', 'http', 'x-request-id', randomUUID());
+    headers.push('x-forwarded-for', peer, 'x-forwarded-proto', proto, 'x-request-id', randomUUID());
     if (exchange.rawHost !== '') headers.push('x-forwarded-host', exchange.rawHost);
   }
+}
+
+/**
+ * Whether the client reached us over TLS: our own HTTPS listener, or a trusted proxy in front
+ * that terminated TLS and says so (else `redirectHttps` behind it would loop forever).
+ */
+function arrivedOverTls(req: IncomingMessage, exchange: Exchange, runtime: Runtime): boolean {
+  if ((req.socket as TLSSocket).encrypted === true) return true;
+  if (exchange.incomingForwardedProto?.toLowerCase() !== 'https' || !runtime.trustsAnyProxy) return false;
+  const peer = req.socket.remoteAddress ?? '';
+  return peer !== '' && runtime.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
 }
 
 /** The rightmost address in X-Forwarded-For that is not a trusted proxy is the client. */

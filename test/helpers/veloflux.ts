@@ -16,6 +16,8 @@ export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
 export interface RunningVeloflux {
   readonly port: number;
+  /** The bound HTTPS port, when the config has `server.https`. */
+  readonly httpsPort: number | undefined;
   readonly url: string;
   readonly adminPort: number;
   /** http://127.0.0.1:<adminPort> */
@@ -82,14 +84,14 @@ export async function startVeloflux(config: Record<string, unknown>, options: St
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-  const { port, adminPort } = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
+  const { port, adminPort, httpsPort } = await new Promise<{ port: number; adminPort: number; httpsPort: number | undefined }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`VeloFlux not ready in time:\n${out}`)), options.readyTimeoutMs ?? 15_000);
     const poll = setInterval(() => {
       const ready = logs().find((l) => l.msg === 'veloflux ready');
       if (ready !== undefined) {
         clearInterval(poll);
         clearTimeout(timer);
-        resolve({ port: (ready.http as { port: number }).port, adminPort: (ready.admin as { port: number }).port });
+        resolve({ port: (ready.http as { port: number }).port, adminPort: (ready.admin as { port: number }).port, httpsPort: (ready.https as { port: number } | undefined)?.port });
       }
     }, 20);
     void exited.then((code) => {
@@ -102,6 +104,7 @@ export async function startVeloflux(config: Record<string, unknown>, options: St
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   return {
     port,
+    httpsPort,
     url: `http://127.0.0.1:${port}`,
     adminPort,
     adminUrl,

@@ -1,0 +1,272 @@
+// `node dist/bench/https.js`: HTTPS requests per second with TLS terminated by the proxy, VeloFlux
+// next to nginx, both forwarding over plain HTTP to the same origin (bench/upstream.ts), plus
+// VeloFlux over plain HTTP in the same run so the cost of TLS itself shows. autocannon keeps its
+// connections alive, so this is the steady state (record encryption), not handshakes.
+//
+// Certificates: one self-signed ECDSA P-256 certificate made with the openssl CLI at start, the
+// same for both proxies; TLS 1.3 is negotiated by both.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { ChildRegistry, type Child } from './children.js';
+import { measure, type Measurement } from './loadgen.js';
+import { findNginx } from './nginx.js';
+import { LOAD_CPU, PROXY_CPU } from './options.js';
+import { freePort } from './targets.js';
+import { findVelofluxCli } from './veloflux.js';
+
+const TARGETS = ['veloflux-http', 'veloflux-https', 'nginx-https'] as const;
+type Target = (typeof TARGETS)[number];
+
+const USAGE = `Usage: node dist/bench/https.js [flags]   (after npm run build)
+
+  --connections N        concurrent keep-alive connections (default 50)
+  --size BYTES           response body size (default 100)
+  --duration SECONDS     measured seconds per target (default 10)
+  --warmup SECONDS       unmeasured load before each measurement (default 2)
+  --targets LIST         any of ${TARGETS.join(',')} (default all; nginx only if installed)
+  --mode per-core|all    per-core: the proxy alone on CPU ${PROXY_CPU}, origin + load generator on CPU ${LOAD_CPU};
+                         all: nothing pinned, proxies use every core (default per-core)
+  --json                 also print the results as JSON on stdout
+`;
+
+const { values: flags } = parseArgs({
+  strict: true,
+  options: {
+    connections: { type: 'string', default: '50' },
+    size: { type: 'string', default: '100' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    targets: { type: 'string', default: TARGETS.join(',') },
+    mode: { type: 'string', default: 'per-core' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+const children = new ChildRegistry();
+let tmpDir: string | undefined;
+const READY_TIMEOUT_MS = 15_000;
+
+interface Row {
+  target: Target;
+  result?: Measurement;
+  error?: string;
+}
+
+function whole(flag: 'connections' | 'size' | 'duration' | 'warmup', allowZero = false): number {
+  const n = Number(flags[flag]);
+  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) throw new Error(`--${flag}: expected a whole number${allowZero ? '' : ' > 0'}, got "${flags[flag]}"`);
+  return n;
+}
+
+async function main(): Promise<number> {
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const mode = flags.mode;
+  if (mode !== 'per-core' && mode !== 'all') throw new Error(`--mode: expected per-core or all, got "${mode}"`);
+  const targets = flags.targets.split(',').map((t) => t.trim()) as Target[];
+  for (const t of targets) if (!TARGETS.includes(t)) throw new Error(`--targets: unknown target "${t}"`);
+  const pinned = mode === 'per-core';
+  const cpus = availableParallelism();
+  if (pinned) {
+    if (cpus < 2) throw new Error(`--mode per-core needs at least 2 CPUs, this machine has ${cpus}`);
+    spawnSync('taskset', ['-a', '-p', '-c', String(LOAD_CPU), String(process.pid)]);
+  }
+  const loadCpu = pinned ? LOAD_CPU : undefined;
+  const proxyCpu = pinned ? PROXY_CPU : undefined;
+  const workers = pinned ? 1 : 'auto';
+  const size = whole('size');
+
+  tmpDir = mkdtempSync(join(tmpdir(), 'veloflux-bench-https-'));
+  chmodSync(tmpDir, 0o755); // nginx workers run as nobody when the harness is root
+  const cert = join(tmpDir, 'cert.pem');
+  const key = join(tmpDir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=bench.test', '-addext', 'subjectAltName=DNS:bench.test,IP:127.0.0.1'], { stdio: 'ignore' });
+  chmodSync(key, 0o644);
+
+  const origin = children.spawn({ name: 'origin', command: process.execPath, args: [join(projectRoot, 'dist', 'bench', 'upstream.js'), '--sizes', String(size)], cpu: loadCpu });
+  const originPort = await origin.waitForJsonLine((m) => (typeof m['port'] === 'number' ? m['port'] : undefined), 10_000);
+
+  const rows: Row[] = [];
+  for (const target of targets) {
+    if (target === 'nginx-https' && findNginx() === undefined) {
+      process.stderr.write('bench: skipping nginx-https: binary not found (apt-get install -y nginx)\n');
+      continue;
+    }
+    process.stderr.write(`bench: ${target}: starting, ${flags.warmup} s warm-up + ${flags.duration} s measured\n`);
+    let child: Child | undefined;
+    try {
+      const port = await freePort();
+      child = target === 'nginx-https' ? startNginx(port, originPort, cert, key, workers, proxyCpu) : startVeloflux(target === 'veloflux-https', port, originPort, cert, key, workers, proxyCpu);
+      const url = `${target.endsWith('https') ? 'https' : 'http'}://127.0.0.1:${port}/${size}`;
+      await waitUntilServing(child, url);
+      const result = await measure(children, projectRoot, {
+        url,
+        connections: whole('connections'),
+        durationSeconds: whole('duration'),
+        warmupSeconds: whole('warmup', true),
+        cpu: loadCpu,
+        onPhase: (phase) => process.stderr.write(`bench: ${target}: ${phase}\n`),
+      });
+      rows.push({ target, result });
+    } catch (err) {
+      rows.push({ target, error: (err as Error).message });
+      process.stderr.write(`bench: ${target} failed: ${(err as Error).message}\n`);
+    }
+    if (child !== undefined) await children.stop(child);
+  }
+  await children.stopAll();
+  process.stdout.write(`${formatTable(rows, mode, cpus, size)}\n`);
+  if (flags.json) process.stdout.write(`${JSON.stringify({ mode, size, connections: whole('connections'), rows })}\n`);
+  return rows.some((r) => r.error !== undefined || (r.result?.errors ?? 0) > 0 || (r.result?.non2xx ?? 0) > 0) ? 1 : 0;
+}
+
+function startVeloflux(tls: boolean, port: number, originPort: number, cert: string, key: string, workers: number | 'auto', cpu: number | undefined): Child {
+  const dir = join(tmpDir!, tls ? 'veloflux-https' : 'veloflux-http');
+  mkdirSync(join(dir, 'data'), { recursive: true });
+  const config = {
+    server: {
+      workers,
+      // With TLS, the plain listener takes a free port nobody sends to.
+      http: { port: tls ? 0 : port, host: '127.0.0.1' },
+      ...(tls ? { https: { port, host: '127.0.0.1', certificates: [{ cert, key }] } } : {}),
+      api: { port: 0 },
+      admin: { port: 0 },
+      metrics: { port: 0 },
+      dashboard: { port: 0 },
+      dataDir: join(dir, 'data'),
+    },
+    pools: [{ name: 'origin', backends: [{ id: 'origin-1', url: `http://127.0.0.1:${originPort}` }] }],
+    routes: [{ host: '*', path: '/', pool: 'origin' }],
+  };
+  const file = join(dir, 'veloflux.yaml');
+  writeFileSync(file, `# Written by bench/https.ts for one benchmark run.\n${stringify(config)}`);
+  return children.spawn({ name: 'veloflux', command: process.execPath, args: [findVelofluxCli(projectRoot), '--config', file], cpu, cwd: projectRoot });
+}
+
+function startNginx(port: number, originPort: number, cert: string, key: string, workers: number | 'auto', cpu: number | undefined): Child {
+  const dir = join(tmpDir!, 'nginx');
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o755);
+  const errorLog = join(dir, 'error.log');
+  const conf = join(dir, 'nginx.conf');
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${join(dir, t)};`).join('\n');
+  writeFileSync(
+    conf,
+    `# Written by bench/https.ts for one benchmark run.
+worker_processes ${workers};
+pid ${join(dir, 'nginx.pid')};
+error_log ${errorLog} warn;
+events { worker_connections 4096; multi_accept on; }
+http {
+    access_log off;
+${temp}
+    upstream origin {
+        server 127.0.0.1:${originPort};
+        keepalive 128;
+        keepalive_requests 1000000;
+        keepalive_timeout 60s;
+    }
+    server {
+        listen 127.0.0.1:${port} ssl reuseport;
+        ssl_certificate ${cert};
+        ssl_certificate_key ${key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        keepalive_requests 1000000;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-Proto https;
+        }
+    }
+}
+`,
+  );
+  return children.spawn({ name: 'nginx', command: findNginx()!, args: ['-p', dir, '-e', errorLog, '-c', conf, '-g', 'daemon off;'], cpu });
+}
+
+/** Polls until a request through the target comes back 200 (any certificate accepted). */
+async function waitUntilServing(child: Child, url: string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (child.hasExited) throw child.failure(`exited before serving ${url}`);
+    const status = await probe(url);
+    if (status === 200) return;
+    last = String(status);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw child.failure(`did not serve ${url} within ${READY_TIMEOUT_MS / 1000} s (last: ${last})`);
+}
+
+async function probe(url: string): Promise<number | string> {
+  if (url.startsWith('http:')) {
+    const res = await fetch(url).catch((err: Error) => err.message);
+    if (typeof res === 'string') return res;
+    await res.arrayBuffer();
+    return res.status;
+  }
+  return new Promise((resolve) => {
+    const req = request(url, { agent: false, rejectUnauthorized: false, timeout: 2000 }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.once('timeout', () => req.destroy(new Error('timeout')));
+    req.once('error', (err) => resolve(err.message));
+    req.end();
+  });
+}
+
+function formatTable(rows: readonly Row[], mode: string, cpus: number, size: number): string {
+  const find = (t: Target) => rows.find((r) => r.target === t)?.result;
+  const ratio = (a: Measurement | undefined, b: Measurement | undefined) => (a === undefined || b === undefined || b.rps === 0 ? '' : (a.rps / b.rps).toFixed(2));
+  const header = ['target', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'CPU busy %'];
+  const lines = rows.map((r) => {
+    const m = r.result;
+    if (m === undefined) return [r.target, `failed: ${r.error ?? ''}`];
+    const busy = m.cpuBusy.length > 4 ? 'many' : m.cpuBusy.map((b) => (Number.isFinite(b) ? String(Math.round(b)) : '?')).join('/');
+    return [r.target, Math.round(m.rps).toLocaleString('en-US'), m.p50Ms.toFixed(2), m.p99Ms.toFixed(2), String(m.errors + m.timeouts), String(m.non2xx), busy];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.filter((l) => l.length > 2).map((l) => l[i]?.length ?? 0)));
+  const render = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : cells.length > 2 ? c.padStart(widths[i]!) : c)).join('  ').trimEnd();
+  const placement = mode === 'per-core' ? `proxy on CPU ${PROXY_CPU}, origin + load generator on CPU ${LOAD_CPU}` : `nothing pinned, ${cpus} CPUs`;
+  const vfTls = find('veloflux-https');
+  return [
+    `HTTPS termination: mode ${mode} (${placement}), ${flags.connections} keep-alive connections, ${size} B bodies, ${flags.warmup} s warm-up + ${flags.duration} s measured`,
+    '',
+    render(header),
+    render(header.map((_, i) => '-'.repeat(widths[i]!))),
+    ...lines.map(render),
+    '',
+    `VeloFlux HTTPS / nginx HTTPS: ${ratio(vfTls, find('nginx-https')) || 'n/a'}   VeloFlux HTTPS / VeloFlux HTTP: ${ratio(vfTls, find('veloflux-http')) || 'n/a'}`,
+    'CPU busy %: per CPU (cpu0/cpu1...). If CPU 0 is near 100% while the proxy CPU is not, the origin + load generator limited the row.',
+  ].join('\n');
+}
+
+process.on('exit', () => {
+  children.killAllNow();
+  if (tmpDir !== undefined) rmSync(tmpDir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    children.close();
+    void children.stopAll().finally(() => process.exit(130));
+  });
+}
+main().then(
+  (code) => (process.exitCode = code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    void children.stopAll().finally(() => process.exit(1));
+  },
+);
