@@ -6,8 +6,12 @@
  * runtime add) and its result counts directly, so a backend that is down at start is out within
  * one probe instead of `unhealthyThreshold` intervals.
  */
-import { request } from 'undici';
-import type { HealthCheckConfig, VelofluxConfig } from '../shared/config/schema.js';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { Agent, request } from 'undici';
+import type { HealthCheckConfig, PoolConfig, VelofluxConfig } from '../shared/config/schema.js';
+
+type PoolTls = PoolConfig['tls'];
 import type { Logger } from '../shared/log.js';
 
 export interface ProbeResult {
@@ -34,18 +38,33 @@ class Target {
   timer: NodeJS.Timeout | undefined;
   stopped = false;
 
+  /** For https:// backends: probes verify TLS as the pool's traffic does (CA, name, opt-out). */
+  readonly dispatcher: Agent | undefined;
+
   constructor(
     readonly id: string,
     readonly pool: string,
     readonly url: string,
     readonly check: HealthCheckConfig,
+    readonly tls: PoolTls,
   ) {
     this.healthy = check.startHealthy;
+    if (url.startsWith('https:')) {
+      const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+      const servername = tls.servername ?? (isIP(host) === 0 ? host : undefined);
+      this.dispatcher = new Agent({
+        connect: {
+          ...(tls.ca !== undefined ? { ca: readFileSync(tls.ca, 'utf8') } : {}),
+          ...(servername !== undefined ? { servername } : {}),
+          rejectUnauthorized: !tls.insecureSkipVerify,
+        },
+      });
+    }
   }
 
-  /** Same backend, pool and check settings: keep its state and schedule across a config change. */
-  sameAs(pool: string, url: string, check: HealthCheckConfig): boolean {
-    return this.pool === pool && this.url === url && JSON.stringify(this.check) === JSON.stringify(check);
+  /** Same backend, pool, check and TLS settings: keep its state and schedule across a config change. */
+  sameAs(pool: string, url: string, check: HealthCheckConfig, tls: PoolTls): boolean {
+    return this.pool === pool && this.url === url && JSON.stringify(this.check) === JSON.stringify(check) && JSON.stringify(this.tls) === JSON.stringify(tls);
   }
 }
 
@@ -68,9 +87,9 @@ export class HealthChecker {
       for (const backend of pool.backends) {
         wanted.add(backend.id);
         const existing = this.#targets.get(backend.id);
-        if (existing?.sameAs(pool.name, backend.url, pool.healthCheck)) continue;
+        if (existing?.sameAs(pool.name, backend.url, pool.healthCheck, pool.tls)) continue;
         if (existing !== undefined) this.#stop(existing);
-        const target = new Target(backend.id, pool.name, backend.url, pool.healthCheck);
+        const target = new Target(backend.id, pool.name, backend.url, pool.healthCheck, pool.tls);
         if (existing?.url === backend.url) {
           // Same server, new check settings or pool: what is known about it still holds (only
           // the counters restart), so a backend that is down does not count as up until re-probed.
@@ -115,6 +134,7 @@ export class HealthChecker {
   #stop(target: Target): void {
     target.stopped = true;
     clearTimeout(target.timer);
+    void target.dispatcher?.close();
   }
 
   async #probe(target: Target): Promise<void> {
@@ -126,6 +146,7 @@ export class HealthChecker {
         method: 'GET',
         headers: { 'user-agent': 'veloflux-health-check', ...(check.host !== undefined ? { host: check.host } : {}) },
         headersTimeout: check.timeout,
+        ...(target.dispatcher !== undefined ? { dispatcher: target.dispatcher } : {}),
         bodyTimeout: check.timeout,
         signal: AbortSignal.timeout(check.timeout),
         // A probe must not ride on (or keep) a pooled keep-alive socket: each one tests a connect.

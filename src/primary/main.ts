@@ -6,6 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../shared/log.js';
 import { ConfigError } from '../shared/config/load.js';
+import type { VelofluxConfig } from '../shared/config/schema.js';
 import { listenErrorMessage } from '../shared/listen-errors.js';
 import { AuditLog } from './audit-log.js';
 import { ConfigController } from './config-controller.js';
@@ -20,6 +21,13 @@ function exitWith(message: string, log?: Logger): never {
   log?.fatal(message);
   process.stderr.write(`veloflux: ${message}\n`);
   process.exit(1);
+}
+
+/** Certificate verification turned off is allowed (for tests) but never silent. */
+function warnInsecureUpstreams(config: Readonly<VelofluxConfig>, log: Logger): void {
+  for (const pool of config.pools) {
+    if (pool.tls.insecureSkipVerify) log.warn({ pool: pool.name }, 'TLS certificate verification is OFF for this pool (tls.insecureSkipVerify)');
+  }
 }
 
 export async function runPrimary(configPath: string): Promise<void> {
@@ -62,7 +70,9 @@ export async function runPrimary(configPath: string): Promise<void> {
   controller.onApplied = (config) => {
     healthChecker.update(config);
     outliers.update(config);
+    warnInsecureUpstreams(config, log);
   };
+  warnInsecureUpstreams(controller.config, log);
   const admin = createAdminServer({ controller, supervisor: supervisor!, audit, healthChecker, outliers, shutdownDeadlineMs: server.timeouts.shutdown }, token.value, log);
   supervisor!.start();
   healthChecker.update(controller.config);

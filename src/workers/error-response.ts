@@ -47,9 +47,12 @@ const LINGER_MS = 5000;
 export function writeRawError(socket: Duplex, code: ErrorCode): void {
   const body = BODIES.get(code)!;
   const { status, message } = ERRORS[code];
-  socket.end(
-    `HTTP/1.1 ${status} ${message}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
-  );
+  answerAndLinger(socket, `HTTP/1.1 ${status} ${message}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`);
+}
+
+/** Writes a whole response (head and body), half-closes, and destroys the socket after LINGER_MS. */
+export function answerAndLinger(socket: Duplex, response: string): void {
+  socket.end(response);
   const linger = setTimeout(() => socket.destroy(), LINGER_MS).unref();
   socket.once('close', () => clearTimeout(linger));
 }

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { RouteConfig } from '../shared/config/schema.js';
 import { DeadlineWheel } from './deadline-wheel.js';
-import { sendError } from './error-response.js';
+import { answerAndLinger, sendError } from './error-response.js';
 import { Exchange } from './exchange.js';
 import { parseRequestHead } from './request-head.js';
 import type { PoolRuntime } from './pool-runtime.js';
@@ -130,7 +130,7 @@ export class ProxyHandler {
     if (route === undefined) return void sendError(res, 'VF_ERR_NO_ROUTE', exchange.contentLength !== 0 || this.#draining);
     const redirects = this.#redirects;
     if (redirects !== undefined && redirects.get(route.host)?.has(route.path) === true && !arrivedOverTls(req, exchange, runtime)) {
-      return void this.#redirectToHttps(res, host, target, exchange.contentLength !== 0 || this.#draining);
+      return void this.#redirectToHttps(res, host, target, this.#draining);
     }
 
     exchange.path = target;
@@ -146,13 +146,16 @@ export class ProxyHandler {
   #redirectToHttps(res: ServerResponse, host: string, target: string, close: boolean): void {
     if (host === '') return sendError(res, 'VF_ERR_BAD_REQUEST', close);
     const port = this.httpsPort === 443 ? '' : `:${this.httpsPort}`;
-    const headers: Record<string, string | number> = { location: `https://${host}${port}${target}`, 'content-length': 0 };
-    // The client repeats the body on HTTPS: discard what arrives here (so the answer is not lost
-    // to a reset) and end the connection.
-    if (close) {
-      headers.connection = 'close';
+    const location = `https://${host}${port}${target}`;
+    if (!res.req.complete && res.socket !== null) {
+      // The client is still sending a body it will repeat on HTTPS: answer on the socket and
+      // discard the rest (lingering close), or the client's next write would draw a reset that
+      // loses the answer.
       res.req.resume();
+      return answerAndLinger(res.socket, `HTTP/1.1 308 Permanent Redirect\r\nlocation: ${location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
     }
+    const headers: Record<string, string | number> = { location, 'content-length': 0 };
+    if (close) headers.connection = 'close';
     res.writeHead(308, headers);
     res.end();
   }

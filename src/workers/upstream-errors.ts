@@ -36,11 +36,24 @@ const CONNECT_CODES = new Set([
 /** An established connection that ended before the response: "other side closed", reset, broken pipe. */
 const CLOSED_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
+/** The backend's TLS did not check out: like a refused connection, nothing reached it. */
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'EPROTO',
+]);
+
 export function classifyUpstreamError(err: Error & { code?: string }): UpstreamFailure {
   const code = err.code ?? '';
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return CONNECT_TIMEOUT;
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return TIMEOUT;
-  if (CONNECT_CODES.has(code)) return CONNECT_FAILED;
+  if (CONNECT_CODES.has(code) || TLS_CODES.has(code)) return CONNECT_FAILED;
   if (CLOSED_CODES.has(code)) return CLOSED_BEFORE_RESPONSE;
   return BAD_RESPONSE;
 }

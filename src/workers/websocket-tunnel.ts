@@ -12,7 +12,8 @@
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import type { ErrorCode } from '../shared/errors.js';
 import type { Backend } from './backend.js';
 import type { PickContext } from './balancers/balancer.js';
@@ -88,7 +89,7 @@ export class WebSocketTunnel implements Expirable {
     backend.stats.requests++;
     this.#pool.balancer.onStart(backend);
 
-    const upstream = connect({ host: backend.url.hostname, port: Number(backend.url.port || 80), noDelay: true });
+    const upstream = openUpstream(backend.url, this.#pool.upstreamTls);
     this.#upstream = upstream;
     upstream.setTimeout(this.#pool.connectTimeoutMs);
     upstream.once('connect', () => {
@@ -307,4 +308,21 @@ function parseHead(text: string): { status: number; headers: Map<string, string>
     headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
   }
   return { status: Number(status[1]), headers };
+}
+
+/** A TCP (http://) or TLS (https://, verified as the HTTP pools verify it) connection to a backend. */
+function openUpstream(url: URL, tls: PoolRuntime['upstreamTls']): Socket {
+  if (url.protocol !== 'https:') return connect({ host: url.hostname, port: Number(url.port || 80), noDelay: true });
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const servername = tls.servername ?? (isIP(host) === 0 ? host : undefined);
+  const socket = connectTls({
+    host,
+    port: Number(url.port || 443),
+    ...(servername !== undefined ? { servername } : {}),
+    ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized,
+    ALPNProtocols: ['http/1.1'],
+  });
+  socket.setNoDelay(true);
+  return socket;
 }

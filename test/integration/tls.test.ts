@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer as createTlsServer, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import { WebSocket, WebSocketServer } from 'ws';
 import { startUpstream } from '../helpers/upstream.js';
 import { startVeloflux } from '../helpers/veloflux.js';
 
@@ -64,6 +65,10 @@ const secure = createHttpsServer({ cert: readFileSync(file('upstream.pem')), key
   req.resume();
   req.on('end', () => res.end(JSON.stringify({ secure: true, url: req.url })));
 });
+// It also echoes WebSocket messages, for tunnels to https:// backends.
+const secureEcho = new WebSocketServer({ server: secure });
+secureEcho.on('connection', (socket) => socket.on('message', (data) => socket.send(`secure-echo:${data.toString()}`)));
+t.teardown(() => secureEcho.close());
 let secureHandshakes = 0;
 secure.on('secureConnection', () => secureHandshakes++);
 await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
@@ -83,6 +88,9 @@ const vf = await startVeloflux(
       { name: 'up-skip', backends: [{ id: 'up-skip', url: secureUrl }], tls: { insecureSkipVerify: true } },
       { name: 'up-named', backends: [{ id: 'up-named', url: secureUrl }], tls: { ca: file('ca.pem'), servername: 'localhost' } },
       { name: 'up-misnamed', backends: [{ id: 'up-misnamed', url: secureUrl }], tls: { ca: file('ca.pem'), servername: 'wrong.test' }, retries: 0 },
+      // Probed once at start (interval 1h): health checks verify TLS as the pool's traffic does.
+      { name: 'up-checked', backends: [{ id: 'up-checked', url: secureUrl }], tls: { ca: file('ca.pem') }, healthCheck: { path: '/health', interval: '1h', timeout: '2s' } },
+      { name: 'up-checked-untrusted', backends: [{ id: 'up-checked-untrusted', url: secureUrl }], healthCheck: { path: '/health', interval: '1h', timeout: '2s' } },
     ],
     routes: [
       { path: '/', pool: 'web' },
@@ -272,6 +280,29 @@ t.test('https:// upstreams: verified by default, against pools[].tls.ca, or skip
     t.equal((await fetchVia(false, '/up/ca/host', { host })).status, host === 'secure.test' ? 308 : 200, `Host: ${host}`);
   }
   t.ok(secureHandshakes - handshakesBefore <= 2, `upstream connections reused across Host values (${secureHandshakes - handshakesBefore} new)`);
+});
+
+t.test('health checks and WebSocket tunnels to https:// backends use the pool TLS settings', async (t) => {
+  type Metrics = { pools: { name: string; backends: { healthy: boolean | null; lastProbe: { ok: boolean; error?: string } | null }[] }[] };
+  let metrics: Metrics | undefined;
+  for (let i = 0; i < 50; i++) {
+    metrics = (await (await vf.admin('/admin/metrics')).json()) as Metrics;
+    const probed = metrics.pools.filter((p) => p.name.startsWith('up-checked')).every((p) => p.backends[0]!.lastProbe !== null);
+    if (probed) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const checked = metrics!.pools.find((p) => p.name === 'up-checked')!.backends[0]!;
+  const untrusted = metrics!.pools.find((p) => p.name === 'up-checked-untrusted')!.backends[0]!;
+  t.equal(checked.healthy, true, 'a probe verified against pools[].tls.ca passes');
+  t.equal(checked.lastProbe?.ok, true);
+  t.equal(untrusted.healthy, false, 'without the CA the probe fails verification');
+
+  const ws = new WebSocket(`ws://127.0.0.1:${vf.port}/up/ca/ws`);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  ws.send('over tls');
+  const echoed = await new Promise<string>((resolve) => ws.once('message', (d) => resolve(d.toString())));
+  t.equal(echoed, 'secure-echo:over tls', 'the tunnel to the https:// backend is TLS, verified with the pool CA');
+  ws.close();
 });
 
 t.test('certificates are re-read on reload: new files are served without a restart; a bad reload changes nothing', async (t) => {
