@@ -5,7 +5,8 @@
 //
 // Certificates: one self-signed ECDSA P-256 certificate made with the openssl CLI at start, the
 // same for both proxies; TLS 1.3 is negotiated by both.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { setUpMode } from './pinning.js';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -71,18 +72,8 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const mode = flags.mode;
-  if (mode !== 'per-core' && mode !== 'all') throw new Error(`--mode: expected per-core or all, got "${mode}"`);
-  const targets = flags.targets.split(',').map((t) => t.trim()) as Target[];
-  for (const t of targets) if (!TARGETS.includes(t)) throw new Error(`--targets: unknown target "${t}"`);
+  const { mode, targets, loadCpu, proxyCpu } = setUpMode(flags.mode, flags.targets, TARGETS);
   const pinned = mode === 'per-core';
-  const cpus = availableParallelism();
-  if (pinned) {
-    if (cpus < 2) throw new Error(`--mode per-core needs at least 2 CPUs, this machine has ${cpus}`);
-    spawnSync('taskset', ['-a', '-p', '-c', String(LOAD_CPU), String(process.pid)]);
-  }
-  const loadCpu = pinned ? LOAD_CPU : undefined;
-  const proxyCpu = pinned ? PROXY_CPU : undefined;
   const workers = pinned ? 1 : 'auto';
   const size = whole('size');
 
@@ -125,7 +116,7 @@ async function main(): Promise<number> {
     if (child !== undefined) await children.stop(child);
   }
   await children.stopAll();
-  process.stdout.write(`${formatTable(rows, mode, cpus, size)}\n`);
+  process.stdout.write(`${formatTable(rows, mode, availableParallelism(), size)}\n`);
   if (flags.json) process.stdout.write(`${JSON.stringify({ mode, size, connections: whole('connections'), rows })}\n`);
   return rows.some((r) => r.error !== undefined || (r.result?.errors ?? 0) > 0 || (r.result?.non2xx ?? 0) > 0) ? 1 : 0;
 }

@@ -4,7 +4,7 @@
 //
 // One file, three roles, each its own process so it can be pinned like bench/run.ts does:
 // the harness (default), `--role origin` (the echo server) and `--role client` (the load).
-import { spawnSync } from 'node:child_process';
+import { setUpMode } from './pinning.js';
 import { mkdirSync, chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -169,18 +169,8 @@ async function runHarness(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const mode = flags.mode;
-  if (mode !== 'per-core' && mode !== 'all') throw new Error(`--mode: expected per-core or all, got "${mode}"`);
-  const targets = flags.targets.split(',').map((t) => t.trim()) as Target[];
-  for (const t of targets) if (!TARGETS.includes(t)) throw new Error(`--targets: unknown target "${t}"`);
+  const { mode, targets, loadCpu, proxyCpu } = setUpMode(flags.mode, flags.targets, TARGETS);
   const pinned = mode === 'per-core';
-  const cpus = availableParallelism();
-  if (pinned) {
-    if (cpus < 2) throw new Error(`--mode per-core needs at least 2 CPUs, this machine has ${cpus}`);
-    spawnSync('taskset', ['-a', '-p', '-c', String(LOAD_CPU), String(process.pid)]);
-  }
-  const loadCpu = pinned ? LOAD_CPU : undefined;
-  const proxyCpu = pinned ? PROXY_CPU : undefined;
   const durationSeconds = positive('duration');
   const warmupSeconds = positive('warmup', true);
 
@@ -226,7 +216,7 @@ async function runHarness(): Promise<number> {
     await stop();
   }
   await children.stopAll();
-  process.stdout.write(`${formatTable(rows, mode, cpus)}\n`);
+  process.stdout.write(`${formatTable(rows, mode, availableParallelism())}\n`);
   if (flags.json) process.stdout.write(`${JSON.stringify({ mode, clients: positive('clients'), size: positive('size'), pipeline: positive('pipeline'), rows })}\n`);
   return rows.some((r) => r.error !== undefined || (r.result?.errors ?? 0) > 0) ? 1 : 0;
 }
