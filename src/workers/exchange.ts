@@ -102,7 +102,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
       if (pinned?.available === true) backend = pinned;
       this.#stickyPinned = backend !== undefined;
     }
-    backend ??= pool.balancer.pick(this);
+    backend ??= pool.balancer.pick(this) ?? pool.panicPick();
     if (backend === undefined) return this.#fail('VF_ERR_NO_HEALTHY_UPSTREAM');
     this.#dispatch(backend);
   }
@@ -171,7 +171,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     const current = this.#backend ?? this.#lastBackend;
     if (current === undefined) return undefined;
     (this.#tried ??= []).push(current);
-    const next = this.#pool.balancer.pick(this, this.#tried);
+    const next = this.#pool.balancer.pick(this, this.#tried) ?? this.#pool.panicPick(this.#tried);
     if (next === undefined) this.#tried.pop();
     else if (!this.#retried) {
       this.#retried = true;

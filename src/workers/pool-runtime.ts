@@ -33,6 +33,8 @@ export class PoolRuntime {
   activeRetries = 0;
   /** Requests answered 503 by the circuit breaker (for metrics). */
   circuitRejections = 0;
+  readonly panicMode: boolean;
+  #panicNext = 0;
   readonly websocket: PoolConfig['websocket'];
   /** For https:// backends: what a raw TLS connection (a WebSocket tunnel) needs to verify them as the pools do. */
   readonly upstreamTls: UpstreamPoolOptions['tls'];
@@ -87,8 +89,25 @@ export class PoolRuntime {
     this.responseTimeoutMs = timeouts.response;
     this.maxInFlightPerBackend = config.maxConnectionsPerBackend + config.circuitBreaker.maxPendingPerBackend;
     this.retryBudget = config.retryBudget;
+    this.panicMode = config.panicMode;
     this.sticky = config.sticky === undefined ? undefined : new StickySessions(config.name, this.backends, config.sticky, stickySecret);
     this.websocket = config.websocket;
+  }
+
+  /**
+   * Panic mode's pick when the balancer found no available backend: round robin over every backend
+   * that is only unhealthy (not drained, weight > 0). Undefined when there is none or panic is off.
+   */
+  panicPick(exclude?: readonly Backend[]): Backend | undefined {
+    if (!this.panicMode) return undefined;
+    const count = this.backends.length;
+    for (let i = 0; i < count; i++) {
+      const backend = this.backends[(this.#panicNext + i) % count]!;
+      if (backend.drained || backend.weight === 0 || exclude?.includes(backend)) continue;
+      this.#panicNext = (backend.index + 1) % count;
+      return backend;
+    }
+    return undefined;
   }
 
   /**

@@ -82,7 +82,7 @@ export class WebSocketTunnel implements Expirable {
   }
 
   start(): void {
-    const backend = this.#pool.balancer.pick(this.#request.pick);
+    const backend = this.#pool.balancer.pick(this.#request.pick) ?? this.#pool.panicPick();
     if (backend === undefined) return this.#fail('VF_ERR_NO_HEALTHY_UPSTREAM');
     this.#backend = backend;
     backend.stats.inFlight++;

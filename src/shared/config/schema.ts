@@ -192,6 +192,11 @@ const pool = z.strictObject({
   /** Extra attempts on another backend, for idempotent requests without a body, on connect errors or 502/503. */
   retries: z.number().int().min(0).max(5).default(1),
   healthCheck: healthCheck.optional(),
+  /**
+   * Panic mode (as Envoy's): when no backend of the pool is healthy, send traffic to all of them
+   * (drained and zero-weight ones excepted) rather than answer 503: health may be what is wrong.
+   */
+  panicMode: z.boolean().default(false),
   outlierDetection: outlierDetection.optional(),
   /** Upper bound of open connections to each backend of this pool. */
   maxConnectionsPerBackend: z.number().int().min(1).max(100_000).default(1024),
