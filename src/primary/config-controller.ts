@@ -85,6 +85,9 @@ export class ConfigController {
     this.#applier = applier;
   }
 
+  /** Changes applied and refused (any source), and whether the last one applied: for /metrics. */
+  readonly changeCounts = { success: 0, failure: 0, lastSucceeded: true };
+
   /** Called with the config in force after every applied change (the health checker follows it). */
   onApplied: (config: Readonly<VelofluxConfig>) => void = () => {};
 
@@ -149,7 +152,20 @@ export class ConfigController {
   }
 
   #serialised<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(task, task);
+    const counted = () =>
+      task().then(
+        (result) => {
+          this.changeCounts.success++;
+          this.changeCounts.lastSucceeded = true;
+          return result;
+        },
+        (err: unknown) => {
+          this.changeCounts.failure++;
+          this.changeCounts.lastSucceeded = false;
+          throw err;
+        },
+      );
+    const run = this.#chain.then(counted, counted);
     this.#chain = run.catch(() => {});
     return run;
   }

@@ -3,6 +3,7 @@
  * fork the workers with the frozen snapshot, serve the admin API, and own the process signals.
  * The primary never proxies traffic.
  */
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../shared/log.js';
 import { ConfigError } from '../shared/config/load.js';
@@ -16,11 +17,16 @@ import { Supervisor } from './supervisor.js';
 import { createAdminServer } from './admin/server.js';
 import { resolveAdminToken } from './admin/token.js';
 import { resolveStickySecret } from './sticky-secret.js';
+import { createMetricsServer } from './metrics/server.js';
 
 function exitWith(message: string, log?: Logger): never {
   log?.fatal(message);
   process.stderr.write(`veloflux: ${message}\n`);
   process.exit(1);
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 /** Certificate verification turned off is allowed (for tests) but never silent. */
@@ -85,8 +91,10 @@ export async function runPrimary(configPath: string): Promise<void> {
     );
   });
 
+  const metricsServer = createMetricsServer({ supervisor: supervisor!, controller, healthChecker, outliers, version: packageVersion() });
   let adminPort: number;
   let adminHost: string;
+  let metricsAddress: AddressInfo;
   try {
     await admin.listen({ port: server.admin.port, host: server.admin.host });
     const bound = admin.server.address() as AddressInfo;
@@ -94,6 +102,12 @@ export async function runPrimary(configPath: string): Promise<void> {
     adminHost = bound.address;
   } catch (err) {
     return stopAndExit(listenErrorMessage(err as Error & { code?: string }, 'server.admin.port', server.admin.port, 'VELOFLUX_ADMIN_PORT'));
+  }
+  try {
+    await metricsServer.listen({ port: server.metrics.port, host: server.metrics.host });
+    metricsAddress = metricsServer.server.address() as AddressInfo;
+  } catch (err) {
+    return stopAndExit(listenErrorMessage(err as Error & { code?: string }, 'server.metrics.port', server.metrics.port, 'VELOFLUX_METRICS_PORT'));
   }
   if (token.generated) {
     // Shown once: it is not written anywhere. Set VELOFLUX_ADMIN_TOKEN to choose your own.
@@ -105,6 +119,7 @@ export async function runPrimary(configPath: string): Promise<void> {
       http: { host: server.http.host, port: httpPort },
       ...(server.https !== undefined && httpsPort !== undefined ? { https: { host: server.https.host, port: httpsPort } } : {}),
       admin: { host: adminHost, port: adminPort },
+      metrics: { host: metricsAddress.address, port: metricsAddress.port },
       workers: server.workers,
       configVersion: supervisor!.committed.version,
     },
@@ -118,6 +133,7 @@ export async function runPrimary(configPath: string): Promise<void> {
     stopping = true;
     log.info({ signal, deadlineMs: server.timeouts.shutdown }, 'shutting down: draining in-flight requests');
     void admin.close();
+    void metricsServer.close();
     healthChecker.stop();
     outliers.stop();
     void supervisor!.shutdown(server.timeouts.shutdown).then(() => {

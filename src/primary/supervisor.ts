@@ -72,6 +72,10 @@ export class Supervisor {
   #announcedReady = false;
   #pending: PendingApply | undefined;
   #restarting = false;
+  /** The last stats of every exited worker, so cluster-wide counters never go backwards. */
+  readonly retiredStats: WorkerStats[] = [];
+  /** Workers respawned after dying on their own (not replaced on purpose). */
+  restarts = 0;
   /** Latest active health check results, sent to every worker (and to each new one). */
   #health: Record<string, boolean> = {};
 
@@ -298,6 +302,7 @@ export class Supervisor {
   #onExit(worker: Worker, code: number | null, signal: string | null): void {
     const state = this.#workers.get(worker);
     this.#workers.delete(worker);
+    if (state?.stats !== undefined) this.retiredStats.push(state.stats);
     if (this.#pending?.waiting.delete(worker)) {
       this.#pending.failures.push(`worker ${worker.id} exited during the change`);
       this.#pending.failed.add(worker);
@@ -309,7 +314,9 @@ export class Supervisor {
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** (this.#crashStreak - 1));
     this.#log.error({ worker: worker.id, workerPid: worker.process.pid, code, signal, livedMs: lived, respawnInMs: delay }, `worker died (${signal ?? `exit code ${code}`}); respawning`);
     setTimeout(() => {
-      if (!this.#stopping) this.#fork();
+      if (this.#stopping) return;
+      this.restarts++;
+      this.#fork();
     }, delay);
   }
 

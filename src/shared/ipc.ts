@@ -4,6 +4,7 @@
  * protocol version so a worker from an older build fails loudly instead of misreading a message.
  */
 import type { VelofluxConfig } from './config/schema.js';
+import type { RequestMetricsReport } from './metrics-report.js';
 
 export const IPC_PROTOCOL_VERSION = 1;
 
@@ -86,6 +87,8 @@ export interface WorkerStats {
   backends: BackendStatsReport[];
   /** WebSocket tunnels since the worker started ("received": client to backend, "sent": backend to client). */
   websockets: WebSocketStatsReport;
+  /** Cumulative request counters and histograms for /metrics. */
+  http: RequestMetricsReport;
 }
 
 export interface WebSocketStatsReport {

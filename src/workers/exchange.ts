@@ -11,7 +11,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { pipeline, type Readable } from 'node:stream';
-import { VelofluxError, type ErrorCode } from '../shared/errors.js';
+import { ERRORS, VelofluxError, type ErrorCode } from '../shared/errors.js';
 import { BodyLimit } from './body-limit.js';
 import type { Backend } from './backend.js';
 import type { PickContext } from './balancers/balancer.js';
@@ -20,6 +20,7 @@ import { sendError } from './error-response.js';
 import type { PoolRuntime } from './pool-runtime.js';
 import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from './request-head.js';
 import { classifyUpstreamError } from './upstream-errors.js';
+import { requestMetrics } from './request-metrics.js';
 
 const kExchange = Symbol('veloflux.exchange');
 type ResponseWithExchange = ServerResponse & { [kExchange]?: Exchange };
@@ -51,6 +52,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
 
   /** The path sent upstream (after an optional prefix strip). */
   upstreamPath = '/';
+  /** The route's metrics label (`host` + `path` as configured). */
+  routeLabel = '';
   /** Set while the worker drains for shutdown: responses then close their connection. */
   closeAfterResponse = false;
   /** Byte limit for a chunked body (0: none); a declared Content-Length was checked up front. */
@@ -68,6 +71,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   #abort: ((err?: Error) => void) | undefined;
   #resume: (() => void) | undefined;
   #attemptStart = 0;
+  #startedAt = 0;
+  /** Status sent to the client (0 until then), and body bytes relayed: for the metrics. */
+  #status = 0;
+  #bytes = 0;
   #drainHooked = false;
   /** The client is answered or gone: nothing more may be written. */
   #done = false;
@@ -90,6 +97,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   /** Starts proxying to `pool`. The caller has validated the request and filled the head fields. */
   start(pool: PoolRuntime): void {
     this.#pool = pool;
+    this.#startedAt = performance.now();
     pool.activeRequests++;
     this.#res[kExchange] = this;
     this.#res.on('close', onResponseClose);
@@ -112,6 +120,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     // queued behind it; the client gets 503 at once instead of waiting without bound.
     if (backend.stats.inFlight >= this.#pool.maxInFlightPerBackend) {
       this.#pool.circuitRejections++;
+      requestMetrics.rejectedByCircuitBreaker(this.#pool.name);
       return this.#fail('VF_ERR_CIRCUIT_OPEN');
     }
     this.#backend = backend;
@@ -154,11 +163,15 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   #finish(): void {
     this.#done = true;
     this.#wheel.delete(this);
-    this.#pool.activeRequests--;
-    if (this.#retried) this.#pool.activeRetries--;
+    const pool = this.#pool;
+    pool.activeRequests--;
+    if (this.#retried) pool.activeRetries--;
+    const backend = this.#backend ?? this.#lastBackend;
+    requestMetrics.record(this.routeLabel, pool.name, backend?.id ?? '', this.#req.method!, this.#status, (performance.now() - this.#startedAt) / 1000, this.#bytes);
   }
 
   #fail(code: ErrorCode): void {
+    if (this.#status === 0) this.#status = ERRORS[code].status;
     this.#finish();
     sendError(this.#res, code, this.closeAfterResponse || this.contentLength !== 0);
   }
@@ -172,8 +185,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     if (current === undefined) return undefined;
     (this.#tried ??= []).push(current);
     const next = this.#pool.balancer.pick(this, this.#tried) ?? this.#pool.panicPick(this.#tried);
-    if (next === undefined) this.#tried.pop();
-    else if (!this.#retried) {
+    if (next === undefined) {
+      this.#tried.pop();
+      return undefined;
+    }
+    requestMetrics.retried(this.#pool.name);
+    if (!this.#retried) {
       this.#retried = true;
       this.#pool.activeRetries++;
     }
@@ -206,12 +223,14 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     if (sticky !== undefined && !this.#stickyPinned) {
       headers.push('set-cookie', sticky.setCookieFor(this.#backend!, (this.#req.socket as TLSSocket).encrypted === true));
     }
+    this.#status = statusCode;
     this.#res.writeHead(statusCode, headers);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     if (this.#done) return false;
+    this.#bytes += chunk.length;
     if (this.#res.write(chunk)) return true;
     if (!this.#drainHooked) {
       this.#drainHooked = true;
@@ -268,6 +287,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   /** The client connection closed before the response was complete: cancel the upstream request. */
   clientGone(): void {
     if (this.#done) return;
+    // nginx's 499: the client closed the connection before the response was complete.
+    if (this.#status === 0) this.#status = 499;
     this.#finish();
     this.#abort?.();
   }

@@ -10,6 +10,8 @@ import type { TLSSocket } from 'node:tls';
 import type { RouteConfig } from '../shared/config/schema.js';
 import { DeadlineWheel } from './deadline-wheel.js';
 import { answerAndLinger, sendError } from './error-response.js';
+import { requestMetrics } from './request-metrics.js';
+import { ERRORS, type ErrorCode } from '../shared/errors.js';
 import { Exchange } from './exchange.js';
 import { parseRequestHead } from './request-head.js';
 import type { PoolRuntime } from './pool-runtime.js';
@@ -93,11 +95,11 @@ export class ProxyHandler {
     if (prepared === undefined) return;
     if (!isWebSocketUpgrade(req)) {
       // node stops parsing at an upgrade head, so a body could not be read: refuse rather than hang.
-      if (prepared.exchange.contentLength !== 0) return sendError(res, 'VF_ERR_BAD_REQUEST', true);
+      if (prepared.exchange.contentLength !== 0) return reject(res, 'VF_ERR_BAD_REQUEST', true);
       return prepared.exchange.start(prepared.pool);
     }
     const key = req.headers['sec-websocket-key'];
-    if (typeof key !== 'string' || key === '' || req.method !== 'GET') return sendError(res, 'VF_ERR_BAD_REQUEST', true);
+    if (typeof key !== 'string' || key === '' || req.method !== 'GET') return reject(res, 'VF_ERR_BAD_REQUEST', true);
     const { exchange } = prepared;
     new WebSocketTunnel(socket, res, head, { method: 'GET', path: exchange.upstreamPath, headers: exchange.upstreamHeaders, key, pick: exchange }, prepared.pool).start();
   };
@@ -106,34 +108,35 @@ export class ProxyHandler {
   #prepare(req: IncomingMessage, res: ServerResponse): { exchange: Exchange; pool: PoolRuntime } | undefined {
     if (this.#draining) res.shouldKeepAlive = false;
     // HTTP/0.9 has no headers and no framing; RFC 9112 §2.3 lets a server refuse it.
-    if (req.httpVersionMajor !== 1) return void sendError(res, 'VF_ERR_BAD_REQUEST', true);
+    if (req.httpVersionMajor !== 1) return void reject(res, 'VF_ERR_BAD_REQUEST', true);
     const runtime = this.#runtime;
     // Framing and Host rules first, for every target: `OPTIONS *` answered without them would
     // let an ambiguous body (empty Transfer-Encoding + Content-Length) desync the connection.
     const exchange = new Exchange(req, res, this.#wheel);
     exchange.closeAfterResponse = this.#draining;
     const problem = parseRequestHead(req.rawHeaders, req.httpVersionMinor, exchange);
-    if (problem !== undefined) return void sendError(res, problem, true);
+    if (problem !== undefined) return void reject(res, problem, true);
 
     let target = req.url ?? '';
     if (target.charCodeAt(0) !== 47 /* / */) {
       if (target === '*') return void answerOptionsStar(req, res);
       target = this.#originFormOf(target);
-      if (target === '') return void sendError(res, 'VF_ERR_BAD_REQUEST', true);
+      if (target === '') return void reject(res, 'VF_ERR_BAD_REQUEST', true);
     }
     if (target !== req.url) replaceHost(exchange, req.url!);
-    if (runtime.maxBodySize > 0 && exchange.contentLength > runtime.maxBodySize) return void sendError(res, 'VF_ERR_BODY_TOO_LARGE', true);
+    if (runtime.maxBodySize > 0 && exchange.contentLength > runtime.maxBodySize) return void reject(res, 'VF_ERR_BODY_TOO_LARGE', true);
     if (exchange.contentLength === -1) exchange.chunkedBodyLimit = runtime.maxBodySize;
 
     const host = normalizedHost(req.socket as CachingSocket, exchange.rawHost);
     const route = runtime.routeTable.match(host, target);
-    if (route === undefined) return void sendError(res, 'VF_ERR_NO_ROUTE', exchange.contentLength !== 0 || this.#draining);
+    if (route === undefined) return void reject(res, 'VF_ERR_NO_ROUTE', exchange.contentLength !== 0 || this.#draining);
     const redirects = this.#redirects;
     if (redirects !== undefined && redirects.get(route.host)?.has(route.path) === true && !arrivedOverTls(req, exchange, runtime)) {
       return void this.#redirectToHttps(res, host, target, this.#draining);
     }
 
     exchange.path = target;
+    exchange.routeLabel = route.label;
     exchange.upstreamPath = route.stripPrefix ? stripPrefix(target, route.path) : target;
     addForwardingHeaders(exchange, req, runtime);
     return { exchange, pool: runtime.pools[route.poolIndex]! };
@@ -144,7 +147,7 @@ export class ProxyHandler {
    * contacted. `host` is the request's host without its port, already validated as uri-host.
    */
   #redirectToHttps(res: ServerResponse, host: string, target: string, close: boolean): void {
-    if (host === '') return sendError(res, 'VF_ERR_BAD_REQUEST', close);
+    if (host === '') return reject(res, 'VF_ERR_BAD_REQUEST', close);
     const port = this.httpsPort === 443 ? '' : `:${this.httpsPort}`;
     const location = `https://${host}${port}${target}`;
     if (!res.req.complete && res.socket !== null) {
@@ -182,8 +185,14 @@ function replaceHost(exchange: Exchange, absoluteTarget: string): void {
   headers.push('host', authority);
 }
 
+/** VeloFlux answers the request itself with an error, counted with empty route/pool/backend labels. */
+function reject(res: ServerResponse, code: ErrorCode, close: boolean): void {
+  requestMetrics.record('', '', '', res.req.method ?? '', ERRORS[code].status, 0, 0);
+  sendError(res, code, close);
+}
+
 function answerOptionsStar(req: IncomingMessage, res: ServerResponse): void {
-  if (req.method !== 'OPTIONS') return sendError(res, 'VF_ERR_BAD_REQUEST', true);
+  if (req.method !== 'OPTIONS') return reject(res, 'VF_ERR_BAD_REQUEST', true);
   res.writeHead(200, { allow: ALLOW, 'content-length': 0 });
   res.end();
 }

@@ -10,6 +10,8 @@
 import type { RouteConfig } from '../shared/config/schema.js';
 
 export interface CompiledRoute {
+  /** `host` + `path` as configured: the route's metrics label. */
+  readonly label: string;
   readonly host: string;
   readonly path: string;
   readonly poolIndex: number;
@@ -33,6 +35,7 @@ export class RouteTable {
     const suffixMap = new Map<string, CompiledRoute[]>();
     for (const route of routes) {
       const compiled: CompiledRoute = {
+        label: `${route.host}${route.path}`,
         host: route.host,
         path: route.path,
         poolIndex: poolIndexByName.get(route.pool) ?? -1,

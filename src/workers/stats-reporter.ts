@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { WorkerStats } from '../shared/ipc.js';
 import type { ProxyHandler } from './proxy-handler.js';
 import { websocketStats } from './websocket-stats.js';
+import { requestMetrics } from './request-metrics.js';
 
 const INTERVAL_MS = 1000;
 /** The histogram samples every RESOLUTION_MS, so an idle loop reads as this much "delay". */
@@ -52,6 +53,7 @@ export class StatsReporter {
         })),
       ),
       websockets: websocketStats.report(),
+      http: requestMetrics.report(),
     };
     this.#lag.reset();
     return stats;

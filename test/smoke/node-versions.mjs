@@ -22,6 +22,7 @@ writeFileSync(config, `server:
   workers: 2
   http: { port: 0, host: 127.0.0.1 }
   admin: { port: 0 }
+  metrics: { port: 0, host: 127.0.0.1 }
   dataDir: ${join(dir, 'data')}
 pools:
   - name: web

@@ -1,6 +1,7 @@
 /** GET /admin/health, GET /admin/metrics, GET /admin/audit, POST /admin/workers/restart. */
 import type { FastifyInstance } from 'fastify';
-import type { BackendStatsReport, WebSocketStatsReport } from '../../shared/ipc.js';
+import type { BackendStatsReport } from '../../shared/ipc.js';
+import { sumWebSockets } from '../metrics/aggregate.js';
 import { actorOf, type AdminContext } from './server.js';
 
 export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, healthChecker, outliers, shutdownDeadlineMs }: AdminContext): void {
@@ -83,34 +84,6 @@ export function registerStatusRoutes(app: FastifyInstance, { controller, supervi
   });
 }
 
-/** Every worker's WebSocket counters added up; histogram buckets by their bound. */
-function sumWebSockets(reports: readonly (WebSocketStatsReport | undefined)[]): WebSocketStatsReport {
-  const total: WebSocketStatsReport = {
-    opened: 0,
-    active: 0,
-    closed: 0,
-    durationSeconds: { sum: 0, count: 0, buckets: [] },
-    received: { messages: 0, bytes: 0 },
-    sent: { messages: 0, bytes: 0 },
-  };
-  const buckets = new Map<number, number>();
-  for (const r of reports) {
-    if (r === undefined) continue;
-    total.opened += r.opened;
-    total.active += r.active;
-    total.closed += r.closed;
-    total.durationSeconds.sum += r.durationSeconds.sum;
-    total.durationSeconds.count += r.durationSeconds.count;
-    for (const b of r.durationSeconds.buckets) buckets.set(b.le, (buckets.get(b.le) ?? 0) + b.count);
-    total.received.messages += r.received.messages;
-    total.received.bytes += r.received.bytes;
-    total.sent.messages += r.sent.messages;
-    total.sent.bytes += r.sent.bytes;
-  }
-  total.durationSeconds.sum = Math.round(total.durationSeconds.sum * 1000) / 1000;
-  total.durationSeconds.buckets = [...buckets].sort(([a], [b]) => a - b).map(([le, count]) => ({ le, count }));
-  return total;
-}
 
 function sum<T>(items: readonly T[], of: (item: T) => number): number {
   let total = 0;
