@@ -79,7 +79,7 @@ export async function runPrimary(configPath: string): Promise<void> {
     warnInsecureUpstreams(config, log);
   };
   warnInsecureUpstreams(controller.config, log);
-  const admin = createAdminServer({ controller, supervisor: supervisor!, audit, healthChecker, outliers, shutdownDeadlineMs: server.timeouts.shutdown }, token.value, log);
+  const admin = createAdminServer({ controller, supervisor: supervisor!, audit, healthChecker, outliers, shutdownDeadlineMs: server.timeouts.shutdown, rootLog: log }, token.value, log);
   supervisor!.start();
   healthChecker.update(controller.config);
   outliers.update(controller.config);

@@ -8,7 +8,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../shared/log.js';
 import { VelofluxError } from '../shared/errors.js';
-import { isVelofluxMessage, primaryMessage, type ConfigSnapshot, type WorkerMessage, type WorkerStats } from '../shared/ipc.js';
+import { isVelofluxMessage, primaryMessage, type ConfigSnapshot, type LogLevel, type WorkerMessage, type WorkerStats } from '../shared/ipc.js';
 
 const WORKER_ENTRY = fileURLToPath(new URL('../workers/main.js', import.meta.url));
 const BACKOFF_START_MS = 250;
@@ -78,6 +78,7 @@ export class Supervisor {
   restarts = 0;
   /** Latest active health check results, sent to every worker (and to each new one). */
   #health: Record<string, boolean> = {};
+  #logLevel: LogLevel | undefined;
 
   constructor(snapshot: ConfigSnapshot, log: Logger, events: SupervisorEvents) {
     this.#committed = snapshot;
@@ -132,6 +133,7 @@ export class Supervisor {
       case 'hello':
         worker.send(primaryMessage({ type: 'snapshot', snapshot: this.#committed }));
         worker.send(primaryMessage({ type: 'health', healthy: this.#health }));
+        if (this.#logLevel !== undefined) worker.send(primaryMessage({ type: 'log-level', level: this.#logLevel }));
         return;
       case 'ready':
         state.ready = true;
@@ -185,6 +187,14 @@ export class Supervisor {
       pending.failed.add(worker);
     }
     if (pending.waiting.size === 0) pending.done();
+  }
+
+  /** Sets the application log level in every worker (and in workers started later). */
+  broadcastLogLevel(level: LogLevel): void {
+    this.#logLevel = level;
+    for (const worker of this.#workers.keys()) {
+      if (worker.isConnected()) worker.send(primaryMessage({ type: 'log-level', level }));
+    }
   }
 
   /** Pushes backend availability (health checks and ejections) to every worker. */

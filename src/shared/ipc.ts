@@ -8,6 +8,9 @@ import type { RequestMetricsReport } from './metrics-report.js';
 
 export const IPC_PROTOCOL_VERSION = 1;
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 /** A validated, frozen config with the version the primary assigned to it. */
 export interface ConfigSnapshot {
   readonly version: number;
@@ -28,6 +31,8 @@ export type PrimaryMessage =
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'commit'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'abort'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'shutdown'; deadlineMs: number }
+  /** Application log level, changed through the admin API. */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'log-level'; level: LogLevel }
   /**
    * Backend availability by id: active health check results combined with outlier ejections
    * (every checked or ejected backend, not only changes; absent ones count as the config says).

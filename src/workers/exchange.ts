@@ -21,6 +21,7 @@ import type { PoolRuntime } from './pool-runtime.js';
 import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from './request-head.js';
 import { classifyUpstreamError } from './upstream-errors.js';
 import { requestMetrics } from './request-metrics.js';
+import { accessLog, type Termination } from './access-log.js';
 
 const kExchange = Symbol('veloflux.exchange');
 type ResponseWithExchange = ServerResponse & { [kExchange]?: Exchange };
@@ -54,6 +55,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   upstreamPath = '/';
   /** The route's metrics label (`host` + `path` as configured). */
   routeLabel = '';
+  /** X-Request-Id sent upstream (kept from a trusted proxy or generated). */
+  requestId = '';
   /** Set while the worker drains for shutdown: responses then close their connection. */
   closeAfterResponse = false;
   /** Byte limit for a chunked body (0: none); a declared Content-Length was checked up front. */
@@ -75,6 +78,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   /** Status sent to the client (0 until then), and body bytes relayed: for the metrics. */
   #status = 0;
   #bytes = 0;
+  #bytesIn = 0;
   #drainHooked = false;
   /** The client is answered or gone: nothing more may be written. */
   #done = false;
@@ -111,7 +115,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
       this.#stickyPinned = backend !== undefined;
     }
     backend ??= pool.balancer.pick(this) ?? pool.panicPick();
-    if (backend === undefined) return this.#fail('VF_ERR_NO_HEALTHY_UPSTREAM');
+    if (backend === undefined) return this.#fail('VF_ERR_NO_HEALTHY_UPSTREAM', 'proxy');
     this.#dispatch(backend);
   }
 
@@ -121,7 +125,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     if (backend.stats.inFlight >= this.#pool.maxInFlightPerBackend) {
       this.#pool.circuitRejections++;
       requestMetrics.rejectedByCircuitBreaker(this.#pool.name);
-      return this.#fail('VF_ERR_CIRCUIT_OPEN');
+      return this.#fail('VF_ERR_CIRCUIT_OPEN', 'proxy');
     }
     this.#backend = backend;
     this.#abort = undefined;
@@ -160,19 +164,35 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     this.#lastBackend = backend;
   }
 
-  #finish(): void {
+  #finish(termination: Termination): void {
     this.#done = true;
     this.#wheel.delete(this);
     const pool = this.#pool;
     pool.activeRequests--;
     if (this.#retried) pool.activeRetries--;
     const backend = this.#backend ?? this.#lastBackend;
-    requestMetrics.record(this.routeLabel, pool.name, backend?.id ?? '', this.#req.method!, this.#status, (performance.now() - this.#startedAt) / 1000, this.#bytes);
+    const seconds = (performance.now() - this.#startedAt) / 1000;
+    requestMetrics.record(this.routeLabel, pool.name, backend?.id ?? '', this.#req.method!, this.#status, seconds, this.#bytes);
+    if (accessLog.enabled) {
+      accessLog.write({
+        requestId: this.requestId,
+        method: this.#req.method!,
+        route: this.routeLabel,
+        pool: pool.name,
+        backend: backend?.id ?? '',
+        status: this.#status,
+        durationMs: Math.round(seconds * 1e6) / 1e3,
+        bytesIn: this.#bytesIn,
+        bytesOut: this.#bytes,
+        client: this.clientAddress,
+        termination,
+      });
+    }
   }
 
-  #fail(code: ErrorCode): void {
+  #fail(code: ErrorCode, termination: Termination = 'upstream'): void {
     if (this.#status === 0) this.#status = ERRORS[code].status;
-    this.#finish();
+    this.#finish(termination);
     sendError(this.#res, code, this.closeAfterResponse || this.contentLength !== 0);
   }
 
@@ -228,6 +248,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     return true;
   }
 
+  /** undici reports each request body chunk it wrote (its typings say a size; 7.x passes the chunk). */
+  onBodySent(chunk: number | { length: number }): void {
+    this.#bytesIn += typeof chunk === 'number' ? chunk : chunk.length;
+  }
+
   onData(chunk: Buffer): boolean {
     if (this.#done) return false;
     this.#bytes += chunk.length;
@@ -242,7 +267,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   onComplete(): void {
     this.#endAttempt();
     if (this.#done) return;
-    this.#finish();
+    this.#finish('complete');
     this.#res.end();
   }
 
@@ -255,11 +280,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
       this.#nextBackend = undefined;
       return this.#dispatch(next);
     }
-    if (err instanceof VelofluxError) return this.#fail(err.code);
+    if (err instanceof VelofluxError) return this.#fail(err.code, 'proxy');
     if (failedBackend !== undefined) this.#pool.recordFailure(failedBackend);
     if (this.#res.headersSent) {
       // The response already started: cut it off so the client cannot mistake it for a whole one.
-      this.#finish();
+      this.#finish('upstream');
       this.#res.destroy();
       return;
     }
@@ -276,10 +301,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     if (this.#done) return;
     if (this.#backend !== undefined) this.#pool.recordFailure(this.#backend);
     if (this.#res.headersSent) {
-      this.#finish();
+      this.#finish('timeout');
       this.#res.destroy();
     } else {
-      this.#fail('VF_ERR_UPSTREAM_TIMEOUT');
+      this.#fail('VF_ERR_UPSTREAM_TIMEOUT', 'timeout');
     }
     this.#abort?.();
   }
@@ -289,7 +314,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     if (this.#done) return;
     // nginx's 499: the client closed the connection before the response was complete.
     if (this.#status === 0) this.#status = 499;
-    this.#finish();
+    this.#finish('client');
     this.#abort?.();
   }
 

@@ -15,6 +15,7 @@ import { createHttpEngine, createHttpsEngine } from './http-engine.js';
 import { ProxyHandler, httpsRedirectsOf, type HttpsRedirects } from './proxy-handler.js';
 import { Runtime } from './runtime.js';
 import { StatsReporter } from './stats-reporter.js';
+import { accessLog } from './access-log.js';
 import { CertificateStore } from './tls-certificates.js';
 
 const log = createLogger('worker', { worker: cluster.worker?.id });
@@ -139,6 +140,7 @@ function commit(version: number): void {
 
 function startServing(snapshot: ConfigSnapshot, built: Built): void {
   const { http, https } = snapshot.config.server;
+  accessLog.configure(snapshot.config.server.accessLog);
   handler = new ProxyHandler(built.runtime, built.redirects);
   server = createHttpEngine(snapshot.config.server, handler.handle, handler.handleUpgrade);
   exitOnListenError(server, 'server.http.port', http.port, 'VELOFLUX_HTTP_PORT');
@@ -180,7 +182,10 @@ function shutdown(deadlineMs: number): void {
   const done = () => {
     if (exiting) return;
     exiting = true;
-    void registry.closeAll().finally(() => setTimeout(() => process.exit(0), EXIT_GRACE_MS));
+    void registry.closeAll().finally(() => {
+      accessLog.flush();
+      setTimeout(() => process.exit(0), EXIT_GRACE_MS);
+    });
   };
   const engines = [server, httpsServer].filter((engine) => engine !== undefined);
   if (engines.length === 0) return done();
@@ -209,6 +214,9 @@ process.on('message', (message: unknown) => {
       return commit(msg.configVersion);
     case 'abort':
       if (prepared?.runtime.version === msg.configVersion) prepared = undefined;
+      return;
+    case 'log-level':
+      log.level = msg.level;
       return;
     case 'health':
       health.clear();

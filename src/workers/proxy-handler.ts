@@ -232,13 +232,13 @@ function addForwardingHeaders(exchange: Exchange, req: IncomingMessage, runtime:
     headers.push(
       'x-forwarded-for', exchange.incomingForwardedFor === undefined ? peer : `${exchange.incomingForwardedFor}, ${peer}`,
       'x-forwarded-proto', exchange.incomingForwardedProto ?? proto,
-      'x-request-id', exchange.incomingRequestId ?? randomUUID(),
+      'x-request-id', (exchange.requestId = exchange.incomingRequestId ?? randomUUID()),
     );
     const forwardedHost = exchange.incomingForwardedHost ?? exchange.rawHost;
     if (forwardedHost !== '') headers.push('x-forwarded-host', forwardedHost);
   } else {
     exchange.clientAddress = peer;
-    headers.push('x-forwarded-for', peer, 'x-forwarded-proto', proto, 'x-request-id', randomUUID());
+    headers.push('x-forwarded-for', peer, 'x-forwarded-proto', proto, 'x-request-id', (exchange.requestId = randomUUID()));
     if (exchange.rawHost !== '') headers.push('x-forwarded-host', exchange.rawHost);
   }
 }

@@ -24,6 +24,8 @@ export interface AdminContext {
   readonly healthChecker: HealthChecker;
   readonly outliers: OutlierDetector;
   readonly shutdownDeadlineMs: number;
+  /** The primary's logger, whose level PUT /admin/log-level sets. */
+  readonly rootLog: Logger;
 }
 
 const PUBLIC_ROUTES = new Set(['/admin/health']);

@@ -1,10 +1,10 @@
 /** GET /admin/health, GET /admin/metrics, GET /admin/audit, POST /admin/workers/restart. */
 import type { FastifyInstance } from 'fastify';
-import type { BackendStatsReport } from '../../shared/ipc.js';
+import { LOG_LEVELS, type BackendStatsReport, type LogLevel } from '../../shared/ipc.js';
 import { sumWebSockets } from '../metrics/aggregate.js';
 import { actorOf, type AdminContext } from './server.js';
 
-export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, healthChecker, outliers, shutdownDeadlineMs }: AdminContext): void {
+export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, healthChecker, outliers, shutdownDeadlineMs, rootLog }: AdminContext): void {
   // Public (no token): up/down only, for probes.
   app.get('/admin/health', async (_request, reply) => {
     const workers = supervisor.workers();
@@ -69,6 +69,19 @@ export function registerStatusRoutes(app: FastifyInstance, { controller, supervi
     '/admin/audit',
     { schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$' } } } } },
     async (request) => ({ entries: audit.list(request.query.limit === undefined ? 100 : Number(request.query.limit)) }),
+  );
+
+  // Application log level of the primary and every worker (the access log has its own setting).
+  app.put<{ Body: { level: LogLevel } }>(
+    '/admin/log-level',
+    { schema: { body: { type: 'object', additionalProperties: false, required: ['level'], properties: { level: { type: 'string', enum: [...LOG_LEVELS] } } } } },
+    async (request) => {
+      const previous = rootLog.level;
+      rootLog.level = request.body.level;
+      supervisor.broadcastLogLevel(request.body.level);
+      audit.record({ actor: actorOf(request), action: 'log.level', target: request.body.level, outcome: 'applied', detail: { previous } });
+      return { level: request.body.level, previous };
+    },
   );
 
   app.post('/admin/workers/restart', async (request) => {

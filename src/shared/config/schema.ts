@@ -113,6 +113,14 @@ const server = z
     trustedProxies: z.array(cidr).default([]),
     timeouts: serverTimeouts,
     limits,
+    /** One JSON line per request on stdout (pino, asynchronous): off, a sample, or all. */
+    accessLog: z
+      .strictObject({
+        mode: z.enum(['off', 'sampled', 'all']).default('off'),
+        /** Share of requests logged in `sampled` mode. */
+        sampleRate: z.number().min(0).max(1).default(0.01),
+      })
+      .prefault({}),
   })
   .prefault({});
 
