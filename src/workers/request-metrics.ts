@@ -17,27 +17,55 @@ function observe(h: HistogramReport, bounds: readonly number[], value: number): 
 
 const histogram = (bounds: readonly number[]): HistogramReport => ({ counts: new Array<number>(bounds.length + 1).fill(0), sum: 0, count: 0 });
 
+/** Series of one route, pool and backend: its histograms and its counters by method and code. */
+interface Group {
+  readonly latency: LatencySeries;
+  /** Indexed like METHOD_NAMES; each maps a status code to its counter. */
+  readonly byMethod: (Map<number, RequestSeries> | undefined)[];
+}
+
+const METHOD_NAMES = [...METHODS, 'OTHER'];
+const METHOD_INDEX = new Map(METHOD_NAMES.map((m, i) => [m, i]));
+const OTHER = METHOD_NAMES.length - 1;
+
 class RequestMetrics {
-  readonly #requests = new Map<string, RequestSeries>();
-  readonly #latency = new Map<string, LatencySeries>();
+  /** route -> pool -> backend -> group: lookups with strings that already exist, nothing built per request. */
+  readonly #groups = new Map<string, Map<string, Map<string, Group>>>();
+  readonly #requests: RequestSeries[] = [];
+  readonly #latency: LatencySeries[] = [];
   readonly #retries: Record<string, number> = {};
   readonly #circuitRejections: Record<string, number> = {};
 
   /** One answered request (or one the client abandoned: code 499, as nginx logs it). */
   record(route: string, pool: string, backend: string, rawMethod: string, code: number, seconds: number, bytes: number): void {
-    const method = METHODS.has(rawMethod) ? rawMethod : 'OTHER';
-    const where = `${route}\u0000${pool}\u0000${backend}`;
-    const key = `${where}\u0000${method}\u0000${code}`;
-    const series = this.#requests.get(key);
+    const group = this.#group(route, pool, backend);
+    const methodIndex = METHOD_INDEX.get(rawMethod) ?? OTHER;
+    let byCode = group.byMethod[methodIndex];
+    if (byCode === undefined) group.byMethod[methodIndex] = byCode = new Map();
+    const series = byCode.get(code);
     if (series !== undefined) series.value++;
-    else this.#requests.set(key, { route, pool, backend, method, code, value: 1 });
-    let latency = this.#latency.get(where);
-    if (latency === undefined) {
-      latency = { route, pool, backend, duration: histogram(DURATION_BUCKETS), size: histogram(SIZE_BUCKETS) };
-      this.#latency.set(where, latency);
+    else {
+      const created: RequestSeries = { route, pool, backend, method: METHOD_NAMES[methodIndex]!, code, value: 1 };
+      byCode.set(code, created);
+      this.#requests.push(created);
     }
-    observe(latency.duration, DURATION_BUCKETS, seconds);
-    observe(latency.size, SIZE_BUCKETS, bytes);
+    observe(group.latency.duration, DURATION_BUCKETS, seconds);
+    observe(group.latency.size, SIZE_BUCKETS, bytes);
+  }
+
+  #group(route: string, pool: string, backend: string): Group {
+    let byPool = this.#groups.get(route);
+    if (byPool === undefined) this.#groups.set(route, (byPool = new Map()));
+    let byBackend = byPool.get(pool);
+    if (byBackend === undefined) byPool.set(pool, (byBackend = new Map()));
+    let group = byBackend.get(backend);
+    if (group === undefined) {
+      const latency: LatencySeries = { route, pool, backend, duration: histogram(DURATION_BUCKETS), size: histogram(SIZE_BUCKETS) };
+      group = { latency, byMethod: [] };
+      byBackend.set(backend, group);
+      this.#latency.push(latency);
+    }
+    return group;
   }
 
   retried(pool: string): void {
@@ -50,8 +78,8 @@ class RequestMetrics {
 
   report(): RequestMetricsReport {
     return {
-      requests: [...this.#requests.values()],
-      latency: [...this.#latency.values()],
+      requests: this.#requests,
+      latency: this.#latency,
       retries: { ...this.#retries },
       circuitRejections: { ...this.#circuitRejections },
     };
