@@ -5,9 +5,10 @@
 //
 // Certificates: one self-signed ECDSA P-256 certificate made with the openssl CLI at start, the
 // same for both proxies; TLS 1.3 is negotiated by both.
+import { runHarness } from './lifecycle.js';
 import { setUpMode } from './pinning.js';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -244,20 +245,4 @@ function formatTable(rows: readonly Row[], mode: string, cpus: number, size: num
   ].join('\n');
 }
 
-process.on('exit', () => {
-  children.killAllNow();
-  if (tmpDir !== undefined) rmSync(tmpDir, { recursive: true, force: true });
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    children.close();
-    void children.stopAll().finally(() => process.exit(130));
-  });
-}
-main().then(
-  (code) => (process.exitCode = code),
-  (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-    void children.stopAll().finally(() => process.exit(1));
-  },
-);
+runHarness({ name: 'bench:https', children, tmpDir: () => tmpDir, main: main });

@@ -1,7 +1,8 @@
 // `npm run bench`: starts the origin, then each target in turn, measures it with autocannon at
 // every body size and prints one table (see bench/README.md for how to read it).
+import { runHarness } from './lifecycle.js';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,19 +27,13 @@ const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 /** Estimated seconds a target start / loadgen start adds to each row, for the time-left guess. */
 const STEP_OVERHEAD_SECONDS = 1;
 
-const CLEAR_LINE = process.stderr.isTTY ? '\r\x1b[2K' : '';
 
 const children = new ChildRegistry();
 let tmpDir: string | undefined;
-/** Set by the first Ctrl-C / SIGTERM: the run is being torn down, stop measuring. */
-let interrupted = false;
 
-function removeTmpDir(): void {
-  if (tmpDir !== undefined) rmSync(tmpDir, { recursive: true, force: true });
-  tmpDir = undefined;
-}
 
-async function main(): Promise<number> {
+/** `interrupted()` turns true at the first Ctrl-C / SIGTERM: the run is being torn down, stop measuring. */
+async function main(interrupted: () => boolean): Promise<number> {
   let parsed: BenchOptions | 'help';
   try {
     parsed = parseOptions(process.argv.slice(2));
@@ -102,7 +97,7 @@ async function main(): Promise<number> {
       progress.update({ index: index + 1, count, label: target }, 'starting', 0, stepSeconds);
       running = await startTarget(target, ctx);
     } catch (err) {
-      if (interrupted) return 130;
+      if (interrupted()) return 130;
       const message = (err as Error).message;
       progress.note(`bench: ${target} failed to start: ${message}`);
       for (const size of options.sizes) rows.push({ target, size, error: message });
@@ -126,7 +121,7 @@ async function main(): Promise<number> {
         });
         rows.push({ target, size, measurement });
       } catch (err) {
-        if (interrupted) return 130;
+        if (interrupted()) return 130;
         const message = (err as Error).message;
         progress.note(`bench: ${target} ${formatSize(size)} failed: ${message}`);
         rows.push({ target, size, error: message });
@@ -146,27 +141,4 @@ async function main(): Promise<number> {
 
 // Children live in their own process groups (see children.ts), so the harness must reap them on
 // every way out: normal end, error, Ctrl-C, SIGTERM.
-process.on('exit', () => {
-  children.killAllNow();
-  removeTmpDir();
-});
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (interrupted) process.exit(130); // second Ctrl-C: the exit hook SIGKILLs what is left
-    interrupted = true;
-    children.close(); // the main loop sees its load generator die; it must not start the next one
-    process.stderr.write(`${CLEAR_LINE}bench: ${signal}, stopping child processes\n`);
-    void children.stopAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  });
-}
-
-main().then(
-  (code) => {
-    removeTmpDir();
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`${CLEAR_LINE}bench: ${err instanceof Error ? err.message : String(err)}\n`);
-    void children.stopAll().finally(() => process.exit(1));
-  },
-);
+runHarness({ name: 'bench', children, tmpDir: () => tmpDir, main: (isInterrupted) => main(isInterrupted) });

@@ -5,9 +5,10 @@
 // load (connect-per-request.ts), alternating the policies over several rounds. Besides RPS and
 // latency it records how connections and requests were spread over the two workers, from
 // VeloFlux's admin API. See bench/README.md, "Cluster scheduling".
+import { runHarness } from './lifecycle.js';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +35,6 @@ const STATS_SETTLE_MS = 1500;
 const SAMPLE_INTERVAL_MS = 1000;
 const READY_TIMEOUT_MS = 20_000;
 const LOAD_SLACK_MS = 30_000;
-const CLEAR_LINE = process.stderr.isTTY ? '\r\x1b[2K' : '';
 
 const USAGE = `Usage: npm run bench:scheduling -- [flags]
 
@@ -489,14 +489,10 @@ function sleep(ms: number): Promise<void> {
 
 const children = new ChildRegistry();
 let tmpDir: string | undefined;
-let interrupted = false;
 
-function removeTmpDir(): void {
-  if (tmpDir !== undefined) rmSync(tmpDir, { recursive: true, force: true });
-  tmpDir = undefined;
-}
 
-async function main(): Promise<number> {
+/** `interrupted()` turns true at the first Ctrl-C / SIGTERM: the run is being torn down, stop measuring. */
+async function main(interrupted: () => boolean): Promise<number> {
   let parsed: Options | 'help';
   try {
     parsed = parseOptions(process.argv.slice(2));
@@ -538,7 +534,7 @@ async function main(): Promise<number> {
       try {
         vf = await startVeloflux(policy, join(tmpDir, `veloflux-${round}-${policy}`), originPort);
       } catch (err) {
-        if (interrupted) return 130;
+        if (interrupted()) return 130;
         const message = `round ${round} ${policy}: VeloFlux failed to start: ${(err as Error).message}`;
         progress.note(`bench:scheduling: ${message}`);
         failures.push(message);
@@ -556,7 +552,7 @@ async function main(): Promise<number> {
             ),
           );
         } catch (err) {
-          if (interrupted) return 130;
+          if (interrupted()) return 130;
           const message = `round ${round} ${policy} ${mode}: ${(err as Error).message}`;
           progress.note(`bench:scheduling: ${message}`);
           failures.push(message);
@@ -578,27 +574,4 @@ async function main(): Promise<number> {
 }
 
 // Children live in their own process groups (children.ts): reap them on every way out.
-process.on('exit', () => {
-  children.killAllNow();
-  removeTmpDir();
-});
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    children.close();
-    process.stderr.write(`${CLEAR_LINE}bench:scheduling: ${signal}, stopping child processes\n`);
-    void children.stopAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  });
-}
-
-main().then(
-  (code) => {
-    removeTmpDir();
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`${CLEAR_LINE}bench:scheduling: ${err instanceof Error ? err.message : String(err)}\n`);
-    void children.stopAll().finally(() => process.exit(1));
-  },
-);
+runHarness({ name: 'bench:scheduling', children, tmpDir: () => tmpDir, main: (isInterrupted) => main(isInterrupted) });

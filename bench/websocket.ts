@@ -4,8 +4,9 @@
 //
 // One file, three roles, each its own process so it can be pinned like bench/run.ts does:
 // the harness (default), `--role origin` (the echo server) and `--role client` (the load).
+import { runHarness } from './lifecycle.js';
 import { setUpMode } from './pinning.js';
-import { mkdirSync, chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,7 +165,7 @@ interface Row {
   error?: string;
 }
 
-async function runHarness(): Promise<number> {
+async function runHarnessMain(): Promise<number> {
   if (flags.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -387,21 +388,5 @@ if (flags.role === 'origin') runOrigin();
 else if (flags.role === 'client') await runClients();
 else {
   // Children live in their own process groups (children.ts): reap them on every way out.
-  process.on('exit', () => {
-    children.killAllNow();
-    if (tmpDir !== undefined) rmSync(tmpDir, { recursive: true, force: true });
-  });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      children.close();
-      void children.stopAll().finally(() => process.exit(130));
-    });
-  }
-  runHarness().then(
-    (code) => (process.exitCode = code),
-    (err: unknown) => {
-      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-      void children.stopAll().finally(() => process.exit(1));
-    },
-  );
+  runHarness({ name: 'bench:websocket', children, tmpDir: () => tmpDir, main: runHarnessMain });
 }
