@@ -12,7 +12,7 @@ import { createLogger } from '../shared/log.js';
 import { listenErrorMessage } from '../shared/listen-errors.js';
 import { BackendRegistry } from './backend-registry.js';
 import { createHttpEngine, createHttpsEngine } from './http-engine.js';
-import { ProxyHandler, httpsRedirectsOf, type HttpsRedirects } from './proxy-handler.js';
+import { ProxyHandler } from './proxy-handler.js';
 import { Runtime } from './runtime.js';
 import { StatsReporter } from './stats-reporter.js';
 import { accessLog } from './access-log.js';
@@ -37,7 +37,6 @@ let shuttingDown = false;
  */
 interface Built {
   readonly runtime: Runtime;
-  readonly redirects: HttpsRedirects | undefined;
   readonly certificates: CertificateStore | undefined;
 }
 
@@ -65,7 +64,6 @@ function build(snapshot: ConfigSnapshot): Built {
   return {
     certificates: https === undefined ? undefined : CertificateStore.load(https.certificates),
     runtime: new Runtime(snapshot, registry, health, reportOutlier),
-    redirects: httpsRedirectsOf(snapshot.config.routes),
   };
 }
 
@@ -97,7 +95,7 @@ function swapIn(built: Built): void {
   const { runtime } = built;
   // Results that arrived while this runtime waited for its commit.
   runtime.applyHealth(health);
-  handler!.swap(runtime, built.redirects);
+  handler!.swap(runtime);
   if (built.certificates !== undefined && httpsServer !== undefined) {
     certificates = built.certificates;
     // Clients without SNI get the listener's own context; SNI handshakes read `certificates`.
@@ -141,7 +139,7 @@ function commit(version: number): void {
 function startServing(snapshot: ConfigSnapshot, built: Built): void {
   const { http, https } = snapshot.config.server;
   accessLog.configure(snapshot.config.server.accessLog);
-  handler = new ProxyHandler(built.runtime, built.redirects);
+  handler = new ProxyHandler(built.runtime);
   server = createHttpEngine(snapshot.config.server, handler.handle, handler.handleUpgrade);
   exitOnListenError(server, 'server.http.port', http.port, 'VELOFLUX_HTTP_PORT');
   new StatsReporter(server, handler, (stats) => send(workerMessage({ type: 'stats', stats })));

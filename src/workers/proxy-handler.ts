@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { RouteConfig } from '../shared/config/schema.js';
 import { DeadlineWheel } from './deadline-wheel.js';
 import { answerAndLinger, sendError } from './error-response.js';
 import { requestMetrics } from './request-metrics.js';
@@ -21,31 +20,11 @@ import { WebSocketTunnel } from './websocket-tunnel.js';
 const kHostCache = Symbol('veloflux.hostCache');
 type CachingSocket = Socket & { [kHostCache]?: { raw: string; host: string } };
 
-/**
- * Routes with `redirectHttps`, as host pattern -> path prefixes (route host and path are unique
- * together), so a matched route is looked up without building a key per request.
- */
-export type HttpsRedirects = ReadonlyMap<string, ReadonlySet<string>>;
-
-/** The redirecting routes of a snapshot; undefined when there are none (the common case costs nothing). */
-export function httpsRedirectsOf(routes: readonly RouteConfig[]): HttpsRedirects | undefined {
-  const redirects = new Map<string, Set<string>>();
-  for (const route of routes) {
-    if (!route.redirectHttps) continue;
-    let paths = redirects.get(route.host);
-    if (paths === undefined) redirects.set(route.host, (paths = new Set()));
-    paths.add(route.path);
-  }
-  return redirects.size === 0 ? undefined : redirects;
-}
-
 /** Methods announced for `OPTIONS *` (RFC 9110 §9.3.7): what the proxy forwards. */
 const ALLOW = 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE';
 
 export class ProxyHandler {
   #runtime: Runtime;
-  /** Swapped together with the runtime: both come from the same snapshot. */
-  #redirects: HttpsRedirects | undefined;
   readonly #wheel = new DeadlineWheel();
   #draining = false;
   /** Requests received (any outcome), for the stats the primary aggregates. */
@@ -53,9 +32,8 @@ export class ProxyHandler {
   /** Where `redirectHttps` sends plain-HTTP clients: the bound HTTPS port (443 is left out of the URL). */
   httpsPort = 443;
 
-  constructor(runtime: Runtime, redirects?: HttpsRedirects) {
+  constructor(runtime: Runtime) {
     this.#runtime = runtime;
-    this.#redirects = redirects;
   }
 
   get runtime(): Runtime {
@@ -63,9 +41,8 @@ export class ProxyHandler {
   }
 
   /** Later requests use `runtime`; requests already in flight keep theirs. */
-  swap(runtime: Runtime, redirects?: HttpsRedirects): void {
+  swap(runtime: Runtime): void {
     this.#runtime = runtime;
-    this.#redirects = redirects;
   }
 
   /** Shutdown: every response from now on closes its connection. */
@@ -130,8 +107,7 @@ export class ProxyHandler {
     const host = normalizedHost(req.socket as CachingSocket, exchange.rawHost);
     const route = runtime.routeTable.match(host, target);
     if (route === undefined) return void reject(res, 'VF_ERR_NO_ROUTE', exchange.contentLength !== 0 || this.#draining);
-    const redirects = this.#redirects;
-    if (redirects !== undefined && redirects.get(route.host)?.has(route.path) === true && !arrivedOverTls(req, exchange, runtime)) {
+    if (route.redirectHttps && !arrivedOverTls(req, exchange, runtime)) {
       return void this.#redirectToHttps(res, host, target, this.#draining);
     }
 

@@ -16,6 +16,8 @@ export interface CompiledRoute {
   readonly path: string;
   readonly poolIndex: number;
   readonly stripPrefix: boolean;
+  /** Plain-HTTP requests get a 308 to HTTPS instead of being proxied. */
+  readonly redirectHttps: boolean;
 }
 
 interface SuffixGroup {
@@ -40,6 +42,7 @@ export class RouteTable {
         path: route.path,
         poolIndex: poolIndexByName.get(route.pool) ?? -1,
         stripPrefix: route.stripPrefix,
+        redirectHttps: route.redirectHttps,
       };
       if (route.host === '*') this.#wildcard.push(compiled);
       else if (route.host.startsWith('*.')) pushTo(suffixMap, route.host.slice(1), compiled);

@@ -9,7 +9,7 @@ const pools = new Map([
   ['api', 3],
   ['deep', 4],
 ]);
-const route = (host: string, path: string, pool: string, stripPrefix = false): RouteConfig => ({ host, path, pool, stripPrefix });
+const route = (host: string, path: string, pool: string, stripPrefix = false): RouteConfig => ({ host, path, pool, stripPrefix, redirectHttps: false });
 
 const table = new RouteTable(
   [
