@@ -123,7 +123,6 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     // Circuit breaking: past its connections plus pending limit a backend gets no more requests
     // queued behind it; the client gets 503 at once instead of waiting without bound.
     if (backend.stats.inFlight >= this.#pool.maxInFlightPerBackend) {
-      this.#pool.circuitRejections++;
       requestMetrics.rejectedByCircuitBreaker(this.#pool.name);
       return this.#fail('VF_ERR_CIRCUIT_OPEN', 'proxy');
     }

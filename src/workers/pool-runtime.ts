@@ -31,8 +31,6 @@ export class PoolRuntime {
   /** Requests of this pool in flight in this worker, and how many of them are retries (retry budget). */
   activeRequests = 0;
   activeRetries = 0;
-  /** Requests answered 503 by the circuit breaker (for metrics). */
-  circuitRejections = 0;
   readonly panicMode: boolean;
   #panicNext = 0;
   readonly websocket: PoolConfig['websocket'];

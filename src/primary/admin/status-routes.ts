@@ -1,7 +1,7 @@
 /** GET /admin/health, GET /admin/metrics, GET /admin/audit, POST /admin/workers/restart. */
 import type { FastifyInstance } from 'fastify';
-import { LOG_LEVELS, type BackendStatsReport, type LogLevel } from '../../shared/ipc.js';
-import { sumWebSockets } from '../metrics/aggregate.js';
+import { LOG_LEVELS, type LogLevel } from '../../shared/ipc.js';
+import { backendTotals, sumWebSockets } from '../metrics/aggregate.js';
 import { actorOf, type AdminContext } from './server.js';
 
 export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, healthChecker, outliers, shutdownDeadlineMs, rootLog }: AdminContext): void {
@@ -21,8 +21,7 @@ export function registerStatusRoutes(app: FastifyInstance, { controller, supervi
     const workers = supervisor.workers();
     const health = new Map(healthChecker.details().map((h) => [h.id, h]));
     const ejections = new Map(outliers.details().map((e) => [e.id, e]));
-    const byBackend = new Map<string, BackendStatsReport[]>();
-    for (const w of workers) for (const b of w.stats?.backends ?? []) byBackend.set(b.id, [...(byBackend.get(b.id) ?? []), b]);
+    const totals = backendTotals(workers.map((w) => w.stats));
     return {
       configVersion: supervisor.committed.version,
       workers: workers.map((w) => ({
@@ -41,8 +40,7 @@ export function registerStatusRoutes(app: FastifyInstance, { controller, supervi
         name: pool.name,
         algorithm: pool.algorithm,
         backends: pool.backends.map((b) => {
-          const reports = byBackend.get(b.id) ?? [];
-          const requests = sum(reports, (r) => r.requests);
+          const live = totals.get(b.id);
           return {
             id: b.id,
             url: b.url,
@@ -53,11 +51,10 @@ export function registerStatusRoutes(app: FastifyInstance, { controller, supervi
             lastProbe: health.get(b.id)?.lastProbe ?? null,
             ejected: ejections.get(b.id)?.ejected ?? false,
             ejectedUntil: ejections.get(b.id)?.until ?? null,
-            inFlight: sum(reports, (r) => r.inFlight),
-            requests,
-            // Latency averaged over workers, weighted by the requests each served.
-            ewmaLatencyMs: requests === 0 ? 0 : Math.round((sum(reports, (r) => r.ewmaLatencyMs * r.requests) / requests) * 100) / 100,
-            consecutiveFailures: Math.max(0, ...reports.map((r) => r.consecutiveFailures)),
+            inFlight: live?.inFlight ?? 0,
+            requests: live?.requests ?? 0,
+            ewmaLatencyMs: Math.round((live?.ewmaLatencyMs ?? 0) * 100) / 100,
+            consecutiveFailures: live?.consecutiveFailures ?? 0,
           };
         }),
       })),
@@ -95,11 +92,4 @@ export function registerStatusRoutes(app: FastifyInstance, { controller, supervi
       throw err;
     }
   });
-}
-
-
-function sum<T>(items: readonly T[], of: (item: T) => number): number {
-  let total = 0;
-  for (const item of items) total += of(item);
-  return total;
 }

@@ -77,3 +77,28 @@ export function clusterTotals(live: readonly (WorkerStats | undefined)[], retire
   websockets.active = sumWebSockets(live.map((s) => s?.websockets)).active;
   return { http: sumRequestMetrics(all.map((s) => s?.http)), websockets };
 }
+
+export interface BackendTotals {
+  inFlight: number;
+  requests: number;
+  /** Workers' moving averages weighted by the requests each served (0 without requests). */
+  ewmaLatencyMs: number;
+  consecutiveFailures: number;
+}
+
+/** Each backend's live counters summed over workers, by backend id. */
+export function backendTotals(live: readonly (WorkerStats | undefined)[]): Map<string, BackendTotals> {
+  const totals = new Map<string, BackendTotals & { weighted: number }>();
+  for (const stats of live) {
+    for (const r of stats?.backends ?? []) {
+      let t = totals.get(r.id);
+      if (t === undefined) totals.set(r.id, (t = { inFlight: 0, requests: 0, ewmaLatencyMs: 0, consecutiveFailures: 0, weighted: 0 }));
+      t.inFlight += r.inFlight;
+      t.requests += r.requests;
+      t.weighted += r.ewmaLatencyMs * r.requests;
+      t.consecutiveFailures = Math.max(t.consecutiveFailures, r.consecutiveFailures);
+    }
+  }
+  for (const t of totals.values()) t.ewmaLatencyMs = t.requests === 0 ? 0 : t.weighted / t.requests;
+  return totals;
+}

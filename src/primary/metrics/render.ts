@@ -8,7 +8,7 @@ import type { ConfigController } from '../config-controller.js';
 import type { HealthChecker } from '../health-checker.js';
 import type { OutlierDetector } from '../outlier-detector.js';
 import type { Supervisor } from '../supervisor.js';
-import { clusterTotals } from './aggregate.js';
+import { backendTotals, clusterTotals } from './aggregate.js';
 import { Exposition } from './exposition.js';
 
 export interface MetricsSources {
@@ -25,12 +25,11 @@ export function renderMetrics({ supervisor, controller, healthChecker, outliers,
   const { http, websockets } = clusterTotals(live, supervisor.retiredStats);
   const health = new Map(healthChecker.details().map((h) => [h.id, h.healthy]));
   const ejected = outliers.ejected();
-  const backendReports = live.flatMap((s) => s?.backends ?? []);
+  const totals = backendTotals(live);
   const config = controller.config;
 
   const backends = config.pools.flatMap((pool) => pool.backends.map((b) => ({ pool: pool.name, backend: b.id })));
   const perBackend = (value: (pool: string, id: string) => number) => backends.map((b) => ({ labels: b, value: value(b.pool, b.backend) }));
-  const reportsOf = (id: string) => backendReports.filter((r) => r.id === id);
 
   // Websocket lifetimes arrive as cumulative buckets; the exposition wants per-bucket counts.
   const wsBounds = websockets.durationSeconds.buckets.map((b) => b.le);
@@ -52,13 +51,9 @@ export function renderMetrics({ supervisor, controller, healthChecker, outliers,
     .family('veloflux_backend_up', 'gauge', '1 when the backend may take requests: healthy (or unchecked) and not ejected.',
       perBackend((_, id) => ((health.get(id) ?? true) && !ejected.has(id) ? 1 : 0)))
     .family('veloflux_backend_ejected', 'gauge', '1 while passive outlier detection has the backend ejected.', perBackend((_, id) => (ejected.has(id) ? 1 : 0)))
-    .family('veloflux_backend_in_flight', 'gauge', 'Requests in flight to the backend, all workers.', perBackend((_, id) => reportsOf(id).reduce((n, r) => n + r.inFlight, 0)))
+    .family('veloflux_backend_in_flight', 'gauge', 'Requests in flight to the backend, all workers.', perBackend((_, id) => totals.get(id)?.inFlight ?? 0))
     .family('veloflux_upstream_latency_seconds', 'gauge', 'Moving average of the backend response time, weighted by requests per worker.',
-      perBackend((_, id) => {
-        const reports = reportsOf(id);
-        const requests = reports.reduce((n, r) => n + r.requests, 0);
-        return requests === 0 ? 0 : reports.reduce((n, r) => n + r.ewmaLatencyMs * r.requests, 0) / requests / 1000;
-      }))
+      perBackend((_, id) => (totals.get(id)?.ewmaLatencyMs ?? 0) / 1000))
     .family('veloflux_retries_total', 'counter', 'Requests sent again to another backend.', Object.entries(http.retries).map(([pool, value]) => ({ labels: { pool }, value })))
     .family('veloflux_circuit_breaker_rejections_total', 'counter', 'Requests answered 503 because a backend had too many pending.',
       Object.entries(http.circuitRejections).map(([pool, value]) => ({ labels: { pool }, value })))
