@@ -1,6 +1,6 @@
 import type { Backend } from '../backend.js';
-import { assertValidWeight } from './backend-assertions.js';
-import type { Balancer, PickContext } from './balancer.js';
+import type { PickContext } from './balancer.js';
+import { CachedTableBalancer } from './cached-table-balancer.js';
 
 /**
  * Power of two choices (Mitzenmacher, "The Power of Two Choices in Randomized Load Balancing",
@@ -13,13 +13,14 @@ import type { Balancer, PickContext } from './balancer.js';
  * arrive through `setHealthy` / `setWeight`; one made behind the balancer's back is caught, by a
  * rebuild, when a drawn backend turns out unavailable or when nothing seems available.
  */
-export class P2cBalancer implements Balancer {
+export class P2cBalancer extends CachedTableBalancer {
   readonly #backends: readonly Backend[];
   readonly #available: Backend[] = [];
 
   constructor(backends: readonly Backend[]) {
+    super();
     this.#backends = backends;
-    this.#rebuild();
+    this.rebuild();
   }
 
   pick(_ctx: PickContext, exclude?: readonly Backend[]): Backend | undefined {
@@ -28,7 +29,7 @@ export class P2cBalancer implements Balancer {
     const count = candidates.length;
     if (count === 0) {
       // Recount in case health changed without `setHealthy`; costs a scan only while all are down.
-      this.#rebuild();
+      this.rebuild();
       if (candidates.length === 0) return undefined;
       return this.pick(_ctx);
     }
@@ -43,7 +44,7 @@ export class P2cBalancer implements Balancer {
     if (first.available && second.available) return lessLoaded(first, second);
     // Health or weight was changed without going through this balancer: resync, draw again.
     // After the rebuild every candidate is available, so this recurses once at most.
-    this.#rebuild();
+    this.rebuild();
     return this.pick(_ctx);
   }
 
@@ -71,26 +72,11 @@ export class P2cBalancer implements Balancer {
     return lessLoaded(first!, second!);
   }
 
-  #rebuild(): void {
+  protected rebuild(): void {
     this.#available.length = 0;
     for (const backend of this.#backends) {
       if (backend.available) this.#available.push(backend);
     }
-  }
-
-  onStart(_backend: Backend): void {}
-
-  onEnd(_backend: Backend): void {}
-
-  setHealthy(backend: Backend, healthy: boolean): void {
-    backend.healthy = healthy;
-    this.#rebuild();
-  }
-
-  setWeight(backend: Backend, weight: number): void {
-    assertValidWeight(backend, weight);
-    backend.weight = weight;
-    this.#rebuild();
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Backend } from '../backend.js';
-import { assertValidWeight } from './backend-assertions.js';
-import type { Balancer, PickContext } from './balancer.js';
+import type { PickContext } from './balancer.js';
+import { CachedTableBalancer } from './cached-table-balancer.js';
 
 /**
  * Weighted random. A cumulative-weight table over the available backends is rebuilt on health and
@@ -8,7 +8,7 @@ import type { Balancer, PickContext } from './balancer.js';
  * should arrive through `setHealthy` / `setWeight`; one made behind the balancer's back is caught
  * when the drawn backend turns out unavailable, or when nothing seems available, by a rebuild.
  */
-export class RandomBalancer implements Balancer {
+export class RandomBalancer extends CachedTableBalancer {
   readonly #backends: readonly Backend[];
   /**
    * `cumulativeWeights[i]` is the summed weight of available backends at positions 0..i; an
@@ -18,9 +18,10 @@ export class RandomBalancer implements Balancer {
   #totalWeight = 0;
 
   constructor(backends: readonly Backend[]) {
+    super();
     this.#backends = backends;
     this.#cumulativeWeights = new Float64Array(backends.length);
-    this.#rebuild();
+    this.rebuild();
   }
 
   pick(_ctx: PickContext, exclude?: readonly Backend[]): Backend | undefined {
@@ -31,7 +32,7 @@ export class RandomBalancer implements Balancer {
     }
     // Nothing drawable, or health or weight was changed without going through this balancer:
     // resync and draw again. Costs a scan only while everything is down.
-    this.#rebuild();
+    this.rebuild();
     return this.#totalWeight > 0 ? this.#draw() : undefined;
   }
 
@@ -71,7 +72,7 @@ export class RandomBalancer implements Balancer {
     return lastEligible;
   }
 
-  #rebuild(): void {
+  protected rebuild(): void {
     const backends = this.#backends;
     let total = 0;
     for (let i = 0; i < backends.length; i++) {
@@ -80,20 +81,5 @@ export class RandomBalancer implements Balancer {
       this.#cumulativeWeights[i] = total;
     }
     this.#totalWeight = total;
-  }
-
-  onStart(_backend: Backend): void {}
-
-  onEnd(_backend: Backend): void {}
-
-  setHealthy(backend: Backend, healthy: boolean): void {
-    backend.healthy = healthy;
-    this.#rebuild();
-  }
-
-  setWeight(backend: Backend, weight: number): void {
-    assertValidWeight(backend, weight);
-    backend.weight = weight;
-    this.#rebuild();
   }
 }
