@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { ChildRegistry, type Child } from './children.js';
 import { measure, type Measurement } from './loadgen.js';
-import { findNginx } from './nginx.js';
+import { findNginx, writeNginxConfig } from './nginx.js';
 import { LOAD_CPU, PROXY_CPU } from './options.js';
 import { freePort } from './targets.js';
 import { findVelofluxCli } from './veloflux.js';
@@ -146,45 +146,8 @@ function startVeloflux(tls: boolean, port: number, originPort: number, cert: str
 }
 
 function startNginx(port: number, originPort: number, cert: string, key: string, workers: number | 'auto', cpu: number | undefined): Child {
-  const dir = join(tmpDir!, 'nginx');
-  mkdirSync(dir, { recursive: true });
-  chmodSync(dir, 0o755);
-  const errorLog = join(dir, 'error.log');
-  const conf = join(dir, 'nginx.conf');
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${join(dir, t)};`).join('\n');
-  writeFileSync(
-    conf,
-    `# Written by bench/https.ts for one benchmark run.
-worker_processes ${workers};
-pid ${join(dir, 'nginx.pid')};
-error_log ${errorLog} warn;
-events { worker_connections 4096; multi_accept on; }
-http {
-    access_log off;
-${temp}
-    upstream origin {
-        server 127.0.0.1:${originPort};
-        keepalive 128;
-        keepalive_requests 1000000;
-        keepalive_timeout 60s;
-    }
-    server {
-        listen 127.0.0.1:${port} ssl reuseport;
-        ssl_certificate ${cert};
-        ssl_certificate_key ${key};
-        ssl_protocols TLSv1.2 TLSv1.3;
-        keepalive_requests 1000000;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-Proto https;
-        }
-    }
-}
-`,
-  );
-  return children.spawn({ name: 'nginx', command: findNginx()!, args: ['-p', dir, '-e', errorLog, '-c', conf, '-g', 'daemon off;'], cpu });
+  const files = writeNginxConfig({ dir: join(tmpDir!, 'nginx'), port, originPort, workers, tls: { cert, key } });
+  return children.spawn({ name: 'nginx', command: findNginx()!, args: [...files.args], cpu });
 }
 
 /** Polls until a request through the target comes back 200 (any certificate accepted). */

@@ -25,6 +25,10 @@ export interface NginxConfigSpec {
   readonly originPort: number;
   /** worker_processes: 1 in per-core mode, `auto` (one per core) otherwise. */
   readonly workers: number | 'auto';
+  /** Terminate TLS with this certificate (the HTTPS bench). */
+  readonly tls?: { readonly cert: string; readonly key: string };
+  /** Forward WebSocket upgrades instead of keeping upstream keep-alive (the WebSocket bench). */
+  readonly websocket?: boolean;
 }
 
 export interface NginxFiles {
@@ -40,6 +44,20 @@ export function writeNginxConfig(spec: NginxConfigSpec): NginxFiles {
   chmodSync(spec.dir, 0o755);
   const confPath = join(spec.dir, 'nginx.conf');
   const errorLogPath = join(spec.dir, 'error.log');
+  const tls = spec.tls === undefined ? '' : `        ssl_certificate ${spec.tls.cert};
+        ssl_certificate_key ${spec.tls.key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+`;
+  const location = spec.websocket === true
+    ? `            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 3600s;
+`
+    : `            # Upstream keep-alive needs HTTP/1.1 and no "Connection: close" from the client side.
+            proxy_set_header Connection "";
+            # Large bodies stream through memory buffers instead of spilling to temp files.
+            proxy_max_temp_file_size 0;
+${spec.tls === undefined ? '' : '            proxy_set_header X-Forwarded-Proto https;\n'}`;
   const conf = `# Written by bench/nginx.ts for one benchmark run.
 worker_processes ${spec.workers};
 pid ${join(spec.dir, 'nginx.pid')};
@@ -66,17 +84,13 @@ http {
     }
 
     server {
-        listen 127.0.0.1:${spec.port} reuseport;
-        keepalive_requests 1000000;
+        listen 127.0.0.1:${spec.port}${spec.tls ? ' ssl' : ''} reuseport;
+${tls}        keepalive_requests 1000000;
 
         location / {
             proxy_pass http://origin;
-            # Upstream keep-alive needs HTTP/1.1 and no "Connection: close" from the client side.
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            # Large bodies stream through memory buffers instead of spilling to temp files.
-            proxy_max_temp_file_size 0;
-        }
+${location}        }
     }
 }
 `;

@@ -6,7 +6,7 @@
 // the harness (default), `--role origin` (the echo server) and `--role client` (the load).
 import { runHarness } from './lifecycle.js';
 import { setUpMode } from './pinning.js';
-import { mkdirSync, chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ChildRegistry, type Child } from './children.js';
 import { LatencyHistogram } from './latency-histogram.js';
-import { findNginx } from './nginx.js';
+import { findNginx, writeNginxConfig } from './nginx.js';
 import { LOAD_CPU, PROXY_CPU } from './options.js';
 import { freePort, startTarget, type TargetContext } from './targets.js';
 
@@ -222,47 +222,11 @@ async function runHarnessMain(): Promise<number> {
   return rows.some((r) => r.error !== undefined || (r.result?.errors ?? 0) > 0) ? 1 : 0;
 }
 
-/** nginx with the usual WebSocket block (bench/nginx.ts's config drops Upgrade, rightly, for HTTP). */
+/** nginx with the usual WebSocket block (the plain config drops Upgrade, rightly, for HTTP). */
 async function startNginx(ctx: TargetContext, workers: number | 'auto'): Promise<{ child: Child; url: string }> {
-  const dir = join(ctx.tmpDir, 'nginx-ws');
-  mkdirSync(dir, { recursive: true });
-  chmodSync(dir, 0o755);
   const port = await freePort();
-  const errorLog = join(dir, 'error.log');
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `# Written by bench/websocket.ts for one benchmark run.
-worker_processes ${workers};
-pid ${join(dir, 'nginx.pid')};
-error_log ${errorLog} warn;
-events { worker_connections 4096; multi_accept on; }
-http {
-    access_log off;
-    client_body_temp_path ${join(dir, 'client_body')};
-    proxy_temp_path ${join(dir, 'proxy')};
-    fastcgi_temp_path ${join(dir, 'fastcgi')};
-    uwsgi_temp_path ${join(dir, 'uwsgi')};
-    scgi_temp_path ${join(dir, 'scgi')};
-    server {
-        listen 127.0.0.1:${port} reuseport;
-        location / {
-            proxy_pass http://127.0.0.1:${ctx.originPort};
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection "upgrade";
-            proxy_read_timeout 3600s;
-        }
-    }
-}
-`,
-  );
-  const child = ctx.children.spawn({
-    name: 'nginx',
-    command: findNginx()!,
-    args: ['-p', dir, '-e', errorLog, '-c', conf, '-g', 'daemon off;'],
-    cpu: ctx.proxyCpu,
-  });
+  const files = writeNginxConfig({ dir: join(ctx.tmpDir, 'nginx-ws'), port, originPort: ctx.originPort, workers, websocket: true });
+  const child = ctx.children.spawn({ name: 'nginx', command: findNginx()!, args: [...files.args], cpu: ctx.proxyCpu });
   return { child, url: `ws://127.0.0.1:${port}/` };
 }
 
