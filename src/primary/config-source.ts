@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigError, readConfigFile } from '../shared/config/load.js';
-import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from '../shared/atomic-file.js';
 import { emptyOverlay, applyOverlay, type DynamicInput, type RuntimeOverlay } from './runtime-overlay.js';
 
 export interface ConfigFile {

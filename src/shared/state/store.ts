@@ -56,6 +56,11 @@ export interface StateStore {
   /** Called for every change, made here or (redis) by another instance. Returns an unsubscribe. */
   onChange(listener: (change: StateChange) => void): () => void;
   status(): StateStatus;
+  /**
+   * Called on every availability change (redis: connection lost or back). Changes made while
+   * disconnected are not replayed, so owners re-read what they hold when it becomes available.
+   */
+  onStatus(listener: (status: StateStatus) => void): () => void;
   close(): Promise<void>;
 }
 
