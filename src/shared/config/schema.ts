@@ -83,6 +83,32 @@ const limits = z
   })
   .prefault({});
 
+const redisNode = z.strictObject({ host: host, port: port.default(6379) });
+
+/**
+ * Shared state across VeloFlux instances (DESIGN.md §1). Exactly one of the three forms ioredis
+ * supports: a single server (`url`), Sentinel (`sentinels` + `name`), or Redis Cluster (`cluster`).
+ * Passwords belong in the URL (`redis://:secret@host`) or VELOFLUX_REDIS_URL, never in the repo.
+ */
+const redis = z
+  .strictObject({
+    url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://host:port').refine((u) => URL.canParse(u), 'not a valid URL').optional(),
+    sentinels: z.array(redisNode).min(1).optional(),
+    /** The Sentinel master group name. */
+    name: z.string().min(1).optional(),
+    cluster: z.array(redisNode).min(1).optional(),
+    /** Every key and channel starts with this, so several deployments can share one Redis. */
+    keyPrefix: z.string().regex(/^[A-Za-z0-9._-]*:?$/, 'letters, digits, ".", "_", "-", optionally ending with ":"').default('veloflux:'),
+    /** Bound on every Redis command; nothing waits on Redis longer than this. */
+    commandTimeout: duration.prefault('500ms'),
+  })
+  .superRefine((r, ctx) => {
+    const forms = [r.url, r.sentinels, r.cluster].filter((f) => f !== undefined).length;
+    if (forms !== 1) ctx.addIssue({ code: 'custom', message: 'set exactly one of url, sentinels (with name) or cluster' });
+    if (r.sentinels !== undefined && r.name === undefined) ctx.addIssue({ code: 'custom', path: ['name'], message: 'Sentinel needs the master group name' });
+    if (r.sentinels === undefined && r.name !== undefined) ctx.addIssue({ code: 'custom', path: ['name'], message: 'only used with sentinels' });
+  });
+
 const server = z
   .strictObject({
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
@@ -108,7 +134,7 @@ const server = z
     metrics: listener(8080, '0.0.0.0'),
     dashboard: listener(3000, '0.0.0.0'),
     dataDir: z.string().min(1).default('./data'),
-    redis: z.strictObject({ url: z.string().url() }).optional(),
+    redis: redis.optional(),
     /** Peers whose X-Forwarded-For / X-Request-Id are believed. Empty: nobody is. */
     trustedProxies: z.array(cidr).default([]),
     timeouts: serverTimeouts,
@@ -278,4 +304,5 @@ export type BackendConfig = PoolConfig['backends'][number];
 export type RouteConfig = VelofluxConfig['routes'][number];
 export type Algorithm = (typeof ALGORITHMS)[number];
 export type HealthCheckConfig = NonNullable<PoolConfig['healthCheck']>;
+export type RedisConfig = NonNullable<ServerConfig['redis']>;
 export type OutlierDetectionConfig = NonNullable<PoolConfig['outlierDetection']>;
