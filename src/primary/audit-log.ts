@@ -11,6 +11,8 @@ export interface Actor {
   via: string;
   /** Peer address for API calls. */
   address?: string;
+  /** The VeloFlux instance a change came from, for changes that arrive through the shared state. */
+  node?: string;
 }
 
 export interface AuditEntry {

@@ -3,6 +3,10 @@
  * the effective config (config-source.ts has the precedence rules), validate it whole, apply it
  * on every worker or none, persist the runtime state, audit. Changes are serialised, so two
  * operators never interleave, and the running config is untouched by anything that fails.
+ *
+ * The runtime state is a record of the state store. With Redis it is shared: a change committed
+ * by another instance arrives as a change event and is applied here the same way (validated,
+ * on every worker or none), and a write based on an older version is refused, not merged.
  */
 import type { Logger } from '../shared/log.js';
 import { ConfigError, validateConfig } from '../shared/config/load.js';
@@ -10,7 +14,8 @@ import type { VelofluxConfig } from '../shared/config/schema.js';
 import { VelofluxError } from '../shared/errors.js';
 import type { ConfigSnapshot } from '../shared/ipc.js';
 import type { Actor, AuditLog } from './audit-log.js';
-import { effectiveDynamic, etagOf, readConfigSource, readRuntimeState, stateFilePath, writeRuntimeState, type ConfigFile, type RuntimeState } from './config-source.js';
+import type { StateChange, StateStore } from '../shared/state/store.js';
+import { effectiveDynamic, emptyRuntimeState, etagOf, parseRuntimeState, readConfigSource, RUNTIME_STATE_KEY, type ConfigFile, type RuntimeState } from './config-source.js';
 import { emptyOverlay, findBackend, withOperation, type DynamicInput, type RuntimeOperation } from './runtime-overlay.js';
 import { changedPaths } from './static-diff.js';
 
@@ -40,28 +45,57 @@ interface Effective {
 
 export class ConfigController {
   #current: Effective;
+  /** Version of the runtime state record `#current.state` came from; undefined while unknown (Redis down at start). */
+  #stateVersion: number | undefined;
   #etag: string;
   #applier: ConfigApplier | undefined;
   #chain: Promise<unknown> = Promise.resolve();
   readonly #audit: AuditLog;
   readonly #log: Logger;
+  readonly #store: StateStore;
 
-  private constructor(current: Effective, audit: AuditLog, log: Logger) {
+  private constructor(current: Effective, stateVersion: number | undefined, store: StateStore, audit: AuditLog, log: Logger) {
     this.#current = current;
+    this.#stateVersion = stateVersion;
     this.#etag = etagOf(current.dynamic);
+    this.#store = store;
     this.#audit = audit;
     this.#log = log;
   }
 
-  /** Loads the file and the persisted runtime state; throws ConfigError when the result is invalid. */
-  static async load(configPath: string, makeAudit: (dataDir: string) => AuditLog, log: Logger): Promise<ConfigController> {
+  /**
+   * Loads the file, opens the state store it configures and reads the runtime state from it;
+   * throws ConfigError when the result is invalid. With Redis unreachable at start, the file
+   * alone is served until the shared state can be read (then it is applied like any change).
+   */
+  static async load(configPath: string, openStore: (config: Readonly<VelofluxConfig>) => Promise<StateStore>, makeAudit: (dataDir: string) => AuditLog, log: Logger): Promise<ConfigController> {
     const file = await readConfigSource(configPath);
-    // dataDir is static and needed before the state can be read: validate the file alone first.
+    // dataDir and redis are static and needed before the state can be read: validate the file alone first.
     const fileConfig = validateConfig({ server: file.rawServer, ...file.dynamic }, configPath);
-    const state = await readRuntimeState(fileConfig.server.dataDir);
+    const store = await openStore(fileConfig);
+    let record: { value: unknown; version: number } | undefined;
+    let stateVersion: number | undefined = 0;
+    try {
+      record = await store.get(RUNTIME_STATE_KEY.namespace, RUNTIME_STATE_KEY.id);
+      stateVersion = record?.version ?? 0;
+    } catch (err) {
+      if ((err as VelofluxError).code !== 'VF_ERR_STATE_UNAVAILABLE') throw err;
+      stateVersion = undefined;
+      log.warn({ err: (err as Error).message }, 'state store unavailable at start: serving the config file alone until it answers');
+    }
+    const state = record === undefined ? emptyRuntimeState() : parseRuntimeState(record.value, `state ${RUNTIME_STATE_KEY.namespace}/${RUNTIME_STATE_KEY.id}`);
     const current = resolve(file, state, configPath);
     for (const note of current.skipped) log.warn({ note }, 'runtime change no longer applies');
-    return new ConfigController(current, makeAudit(current.config.server.dataDir), log);
+    const controller = new ConfigController(current, stateVersion, store, makeAudit(current.config.server.dataDir), log);
+    store.onChange((change) => controller.#onStateChange(change));
+    store.onStatus((status) => {
+      if (status.available) controller.#resync();
+    });
+    return controller;
+  }
+
+  get store(): StateStore {
+    return this.#store;
   }
 
   get audit(): AuditLog {
@@ -191,19 +225,23 @@ export class ConfigController {
       this.#audit.record({ actor, action, target, outcome: 'failed', detail: (err as Error).message });
       throw err;
     }
+    let stateVersion = this.#stateVersion;
     if (JSON.stringify(this.#current.state) !== JSON.stringify(next.state)) {
       try {
-        await writeRuntimeState(running.server.dataDir, next.state);
+        stateVersion = await this.#persist(next.state);
       } catch (err) {
-        // Applied but not saved would be lost on the next restart while the caller was told
-        // otherwise: undo it on the workers, so "applied" always means "applied and persisted"
-        // (and the state file only ever holds configs every worker accepted).
-        const reason = `could not save ${stateFilePath(running.server.dataDir)}: ${(err as Error).message}`;
+        // Applied but not saved would be lost on the next restart (or never reach the other
+        // instances) while the caller was told otherwise: undo it on the workers, so "applied"
+        // always means "applied and persisted" (and the store only ever holds configs every
+        // worker accepted).
         await applier.apply({ ...previous, version: applier.nextVersion() }).catch((rollbackErr: unknown) => this.#log.error({ err: rollbackErr }, 'rolling back an unsaved change failed'));
+        const code = err instanceof VelofluxError ? err.code : 'VF_ERR_PERSIST_FAILED';
+        const reason = (err as Error).message;
         this.#audit.record({ actor, action, target, outcome: 'failed', detail: reason });
-        throw new VelofluxError('VF_ERR_PERSIST_FAILED', `${reason}; the change was rolled back on every worker`);
+        throw new VelofluxError(code, `${reason}; the change was rolled back on every worker`);
       }
     }
+    this.#stateVersion = stateVersion;
     this.#current = { ...next, config };
     this.#etag = etagOf(next.dynamic);
     const needsRestart = changedPaths(running.server, next.config.server);
@@ -212,6 +250,73 @@ export class ConfigController {
     const result: ChangeResult = { configVersion: snapshot.version, etag: this.#etag, needsRestart, skipped: next.skipped };
     this.#audit.record({ actor, action, target, outcome: 'applied', configVersion: snapshot.version, detail: { needsRestart, skipped: next.skipped } });
     return result;
+  }
+
+  /** Writes the runtime state, refusing to overwrite a version this instance has not seen. */
+  async #persist(state: RuntimeState): Promise<number> {
+    const { namespace, id } = RUNTIME_STATE_KEY;
+    // Redis was down at start: learn the current version first rather than write blindly.
+    const expectedVersion = this.#stateVersion ?? (await this.#store.get(namespace, id))?.version ?? 0;
+    try {
+      return (await this.#store.put(namespace, id, state, { expectedVersion })).version;
+    } catch (err) {
+      if ((err as VelofluxError).code === 'VF_ERR_STATE_CONFLICT') {
+        throw new VelofluxError('VF_ERR_STATE_CONFLICT', 'the runtime config was changed meanwhile by another VeloFlux instance; read it again and retry');
+      }
+      throw err;
+    }
+  }
+
+  /** A runtime state written elsewhere (another instance): apply it like any change. */
+  #onStateChange(change: StateChange): void {
+    if (change.namespace !== RUNTIME_STATE_KEY.namespace || change.id !== RUNTIME_STATE_KEY.id) return;
+    if (this.#stateVersion !== undefined && change.version <= this.#stateVersion) return;
+    void this.#adopt(change.deleted ? emptyRuntimeState() : change.value, change.version, change.origin);
+  }
+
+  /** After Redis comes back: changes published while it was away were missed, so read the record. */
+  #resync(): void {
+    const { namespace, id } = RUNTIME_STATE_KEY;
+    this.#store.get(namespace, id).then(
+      (record) => {
+        if (record !== undefined && record.version !== this.#stateVersion) void this.#adopt(record.value, record.version, 'resync');
+      },
+      (err: unknown) => this.#log.warn({ err: (err as Error).message }, 'could not re-read the runtime state after the state store came back'),
+    );
+  }
+
+  #adopt(value: unknown, version: number, origin: string): Promise<unknown> {
+    return this.#serialised(async () => {
+      if (this.#stateVersion !== undefined && version <= this.#stateVersion) return;
+      const actor: Actor = { via: 'state', node: origin };
+      const applier = this.#applier;
+      let state: RuntimeState;
+      let next: Effective;
+      try {
+        state = parseRuntimeState(value, `state ${RUNTIME_STATE_KEY.namespace}/${RUNTIME_STATE_KEY.id} v${version}`);
+        next = resolve(this.#current.file, state, `runtime state v${version} from ${origin}`);
+        if (applier === undefined) throw new VelofluxError('VF_ERR_INTERNAL', 'no workers to apply the config to yet');
+      } catch (err) {
+        this.#reject(actor, 'config.sync', undefined, err);
+        this.#log.error({ err: err instanceof ConfigError ? err.message : err, origin, version }, 'a runtime config change from the shared state cannot be applied here; the running config is unchanged');
+        throw err;
+      }
+      const previous = applier.committed;
+      const config = Object.freeze({ ...next.config, server: previous.config.server });
+      const snapshot: ConfigSnapshot = { version: applier.nextVersion(), config, stickySecret: previous.stickySecret };
+      try {
+        await applier.apply(snapshot);
+      } catch (err) {
+        this.#audit.record({ actor, action: 'config.sync', outcome: 'failed', detail: (err as Error).message });
+        throw err;
+      }
+      this.#current = { ...next, config };
+      this.#stateVersion = version;
+      this.#etag = etagOf(next.dynamic);
+      this.onApplied(config);
+      this.#audit.record({ actor, action: 'config.sync', outcome: 'applied', configVersion: snapshot.version, detail: { stateVersion: version, skipped: next.skipped } });
+      this.#log.info({ origin, stateVersion: version, configVersion: snapshot.version }, 'applied a runtime config change from the shared state');
+    }).catch(() => {});
   }
 
   #reject(actor: Actor, action: string, target: string | undefined, err: unknown): void {

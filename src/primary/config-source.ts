@@ -12,12 +12,11 @@
  *    since its body is the complete desired state.
  * 3. `server` (static) always comes from the file; a change there needs a restart.
  *
- * Both the PUT base and the overlay live in `<dataDir>/runtime-state.json`, written atomically.
+ * Both the PUT base and the overlay are one record of the state store (embedded: written
+ * atomically under `<dataDir>/state/`; redis: shared by every instance, which follow its changes).
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { ConfigError, readConfigFile } from '../shared/config/load.js';
-import { readFileIfExists, writeFileAtomic } from '../shared/atomic-file.js';
 import { emptyOverlay, applyOverlay, type DynamicInput, type RuntimeOverlay } from './runtime-overlay.js';
 
 export interface ConfigFile {
@@ -34,8 +33,6 @@ export interface RuntimeState {
   overlay: RuntimeOverlay;
 }
 
-const STATE_FORMAT = 1;
-
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
@@ -51,38 +48,27 @@ export async function readConfigSource(path: string): Promise<ConfigFile> {
   };
 }
 
-export function stateFilePath(dataDir: string): string {
-  return join(dataDir, 'runtime-state.json');
-}
+/** Where the runtime state lives in the state store (embedded: `<dataDir>/state/config.json`). */
+export const RUNTIME_STATE_KEY = { namespace: 'config', id: 'runtime' } as const;
+
+export const emptyRuntimeState = (): RuntimeState => ({ apiBase: null, overlay: emptyOverlay() });
 
 /**
- * The persisted runtime state, or an empty one when there is none yet. A state file that cannot
- * be read or understood is a ConfigError (a clear message and exit 1 at start-up), never
- * silently ignored: it holds changes an operator was told were applied.
+ * The runtime state from its stored record. A record that is not one is a ConfigError (a clear
+ * message and exit 1 at start-up), never silently ignored: it holds changes an operator was told
+ * were applied.
  */
-export async function readRuntimeState(dataDir: string): Promise<RuntimeState> {
-  const path = stateFilePath(dataDir);
-  const unusable = (why: string) =>
-    new ConfigError(path, [{ path: [], message: `${why}; it holds the runtime changes made through the admin API: fix it, or remove it to start from the config file alone` }]);
-  let text: string | undefined;
-  try {
-    text = await readFileIfExists(path);
-  } catch (err) {
-    throw unusable(`cannot read the runtime state (${(err as Error).message})`);
+export function parseRuntimeState(value: unknown, where: string): RuntimeState {
+  const state = value as Partial<RuntimeState> | null;
+  const overlay = state?.overlay as Partial<RuntimeOverlay> | undefined;
+  const valid =
+    typeof state === 'object' && state !== null &&
+    (state.apiBase === null || (typeof state.apiBase === 'object' && typeof state.apiBase.fileHash === 'string' && typeof state.apiBase.dynamic === 'object')) &&
+    typeof overlay === 'object' && overlay !== null && typeof overlay.backends === 'object' && Array.isArray(overlay.added) && Array.isArray(overlay.removed);
+  if (!valid) {
+    throw new ConfigError(where, [{ path: [], message: 'the runtime state record is malformed; it holds the runtime changes made through the admin API: fix it, or remove it to start from the config file alone' }]);
   }
-  if (text === undefined) return { apiBase: null, overlay: emptyOverlay() };
-  let parsed: { format?: number } & Partial<RuntimeState>;
-  try {
-    parsed = JSON.parse(text) as typeof parsed;
-  } catch (err) {
-    throw unusable(`not valid JSON (${(err as Error).message})`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || parsed.format !== STATE_FORMAT) throw unusable(`unknown format ${String((parsed as { format?: unknown } | null)?.format)}`);
-  return { apiBase: parsed.apiBase ?? null, overlay: { ...emptyOverlay(), ...parsed.overlay } };
-}
-
-export async function writeRuntimeState(dataDir: string, state: RuntimeState): Promise<void> {
-  await writeFileAtomic(stateFilePath(dataDir), `${JSON.stringify({ format: STATE_FORMAT, ...state }, null, 2)}\n`);
+  return { apiBase: state!.apiBase ?? null, overlay: { ...emptyOverlay(), ...overlay } };
 }
 
 /** The dynamic config in force for this file and state, and overlay entries that no longer apply. */

@@ -18,6 +18,8 @@ import { createAdminServer } from './admin/server.js';
 import { resolveAdminToken } from './admin/token.js';
 import { resolveStickySecret } from './sticky-secret.js';
 import { createMetricsServer } from './metrics/server.js';
+import { StateFileError } from '../shared/state/embedded-store.js';
+import { newNodeId, openStateStore } from './state-store.js';
 
 function exitWith(message: string, log?: Logger): never {
   log?.fatal(message);
@@ -38,11 +40,13 @@ function warnInsecureUpstreams(config: Readonly<VelofluxConfig>, log: Logger): v
 
 export async function runPrimary(configPath: string): Promise<void> {
   const log = createLogger('primary');
+  const nodeId = newNodeId();
   let controller: ConfigController;
   try {
-    controller = await ConfigController.load(configPath, (dataDir) => new AuditLog(dataDir, log), log);
+    controller = await ConfigController.load(configPath, (config) => openStateStore(config.server, nodeId, log), (dataDir) => new AuditLog(dataDir, log), log);
   } catch (err) {
     if (err instanceof ConfigError) exitWith(`invalid configuration\n${err.message}`);
+    if (err instanceof StateFileError) exitWith(`unusable state file\n${err.message}`);
     throw err;
   }
   const { server } = controller.config;

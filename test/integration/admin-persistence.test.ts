@@ -168,17 +168,18 @@ t.test('drain, weight, add and remove survive POST /admin/reload, SIGHUP and a r
   t.equal(await check('after a rejected SIGHUP'), etag, 'same ETag');
   writeFileSync(configFile, good);
 
-  const state = JSON.parse(readFileSync(join(dataDirOf(configFile), 'runtime-state.json'), 'utf8')) as unknown;
+  const state = JSON.parse(readFileSync(join(dataDirOf(configFile), 'state', 'config.json'), 'utf8')) as { format: number; records: Record<string, { value: unknown }> };
+  t.equal(state.format, 1);
   t.same(
-    state,
+    state.records.runtime!.value,
     {
-      format: 1,
       apiBase: null,
       overlay: { backends: { a: { drain: true }, b: { weight: 3 } }, added: [{ pool: 'web', backend: backend(D) }], removed: ['c'] },
     },
-    'runtime-state.json is valid JSON with every change',
+    'state/config.json is valid JSON with every change',
   );
-  t.same(readdirSync(dataDirOf(configFile)).sort(), ['audit.log', 'runtime-state.json', 'sticky-secret'], 'no temp files left behind');
+  t.same(readdirSync(dataDirOf(configFile)).sort(), ['audit.log', 'state', 'sticky-secret'], 'no temp files left behind');
+  t.same(readdirSync(join(dataDirOf(configFile), 'state')), ['config.json'], 'no temp files left behind in state/');
 
   t.equal(await vf.stop(), 0, 'stopped cleanly');
   vf = await launch(configFile);
@@ -190,7 +191,8 @@ t.test('precedence: a PUT beats the unchanged file; an edited file is the base a
   let vf = await launch(configFile);
   t.teardown(() => vf.stop());
   const dataDir = dataDirOf(configFile);
-  const state = () => JSON.parse(readFileSync(join(dataDir, 'runtime-state.json'), 'utf8')) as { apiBase: { dynamic: unknown } | null; overlay: unknown };
+  const state = () =>
+    (JSON.parse(readFileSync(join(dataDir, 'state', 'config.json'), 'utf8')) as { records: { runtime: { value: { apiBase: { dynamic: unknown } | null; overlay: unknown } } } }).records.runtime.value;
 
   await ok(vf.admin('/admin/backends/a/drain', { method: 'POST' }), 'drain a');
   t.same(Object.keys(await traffic(vf)), ['B'], 'a runtime drain on the file config');
@@ -242,15 +244,15 @@ t.test('a change that cannot be saved is not applied either', async (t) => {
   t.teardown(() => vf.stop());
   const before = await configOf(vf);
   // The state file cannot be replaced: a non-empty directory stands at its path.
-  const stateFile = join(dataDirOf(configFile), 'runtime-state.json');
-  mkdirSync(stateFile);
+  const stateFile = join(dataDirOf(configFile), 'state', 'config.json');
+  mkdirSync(stateFile, { recursive: true });
   writeFileSync(join(stateFile, 'in-the-way'), 'x');
 
   const res = await vf.admin('/admin/backends/a/drain', { method: 'POST' });
   t.equal(res.status, 500);
   const body = (await res.json()) as { error: { code: string; message: string } };
   t.equal(body.error.code, 'VF_ERR_PERSIST_FAILED');
-  t.match(body.error.message, /^could not save .*runtime-state\.json: .*; the change was rolled back on every worker$/);
+  t.match(body.error.message, /^could not save .*state\/config\.json: .*; the change was rolled back on every worker$/);
   t.same(await configOf(vf), before, 'config and ETag unchanged');
   t.same(Object.keys(await traffic(vf)).sort(), ['A', 'B'], 'a is not drained on any worker');
   const audit = (await (await vf.admin('/admin/audit?limit=1')).json()) as { entries: unknown[] };
@@ -261,20 +263,25 @@ t.test('a change that cannot be saved is not applied either', async (t) => {
   t.same(Object.keys(await traffic(vf)), ['B']);
 });
 
-t.test('an unreadable runtime-state.json refuses to start with a clear message', async (t) => {
+t.test('an unreadable state file refuses to start with a clear message', async (t) => {
   const configFile = writeConfig(webOn(A), { workers: 1 });
   const dataDir = dataDirOf(configFile);
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(join(dataDir, 'state'), { recursive: true });
   const run = () => spawnSync(process.execPath, [CLI, '--config', configFile], { encoding: 'utf8', env: { ...process.env, VELOFLUX_ADMIN_TOKEN: TEST_ADMIN_TOKEN }, timeout: 15_000 });
 
-  writeFileSync(join(dataDir, 'runtime-state.json'), '{"format": 1, "overlay": {');
+  writeFileSync(join(dataDir, 'state', 'config.json'), '{"format": 1, "records": {');
   let r = run();
   t.equal(r.status, 1, 'corrupt JSON: exit 1');
-  t.match(r.stderr, /runtime-state\.json: 1 problem\(s\)\n.*not valid JSON .*fix it, or remove it to start from the config file alone/);
+  t.match(r.stderr, /unusable state file\n.*state\/config\.json: not valid JSON .*fix it, or move it away to start without it/);
   t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
 
-  writeFileSync(join(dataDir, 'runtime-state.json'), '{"format": 99}');
+  writeFileSync(join(dataDir, 'state', 'config.json'), '{"format": 99}');
   r = run();
   t.equal(r.status, 1, 'unknown format: exit 1');
   t.match(r.stderr, /unknown format 99/);
+
+  writeFileSync(join(dataDir, 'state', 'config.json'), '{"format": 1, "records": {"runtime": {"version": 1, "value": {"overlay": 3}}}}');
+  r = run();
+  t.equal(r.status, 1, 'a record that is not a runtime state: exit 1');
+  t.match(r.stderr, /the runtime state record is malformed/);
 });
