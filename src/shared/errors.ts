@@ -29,7 +29,7 @@ export const ERRORS = {
   VF_ERR_APPLY_FAILED: { status: 500, message: 'A worker could not apply the change; every worker was rolled back' },
   VF_ERR_PERSIST_FAILED: { status: 500, message: 'The change could not be saved under dataDir; it was rolled back' },
   VF_ERR_RATE_LIMITED: { status: 429, message: 'Too many requests: the rate limit for this route was reached' },
-  VF_ERR_STATE_UNAVAILABLE: { status: 503, message: 'The state store (Redis) is unavailable; the change was not made' },
+  VF_ERR_STATE_UNAVAILABLE: { status: 503, message: 'The state store (Redis) did not answer; retry once it is available' },
   VF_ERR_STATE_CONFLICT: { status: 409, message: 'The record was changed concurrently; read it again and retry' },
   VF_ERR_BUSY: { status: 409, message: 'Another operation of this kind is in progress' },
   VF_ERR_INTERNAL: { status: 500, message: 'Internal error' },
