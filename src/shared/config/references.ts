@@ -1,6 +1,6 @@
 /**
- * Checks that need the whole config: unique pool names and backend ids, routes that name a known
- * pool, consistent_hash with a key. It reads the raw (unvalidated) input defensively so these
+ * Checks that need the whole config: unique pool names, backend ids and rate limit names, routes
+ * that name a known pool and rate limit, consistent_hash with a key. It reads the raw (unvalidated) input defensively so these
  * problems are reported together with field errors instead of after they are fixed.
  */
 import type { ConfigProblem } from './problems.js';
@@ -30,11 +30,21 @@ export function checkReferences(raw: unknown): ConfigProblem[] {
       backendIds.add(backend.id);
     });
   });
+  const rateLimitNames = new Set<string>();
+  list(raw.rateLimits).forEach((policy, i) => {
+    if (!isObject(policy) || typeof policy.name !== 'string') return;
+    // Routes name a policy, and the coordinator and Redis key its shares by name.
+    if (rateLimitNames.has(policy.name)) problems.push({ path: ['rateLimits', i, 'name'], message: `duplicate rate limit name "${policy.name}"` });
+    rateLimitNames.add(policy.name);
+  });
   const routeKeys = new Set<string>();
   list(raw.routes).forEach((route, i) => {
     if (!isObject(route)) return;
     if (typeof route.pool === 'string' && !poolNames.has(route.pool)) {
       problems.push({ path: ['routes', i, 'pool'], message: `unknown pool "${route.pool}"` });
+    }
+    if (typeof route.rateLimit === 'string' && !rateLimitNames.has(route.rateLimit)) {
+      problems.push({ path: ['routes', i, 'rateLimit'], message: `unknown rate limit "${route.rateLimit}"` });
     }
     const key = `${String(route.host ?? '*')} ${String(route.path ?? '/')}`;
     if (routeKeys.has(key)) problems.push({ path: ['routes', i], message: `duplicate route for host and path "${key}"` });

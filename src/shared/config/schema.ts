@@ -273,6 +273,32 @@ const pool = z.strictObject({
     .prefault({}),
 });
 
+/**
+ * What a rate limit counts by. `header:<name>`: requests without the header (or with it empty)
+ * count by their client address instead. `route`: one bucket per route naming the policy. The
+ * list grows (`tenant` comes with tenants); each kind is one alternative of this regex.
+ */
+const rateLimitKey = z.string().regex(/^(ip|route|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/, 'expected ip, route or header:<name>');
+
+/**
+ * A token bucket shared by every route that names it (like an nginx `limit_req_zone`): `rate`
+ * tokens per `per`, at most `burst` saved up. The limit is global: the workers (and, with Redis,
+ * the instances) split it by demand (src/primary/rate-limit/).
+ */
+const rateLimit = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-"'),
+    key: rateLimitKey.default('ip'),
+    rate: z.number().int().min(1).max(1_000_000_000),
+    per: duration.prefault('1s'),
+    /** Bucket capacity: requests allowed at once after a quiet period. Default: `rate`. */
+    burst: z.number().int().min(1).max(1_000_000_000).optional(),
+  })
+  .superRefine((policy, ctx) => {
+    if (policy.per <= 0) ctx.addIssue({ code: 'custom', path: ['per'], message: 'must be longer than 0' });
+  })
+  .transform((policy) => ({ ...policy, burst: policy.burst ?? policy.rate }));
+
 const hostPattern = z
   .string()
   .regex(/^(\*|\*\.[a-z0-9.-]+|[a-z0-9.-]+)$/, 'expected an exact lower-case host, *.suffix or *');
@@ -285,6 +311,8 @@ const route = z.strictObject({
   stripPrefix: z.boolean().default(false),
   /** Plain-HTTP requests on this route get a 308 to the same URL on HTTPS. */
   redirectHttps: z.boolean().default(false),
+  /** Name of a `rateLimits` policy; requests over it get 429. */
+  rateLimit: z.string().optional(),
 });
 
 /** Cross-references (pool names, backend ids) are checked in references.ts, so they are reported even when other fields are wrong. */
@@ -292,6 +320,7 @@ export const configSchema = z.strictObject({
   server,
   pools: z.array(pool).default([]),
   routes: z.array(route).default([]),
+  rateLimits: z.array(rateLimit).default([]),
 });
 
 /** The config file as written (before defaults). */
@@ -306,3 +335,4 @@ export type Algorithm = (typeof ALGORITHMS)[number];
 export type HealthCheckConfig = NonNullable<PoolConfig['healthCheck']>;
 export type RedisConfig = NonNullable<ServerConfig['redis']>;
 export type OutlierDetectionConfig = NonNullable<PoolConfig['outlierDetection']>;
+export type RateLimitConfig = VelofluxConfig['rateLimits'][number];
