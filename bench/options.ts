@@ -1,8 +1,10 @@
 // Command-line flags of the benchmark harness, parsed and validated once at start.
 import { parseArgs } from 'node:util';
 
-export const TARGET_NAMES = ['direct', 'veloflux', 'nginx', 'fastify'] as const;
+/** `veloflux-rl`: VeloFlux with a rate limit on its route that never triggers (`--rate-limit`). */
+export const TARGET_NAMES = ['direct', 'veloflux', 'veloflux-rl', 'nginx', 'fastify'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
+const DEFAULT_TARGETS: readonly TargetName[] = ['direct', 'veloflux', 'nginx', 'fastify'];
 
 export const MODES = ['per-core', 'all'] as const;
 export type Mode = (typeof MODES)[number];
@@ -27,7 +29,10 @@ export const USAGE = `Usage: npm run bench -- [flags]
   --warmup SECONDS       unmeasured load before each measurement (default 2)
   --connections N        concurrent keep-alive connections (default 50)
   --sizes LIST           response body sizes in bytes (default 100,10240,1048576)
-  --targets LIST         any of direct,veloflux,nginx,fastify (default all four)
+  --targets LIST         any of direct,veloflux,veloflux-rl,nginx,fastify
+                         (default direct,veloflux,nginx,fastify)
+  --rate-limit           also measure veloflux-rl (VeloFlux with a rate limit that never
+                         triggers) right after veloflux, to price rate limiting
   --mode per-core|all    per-core: each proxy gets CPU 1, origin + load generator CPU 0;
                          all: everything floats, proxies use every core (default all)
   --json                 also print the results as JSON on stdout
@@ -50,7 +55,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
         warmup: { type: 'string', default: '2' },
         connections: { type: 'string', default: '50' },
         sizes: { type: 'string', default: '100,10240,1048576' },
-        targets: { type: 'string', default: TARGET_NAMES.join(',') },
+        targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
+        'rate-limit': { type: 'boolean', default: false },
         mode: { type: 'string', default: 'all' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -68,6 +74,10 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
     }
     return t as TargetName;
   });
+  if (v['rate-limit'] && !targets.includes('veloflux-rl')) {
+    const at = targets.indexOf('veloflux');
+    targets.splice(at === -1 ? targets.length : at + 1, 0, 'veloflux-rl');
+  }
   if (!(MODES as readonly string[]).includes(v.mode)) {
     throw new OptionsError(`--mode: expected ${MODES.join(' or ')}, got "${v.mode}"`);
   }

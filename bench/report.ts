@@ -22,6 +22,8 @@ export interface Ratios {
   readonly rpsVsNginx: number | null;
   readonly rpsVsFastify: number | null;
   readonly p99VsNginx: number | null;
+  /** veloflux-rl RPS / veloflux RPS: what checking a rate limit that never triggers costs. */
+  readonly rpsRateLimitedVsPlain: number | null;
 }
 
 export interface RunInfo {
@@ -43,6 +45,7 @@ export function computeRatios(rows: readonly Row[], sizes: readonly number[]): R
       rpsVsNginx: ratio(vf?.rps, find('nginx', size)?.rps),
       rpsVsFastify: ratio(vf?.rps, find('fastify', size)?.rps),
       p99VsNginx: ratio(vf?.p99Ms, find('nginx', size)?.p99Ms),
+      rpsRateLimitedVsPlain: ratio(find('veloflux-rl', size)?.rps, vf?.rps),
     };
   });
 }
@@ -118,6 +121,11 @@ export function formatTable(info: RunInfo, rows: readonly Row[], ratios: readonl
   if (options.mode === 'per-core' && idleProxyCpu !== undefined && idleProxyCpu > FOREIGN_BUSY_WARN) {
     out.push(`warning: CPU ${PROXY_CPU} was ${Math.round(idleProxyCpu)}% busy during "direct", when no proxy runs on it: ` +
       'other processes are competing for the CPUs, so these numbers are noisier than usual.');
+  }
+  for (const r of ratios) {
+    if (r.rpsRateLimitedVsPlain === null) continue;
+    out.push(`rate limiting at ${formatSize(r.size)}: veloflux-rl / veloflux RPS = ${formatRatio(r.rpsRateLimitedVsPlain)} ` +
+      '(every request checked against a limit that never triggers; below 1 is its cost, within the noise of one run otherwise)');
   }
   for (const s of info.skipped) out.push(`skipped ${s.target}: ${s.reason}`);
   const failures = new Set(rows.filter((r) => r.error !== undefined).map((r) => `${r.target} failed: ${r.error}`));

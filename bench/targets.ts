@@ -44,7 +44,9 @@ export async function startTarget(name: TargetName, ctx: TargetContext): Promise
     case 'direct':
       return { name, url: ctx.originUrl, stop: async () => {} };
     case 'veloflux':
-      return startVeloflux(ctx);
+      return startVeloflux(ctx, name, false);
+    case 'veloflux-rl':
+      return startVeloflux(ctx, name, true);
     case 'nginx':
       return startNginx(ctx);
     case 'fastify':
@@ -52,14 +54,15 @@ export async function startTarget(name: TargetName, ctx: TargetContext): Promise
   }
 }
 
-async function startVeloflux(ctx: TargetContext): Promise<RunningTarget> {
+async function startVeloflux(ctx: TargetContext, name: TargetName, rateLimit: boolean): Promise<RunningTarget> {
   const cli = findVelofluxCli(ctx.projectRoot);
   const port = await freePort();
   const config = writeVelofluxConfig({
-    dir: join(ctx.tmpDir, 'veloflux'),
+    dir: join(ctx.tmpDir, name),
     port,
     originPort: ctx.originPort,
     workers: ctx.mode === 'per-core' ? 1 : 'auto',
+    rateLimit,
   });
   // Pinning the primary pins the cluster workers it forks: CPU affinity is inherited.
   const child = ctx.children.spawn({
@@ -69,7 +72,7 @@ async function startVeloflux(ctx: TargetContext): Promise<RunningTarget> {
     cpu: ctx.proxyCpu,
     cwd: ctx.projectRoot,
   });
-  return running('veloflux', child, `http://127.0.0.1:${port}`, ctx);
+  return running(name, child, `http://127.0.0.1:${port}`, ctx);
 }
 
 async function startNginx(ctx: TargetContext): Promise<RunningTarget> {

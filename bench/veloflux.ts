@@ -24,7 +24,12 @@ export interface VelofluxConfigSpec {
   readonly port: number;
   readonly originPort: number;
   readonly workers: number | 'auto';
+  /** Put the route behind a rate limit policy whose limit is never reached (the cost of checking it). */
+  readonly rateLimit?: boolean;
 }
+
+/** Far above anything one machine can send, so every request is checked and none refused. */
+const NEVER_REACHED = 1_000_000_000;
 
 /** Writes `<dir>/veloflux.yaml` and returns its path. */
 export function writeVelofluxConfig(spec: VelofluxConfigSpec): string {
@@ -47,7 +52,8 @@ export function writeVelofluxConfig(spec: VelofluxConfigSpec): string {
         backends: [{ id: 'origin-1', url: `http://127.0.0.1:${spec.originPort}` }],
       },
     ],
-    routes: [{ host: '*', path: '/', pool: 'origin' }],
+    routes: [{ host: '*', path: '/', pool: 'origin', ...(spec.rateLimit === true ? { rateLimit: 'bench' } : {}) }],
+    ...(spec.rateLimit === true ? { rateLimits: [{ name: 'bench', key: 'ip', rate: NEVER_REACHED, burst: NEVER_REACHED }] } : {}),
   };
   const path = join(spec.dir, 'veloflux.yaml');
   writeFileSync(path, `# Written by bench/veloflux.ts for one benchmark run.\n${stringify(config)}`);

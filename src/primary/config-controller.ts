@@ -89,7 +89,9 @@ export class ConfigController {
     const controller = new ConfigController(current, stateVersion, store, makeAudit(current.config.server.dataDir), log);
     store.onChange((change) => controller.#onStateChange(change));
     store.onStatus((status) => {
-      if (status.available) controller.#resync();
+      // While Redis is away its versions are unknown here (it may even come back empty).
+      if (!status.available) controller.#stateVersion = undefined;
+      else controller.#resync();
     });
     return controller;
   }
@@ -185,9 +187,10 @@ export class ConfigController {
     }
   }
 
-  #serialised<T>(task: () => Promise<T>): Promise<T> {
+  /** Runs after every earlier change; `isChange: false` for reads that must not interleave but change nothing (not counted). */
+  #serialised<T>(task: () => Promise<T>, isChange = true): Promise<T> {
     const counted = () =>
-      task().then(
+      !isChange ? task() : task().then(
         (result) => {
           this.changeCounts.success++;
           this.changeCounts.lastSucceeded = true;
@@ -274,14 +277,26 @@ export class ConfigController {
     void this.#adopt(change.deleted ? emptyRuntimeState() : change.value, change.version, change.origin);
   }
 
-  /** After Redis comes back: changes published while it was away were missed, so read the record. */
+  /**
+   * After Redis comes back: changes published while it was away were missed, so read the record.
+   * A Redis that lost its data (restarted without persistence) is re-seeded with the state in
+   * force here; when several instances race to do it, one wins and the others adopt its write.
+   */
   #resync(): void {
     const { namespace, id } = RUNTIME_STATE_KEY;
-    this.#store.get(namespace, id).then(
-      (record) => {
-        if (record !== undefined && record.version !== this.#stateVersion) void this.#adopt(record.value, record.version, 'resync');
+    void this.#serialised(async () => {
+      const record = await this.#store.get(namespace, id);
+      if (record !== undefined) return record;
+      if (JSON.stringify(this.#current.state) === JSON.stringify(emptyRuntimeState())) return { value: this.#current.state, version: 0 };
+      const seeded = await this.#store.put(namespace, id, this.#current.state, { expectedVersion: 0 });
+      this.#log.warn({ stateVersion: seeded.version }, 'the shared state had no runtime config: re-seeded it with the one in force here');
+      return seeded;
+    }, false).then(
+      (record) => void this.#adopt(record.value, record.version, 'resync'),
+      (err: unknown) => {
+        if ((err as VelofluxError).code === 'VF_ERR_STATE_CONFLICT') return; // another instance re-seeded first: its change event follows
+        this.#log.warn({ err: (err as Error).message }, 'could not re-read the runtime state after the state store came back');
       },
-      (err: unknown) => this.#log.warn({ err: (err as Error).message }, 'could not re-read the runtime state after the state store came back'),
     );
   }
 
@@ -300,6 +315,10 @@ export class ConfigController {
         this.#reject(actor, 'config.sync', undefined, err);
         this.#log.error({ err: err instanceof ConfigError ? err.message : err, origin, version }, 'a runtime config change from the shared state cannot be applied here; the running config is unchanged');
         throw err;
+      }
+      if (JSON.stringify(next.state) === JSON.stringify(this.#current.state) && JSON.stringify(next.dynamic) === JSON.stringify(this.#current.dynamic)) {
+        this.#stateVersion = version; // the same content under a new version (a resync, a re-seed): nothing to apply
+        return;
       }
       const previous = applier.committed;
       const config = Object.freeze({ ...next.config, server: previous.config.server });

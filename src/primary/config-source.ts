@@ -44,7 +44,12 @@ export async function readConfigSource(path: string): Promise<ConfigFile> {
     path,
     hash: sha256(text),
     rawServer: object.server,
-    dynamic: { pools: (object.pools ?? []) as DynamicInput['pools'], routes: (object.routes ?? []) as DynamicInput['routes'] },
+    dynamic: {
+      pools: (object.pools ?? []) as DynamicInput['pools'],
+      routes: (object.routes ?? []) as DynamicInput['routes'],
+      // Only when written, so a config without rate limits keeps the shape (and ETag) it had.
+      ...(object.rateLimits !== undefined ? { rateLimits: object.rateLimits as DynamicInput['rateLimits'] } : {}),
+    },
   };
 }
 

@@ -18,8 +18,15 @@ import { createAdminServer } from './admin/server.js';
 import { resolveAdminToken } from './admin/token.js';
 import { resolveStickySecret } from './sticky-secret.js';
 import { createMetricsServer } from './metrics/server.js';
+import { RateLimitCoordinator } from './rate-limit/rate-limit-coordinator.js';
+import { EmbeddedDemandExchange } from './rate-limit/embedded-demand-exchange.js';
+import { RedisDemandExchange } from './rate-limit/redis-demand-exchange.js';
+import { createRedisConnection } from '../shared/state/redis-connection.js';
 import { StateFileError } from '../shared/state/embedded-store.js';
 import { newNodeId, openStateStore } from './state-store.js';
+import { StateService } from './state-service.js';
+import { identityOf, joinCluster, type ClusterMembership } from './cluster-membership.js';
+import { REPLICATED_NAMESPACES } from '../shared/state/namespaces.js';
 
 function exitWith(message: string, log?: Logger): never {
   log?.fatal(message);
@@ -61,14 +68,19 @@ export async function runPrimary(configPath: string): Promise<void> {
   };
 
   const audit = controller.audit;
+  const stateService = new StateService(controller.store, REPLICATED_NAMESPACES, log);
   const workersReady = new Promise<{ httpPort: number; httpsPort: number | undefined }>((resolve) => {
     supervisor = new Supervisor({ version: 1, config: controller.config, stickySecret }, log, {
       onAllReady: (httpPort, httpsPort) => resolve({ httpPort, httpsPort }),
       onFatal: stopAndExit,
       onOutlier: (backendId, failures) => outliers.report(backendId, failures),
+      onRateUsage: (workerId, usage) => rateLimits.report(workerId, usage),
+      onWorkerHello: (workerId) => void stateService.sync(workerId),
+      onStateRequest: (workerId, requestId, request) => stateService.handle(workerId, requestId, request),
     });
   });
   controller.attach(supervisor!);
+  stateService.attach(supervisor!);
   // Workers see one availability map: active check results, with ejected outliers marked out.
   const publishAvailability = () => {
     const available = healthChecker.states();
@@ -77,14 +89,28 @@ export async function runPrimary(configPath: string): Promise<void> {
   };
   const healthChecker = new HealthChecker(log, publishAvailability);
   const outliers = new OutlierDetector(log, publishAvailability);
+  // Splits every rate limit over the workers by demand. Embedded: this instance holds each limit
+  // alone; with Redis, the instances split it by their demand too (on a connection of its own, so
+  // the 100 ms ticks never queue behind state writes).
+  const rateLimits = new RateLimitCoordinator({
+    exchange:
+      server.redis === undefined
+        ? new EmbeddedDemandExchange()
+        : new RedisDemandExchange(createRedisConnection(server.redis, 'rate-limits'), { keyPrefix: server.redis.keyPrefix, instanceId: nodeId, log }),
+    send: (workerId, message) => void supervisor!.sendTo(workerId, message),
+    workerIds: () => supervisor!.servingWorkerIds(),
+    log,
+  });
   controller.onApplied = (config) => {
     healthChecker.update(config);
     outliers.update(config);
     warnInsecureUpstreams(config, log);
   };
   warnInsecureUpstreams(controller.config, log);
-  const admin = createAdminServer({ controller, supervisor: supervisor!, audit, healthChecker, outliers, shutdownDeadlineMs: server.timeouts.shutdown, rootLog: log }, token.value, log);
+  let membership: ClusterMembership | undefined;
+  const admin = createAdminServer({ controller, supervisor: supervisor!, audit, healthChecker, outliers, shutdownDeadlineMs: server.timeouts.shutdown, rootLog: log, cluster: () => membership }, token.value, log);
   supervisor!.start();
+  rateLimits.start();
   healthChecker.update(controller.config);
   outliers.update(controller.config);
   // Installed before start-up finishes: a SIGHUP's default action would kill the primary.
@@ -118,6 +144,7 @@ export async function runPrimary(configPath: string): Promise<void> {
     process.stderr.write(`veloflux: admin API token (generated for this run, shown once): ${token.value}\n`);
   }
   const { httpPort, httpsPort } = await workersReady;
+  membership = joinCluster(server.redis, identityOf(nodeId, httpPort, packageVersion()), log);
   log.info(
     {
       http: { host: server.http.host, port: httpPort },
@@ -126,6 +153,8 @@ export async function runPrimary(configPath: string): Promise<void> {
       metrics: { host: metricsAddress.address, port: metricsAddress.port },
       workers: server.workers,
       configVersion: supervisor!.committed.version,
+      nodeId,
+      state: controller.store.status().backend,
     },
     'veloflux ready',
   );
@@ -140,8 +169,13 @@ export async function runPrimary(configPath: string): Promise<void> {
     void metricsServer.close();
     healthChecker.stop();
     outliers.stop();
-    void supervisor!.shutdown(server.timeouts.shutdown).then(() => {
+    void rateLimits.stop();
+    // Leave the node list and hand the lease over at once, rather than after their timeouts.
+    const leaving = membership?.stop() ?? Promise.resolve();
+    void supervisor!.shutdown(server.timeouts.shutdown).then(async () => {
       log.info('all workers stopped');
+      await Promise.race([leaving, new Promise((r) => setTimeout(r, 1000))]);
+      await Promise.race([controller.store.close(), new Promise((r) => setTimeout(r, 1000))]);
       process.exit(0);
     });
   };

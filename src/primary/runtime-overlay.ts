@@ -16,6 +16,7 @@ export interface BackendInput {
 export interface DynamicInput {
   pools: { name: string; backends: BackendInput[]; [key: string]: unknown }[];
   routes: Record<string, unknown>[];
+  rateLimits?: Record<string, unknown>[];
 }
 
 export interface RuntimeOverlay {

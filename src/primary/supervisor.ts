@@ -8,7 +8,8 @@ import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../shared/log.js';
 import { VelofluxError } from '../shared/errors.js';
-import { isVelofluxMessage, primaryMessage, type ConfigSnapshot, type LogLevel, type WorkerMessage, type WorkerStats } from '../shared/ipc.js';
+import type { RateUsage } from '../shared/rate-limit-report.js';
+import { isVelofluxMessage, primaryMessage, type ConfigSnapshot, type LogLevel, type PrimaryMessage, type StateRequest, type WorkerMessage, type WorkerStats } from '../shared/ipc.js';
 
 const WORKER_ENTRY = fileURLToPath(new URL('../workers/main.js', import.meta.url));
 const BACKOFF_START_MS = 250;
@@ -27,6 +28,12 @@ export interface SupervisorEvents {
   onFatal(message: string): void;
   /** A worker saw a backend fail repeatedly (passive outlier detection). */
   onOutlier(backendId: string, consecutiveFailures: number): void;
+  /** A worker's rate-limit demand since its last report (the coordinator answers with sendTo). */
+  onRateUsage?(workerId: number, usage: RateUsage[]): void;
+  /** A worker (re)started and asked for its snapshot: the moment to send it state replicas. */
+  onWorkerHello?(workerId: number): void;
+  /** A worker asked for a state store operation (answer with sendTo and a state-reply). */
+  onStateRequest?(workerId: number, requestId: number, request: StateRequest): void;
 }
 
 interface WorkerState {
@@ -134,6 +141,7 @@ export class Supervisor {
         worker.send(primaryMessage({ type: 'snapshot', snapshot: this.#committed }));
         worker.send(primaryMessage({ type: 'health', healthy: this.#health }));
         if (this.#logLevel !== undefined) worker.send(primaryMessage({ type: 'log-level', level: this.#logLevel }));
+        this.#events.onWorkerHello?.(worker.id);
         return;
       case 'ready':
         state.ready = true;
@@ -163,6 +171,12 @@ export class Supervisor {
       case 'outlier':
         this.#events.onOutlier(message.backendId, message.consecutiveFailures);
         return;
+      case 'rate-usage':
+        this.#events.onRateUsage?.(worker.id, message.usage);
+        return;
+      case 'state-request':
+        this.#events.onStateRequest?.(worker.id, message.requestId, message.request);
+        return;
       case 'fatal':
         this.#stopping = true;
         this.#events.onFatal(message.message);
@@ -187,6 +201,22 @@ export class Supervisor {
       pending.failed.add(worker);
     }
     if (pending.waiting.size === 0) pending.done();
+  }
+
+  /** Sends to one worker by id; false when it is gone (its requests die with it). */
+  sendTo(workerId: number, message: PrimaryMessage): boolean {
+    for (const worker of this.#workers.keys()) {
+      if (worker.id === workerId && worker.isConnected()) {
+        worker.send(message);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Sends to every connected worker. */
+  broadcast(message: PrimaryMessage): void {
+    for (const worker of this.#workers.keys()) if (worker.isConnected()) worker.send(message);
   }
 
   /** Sets the application log level in every worker (and in workers started later). */
@@ -258,6 +288,11 @@ export class Supervisor {
     clearTimeout(timer);
     this.#pending = undefined;
     return { failures: pending.failures, answered: [...pending.applied], workersFailed: [...pending.failed] };
+  }
+
+  /** Ids of the workers serving now (ready, not being retired): the ones a rate limit is split over. */
+  servingWorkerIds(): number[] {
+    return this.#servingWorkers().map((worker) => worker.id);
   }
 
   #servingWorkers(): Worker[] {

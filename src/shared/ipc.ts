@@ -5,6 +5,8 @@
  */
 import type { VelofluxConfig } from './config/schema.js';
 import type { RequestMetricsReport } from './metrics-report.js';
+import type { StateChange, StateRecord, StateStatus } from './state/store.js';
+import type { RateShares, RateUsage } from './rate-limit-report.js';
 
 export const IPC_PROTOCOL_VERSION = 1;
 
@@ -37,7 +39,19 @@ export type PrimaryMessage =
    * Backend availability by id: active health check results combined with outlier ejections
    * (every checked or ejected backend, not only changes; absent ones count as the config says).
    */
-  | { v: typeof IPC_PROTOCOL_VERSION; type: 'health'; healthy: Record<string, boolean> };
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'health'; healthy: Record<string, boolean> }
+  /**
+   * This worker's shares of each rate limit, every RATE_LIMIT_TICK_MS while keys are active:
+   * keys listed get `shares`, every other key `defaultShare` (1 / workers x live instances).
+   */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'rate-shares'; defaultShare: number; policies: RateShares[] }
+  /** The replicated namespaces whole (state-replica.ts): sent once per worker start, before any state-change. */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'state-sync'; namespaces: Record<string, [string, StateRecord][]>; status: StateStatus }
+  /** A record of a replicated namespace changed (here or, with Redis, on another instance). */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'state-change'; change: StateChange }
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'state-status'; status: StateStatus }
+  /** The answer to a worker's state-request, by its id. */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'state-reply'; requestId: number; result?: unknown; error?: { code: string; message: string } };
 
 export type WorkerMessage =
   /**
@@ -54,8 +68,18 @@ export type WorkerMessage =
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'outlier'; backendId: string; consecutiveFailures: number }
   /** Sent every second: what GET /admin/metrics (and later Prometheus) reports. */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'stats'; stats: WorkerStats }
+  /** Rate-limit demand per key since the last report (only sent when there was some). */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'rate-usage'; usage: RateUsage[] }
+  /** A state store operation for the primary to run (workers never talk to the store directly). */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'state-request'; requestId: number; request: StateRequest }
   /** The worker could not start (for instance, the port is taken); the primary must not respawn it in a loop. */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'fatal'; code: string; message: string };
+
+/** The StateStore calls a worker can ask for (reads of replicated namespaces are answered locally). */
+export type StateRequest =
+  | { op: 'get' | 'list' | 'counter' | 'delete'; namespace: string; id?: string; expectedVersion?: number }
+  | { op: 'put'; namespace: string; id: string; value: unknown; expectedVersion?: number }
+  | { op: 'increment'; namespace: string; id: string; by: number };
 
 type Distribute<T> = T extends unknown ? Omit<T, 'v'> : never;
 

@@ -29,10 +29,18 @@ export interface LatencySeries {
   size: HistogramReport;
 }
 
+/** Requests answered 429 by a rate limit policy on a route. */
+export interface RateLimitedSeries {
+  route: string;
+  policy: string;
+  value: number;
+}
+
 export interface RequestMetricsReport {
   requests: RequestSeries[];
   latency: LatencySeries[];
   retries: Record<string, number>;
   circuitRejections: Record<string, number>;
+  rateLimited: RateLimitedSeries[];
 }
 

@@ -4,12 +4,14 @@ import type { Duplex } from 'node:stream';
 import { ERRORS, errorBody, type ErrorCode } from '../shared/errors.js';
 
 const BODIES = new Map<ErrorCode, string>(Object.keys(ERRORS).map((code) => [code as ErrorCode, errorBody(code as ErrorCode)]));
+const NO_HEADERS: readonly string[] = [];
 
 /**
  * `close` ends the connection after the answer: after a framing error nothing more read from
- * the socket can be trusted, and an unread request body is not worth draining.
+ * the socket can be trusted, and an unread request body is not worth draining. `extraHeaders`
+ * (a flat `[name, value, ...]` list, e.g. a 429's Retry-After) are added to the answer.
  */
-export function sendError(res: ServerResponse, code: ErrorCode, close: boolean): void {
+export function sendError(res: ServerResponse, code: ErrorCode, close: boolean, extraHeaders: readonly string[] = NO_HEADERS): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
@@ -20,7 +22,7 @@ export function sendError(res: ServerResponse, code: ErrorCode, close: boolean):
     // after the answer and the client's next write would draw a reset that discards the answer
     // unread. Answer on the socket, half-close, and discard what still arrives (lingering close).
     req.resume();
-    writeRawError(res.socket, code);
+    writeRawError(res.socket, code, extraHeaders);
     return;
   }
   const body = BODIES.get(code)!;
@@ -30,6 +32,7 @@ export function sendError(res: ServerResponse, code: ErrorCode, close: boolean):
     'cache-control': 'no-store',
   };
   if (close) headers.connection = 'close';
+  for (let i = 0; i < extraHeaders.length; i += 2) headers[extraHeaders[i]!] = extraHeaders[i + 1]!;
   res.writeHead(ERRORS[code].status, headers);
   res.end(body);
 }
@@ -44,10 +47,12 @@ const LINGER_MS = 5000;
  * Ends the connection with the error (a FIN, not a reset, so the client reads the answer even
  * when it has sent more), then destroys it if the client has not closed its side by LINGER_MS.
  */
-export function writeRawError(socket: Duplex, code: ErrorCode): void {
+export function writeRawError(socket: Duplex, code: ErrorCode, extraHeaders: readonly string[] = NO_HEADERS): void {
   const body = BODIES.get(code)!;
   const { status, message } = ERRORS[code];
-  answerAndLinger(socket, `HTTP/1.1 ${status} ${message}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`);
+  let extra = '';
+  for (let i = 0; i < extraHeaders.length; i += 2) extra += `${extraHeaders[i]}: ${extraHeaders[i + 1]}\r\n`;
+  answerAndLinger(socket, `HTTP/1.1 ${status} ${message}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${extra}connection: close\r\n\r\n${body}`);
 }
 
 /** Writes a whole response (head and body), half-closes, and destroys the socket after LINGER_MS. */

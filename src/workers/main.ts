@@ -15,11 +15,15 @@ import { createHttpEngine, createHttpsEngine } from './http-engine.js';
 import { ProxyHandler } from './proxy-handler.js';
 import { Runtime } from './runtime.js';
 import { StatsReporter } from './stats-reporter.js';
+import { StateReplica } from './state-replica.js';
 import { accessLog } from './access-log.js';
 import { CertificateStore } from './tls-certificates.js';
+import { RateLimitRegistry } from './rate-limit/rate-limit-registry.js';
 
 const log = createLogger('worker', { worker: cluster.worker?.id });
 const registry = new BackendRegistry();
+/** Rate limiters by policy: like the registry, they outlive config swaps. */
+const rateLimits = new RateLimitRegistry();
 /** Active health check results from the primary, by backend id; every runtime starts from them. */
 const health = new Map<string, boolean>();
 let handler: ProxyHandler | undefined;
@@ -63,7 +67,7 @@ function build(snapshot: ConfigSnapshot): Built {
   const { https } = snapshot.config.server;
   return {
     certificates: https === undefined ? undefined : CertificateStore.load(https.certificates),
-    runtime: new Runtime(snapshot, registry, health, reportOutlier),
+    runtime: new Runtime(snapshot, registry, health, reportOutlier, rateLimits),
   };
 }
 
@@ -143,6 +147,7 @@ function startServing(snapshot: ConfigSnapshot, built: Built): void {
   server = createHttpEngine(snapshot.config.server, handler.handle, handler.handleUpgrade);
   exitOnListenError(server, 'server.http.port', http.port, 'VELOFLUX_HTTP_PORT');
   new StatsReporter(server, handler, (stats) => send(workerMessage({ type: 'stats', stats })));
+  rateLimits.start(snapshot.config.server.workers as number, (usage) => send(workerMessage({ type: 'rate-usage', usage })));
   const listening = [listen(server, http.port, http.host)];
   if (https !== undefined && built.certificates !== undefined) {
     certificates = built.certificates;
@@ -173,6 +178,7 @@ function shutdown(deadlineMs: number): void {
   if (shuttingDown) return;
   shuttingDown = true;
   handler?.drain();
+  rateLimits.stop();
   // In round-robin scheduling the primary may have handed this worker a connection just before
   // it saw the listener close; the worker refuses it (and the primary passes it on) only while
   // alive. A short grace before exiting keeps such a connection from being left unanswered.
@@ -200,9 +206,13 @@ function shutdown(deadlineMs: number): void {
   }, deadlineMs).unref();
 }
 
+/** This worker's view of the state store (the main API reads users and tenants from it). */
+const state = new StateReplica(send);
+
 process.on('message', (message: unknown) => {
   if (!isVelofluxMessage(message)) return;
   const msg = message as PrimaryMessage;
+  if (state.receive(msg)) return;
   switch (msg.type) {
     case 'snapshot':
       return applySnapshot(msg.snapshot);
@@ -221,6 +231,8 @@ process.on('message', (message: unknown) => {
       for (const [id, healthy] of Object.entries(msg.healthy)) health.set(id, healthy);
       handler?.runtime.applyHealth(health);
       return;
+    case 'rate-shares':
+      return rateLimits.applyShares(msg.defaultShare, msg.policies);
     case 'shutdown':
       return shutdown(msg.deadlineMs);
   }

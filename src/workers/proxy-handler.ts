@@ -14,6 +14,7 @@ import { ERRORS, type ErrorCode } from '../shared/errors.js';
 import { Exchange } from './exchange.js';
 import { parseRequestHead } from './request-head.js';
 import type { PoolRuntime } from './pool-runtime.js';
+import type { RateLimiter } from './rate-limit/rate-limiter.js';
 import type { Runtime } from './runtime.js';
 import { WebSocketTunnel } from './websocket-tunnel.js';
 
@@ -115,7 +116,18 @@ export class ProxyHandler {
     exchange.routeLabel = route.label;
     exchange.upstreamPath = route.stripPrefix ? stripPrefix(target, route.path) : target;
     addForwardingHeaders(exchange, req, runtime);
-    return { exchange, pool: runtime.pools[route.poolIndex]! };
+    const pool = runtime.pools[route.poolIndex]!;
+    // After routing and client address resolution (the key may be the address), before any
+    // upstream work; upgrades come through here too.
+    const limiter = route.rateLimiter;
+    if (limiter !== undefined) {
+      const key = limiter.key.of(exchange.clientAddress, req.rawHeaders, route.label);
+      const now = performance.now();
+      if (!limiter.take(key, now)) {
+        return void rejectOverLimit(res, route.label, pool.name, limiter, key, now, exchange.contentLength !== 0 || this.#draining);
+      }
+    }
+    return { exchange, pool };
   }
 
   /**
@@ -165,6 +177,17 @@ function replaceHost(exchange: Exchange, absoluteTarget: string): void {
 function reject(res: ServerResponse, code: ErrorCode, close: boolean): void {
   requestMetrics.record('', '', '', res.req.method ?? '', ERRORS[code].status, 0, 0);
   sendError(res, code, close);
+}
+
+/**
+ * 429 from a rate limit (RFC 6585 §4), with Retry-After and the RateLimit-* headers. Unlike the
+ * answers above it is counted under its route and pool: the route is known, and operators want
+ * to see which one is being limited.
+ */
+function rejectOverLimit(res: ServerResponse, route: string, pool: string, limiter: RateLimiter, key: string, now: number, close: boolean): void {
+  requestMetrics.record(route, pool, '', res.req.method ?? '', ERRORS.VF_ERR_RATE_LIMITED.status, 0, 0);
+  requestMetrics.rateLimited(route, limiter.name);
+  sendError(res, 'VF_ERR_RATE_LIMITED', close, limiter.refusalHeaders(key, now));
 }
 
 function answerOptionsStar(req: IncomingMessage, res: ServerResponse): void {

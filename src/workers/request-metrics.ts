@@ -4,7 +4,7 @@
  * Labels are bounded: route (host + path prefix of the config), pool, backend, a fixed set of
  * methods and the status code; never the raw path or the client address.
  */
-import { DURATION_BUCKETS, SIZE_BUCKETS, type HistogramReport, type LatencySeries, type RequestMetricsReport, type RequestSeries } from '../shared/metrics-report.js';
+import { DURATION_BUCKETS, SIZE_BUCKETS, type HistogramReport, type LatencySeries, type RateLimitedSeries, type RequestMetricsReport, type RequestSeries } from '../shared/metrics-report.js';
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE']);
 
 function observe(h: HistogramReport, bounds: readonly number[], value: number): void {
@@ -35,6 +35,9 @@ class RequestMetrics {
   readonly #latency: LatencySeries[] = [];
   readonly #retries: Record<string, number> = {};
   readonly #circuitRejections: Record<string, number> = {};
+  /** route -> policy -> series, as #groups: no key built per request. */
+  readonly #rateLimitedByRoute = new Map<string, Map<string, RateLimitedSeries>>();
+  readonly #rateLimited: RateLimitedSeries[] = [];
 
   /** One answered request (or one the client abandoned: code 499, as nginx logs it). */
   record(route: string, pool: string, backend: string, rawMethod: string, code: number, seconds: number, bytes: number): void {
@@ -76,12 +79,25 @@ class RequestMetrics {
     this.#circuitRejections[pool] = (this.#circuitRejections[pool] ?? 0) + 1;
   }
 
+  rateLimited(route: string, policy: string): void {
+    let byPolicy = this.#rateLimitedByRoute.get(route);
+    if (byPolicy === undefined) this.#rateLimitedByRoute.set(route, (byPolicy = new Map()));
+    const series = byPolicy.get(policy);
+    if (series !== undefined) series.value++;
+    else {
+      const created: RateLimitedSeries = { route, policy, value: 1 };
+      byPolicy.set(policy, created);
+      this.#rateLimited.push(created);
+    }
+  }
+
   report(): RequestMetricsReport {
     return {
       requests: this.#requests,
       latency: this.#latency,
       retries: { ...this.#retries },
       circuitRejections: { ...this.#circuitRejections },
+      rateLimited: this.#rateLimited,
     };
   }
 }

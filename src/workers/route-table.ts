@@ -8,6 +8,7 @@
  * Traefik, where the most specific matching rule wins).
  */
 import type { RouteConfig } from '../shared/config/schema.js';
+import type { RateLimiter } from './rate-limit/rate-limiter.js';
 
 export interface CompiledRoute {
   /** `host` + `path` as configured: the route's metrics label. */
@@ -18,6 +19,8 @@ export interface CompiledRoute {
   readonly stripPrefix: boolean;
   /** Plain-HTTP requests get a 308 to HTTPS instead of being proxied. */
   readonly redirectHttps: boolean;
+  /** The policy named by `rateLimit`, resolved when the table is built. */
+  readonly rateLimiter: RateLimiter | undefined;
 }
 
 interface SuffixGroup {
@@ -33,7 +36,7 @@ export class RouteTable {
   readonly #suffixes: SuffixGroup[] = [];
   readonly #wildcard: CompiledRoute[] = [];
 
-  constructor(routes: readonly RouteConfig[], poolIndexByName: ReadonlyMap<string, number>) {
+  constructor(routes: readonly RouteConfig[], poolIndexByName: ReadonlyMap<string, number>, rateLimiters: ReadonlyMap<string, RateLimiter> = new Map()) {
     const suffixMap = new Map<string, CompiledRoute[]>();
     for (const route of routes) {
       const compiled: CompiledRoute = {
@@ -43,6 +46,7 @@ export class RouteTable {
         poolIndex: poolIndexByName.get(route.pool) ?? -1,
         stripPrefix: route.stripPrefix,
         redirectHttps: route.redirectHttps,
+        rateLimiter: route.rateLimit === undefined ? undefined : rateLimiters.get(route.rateLimit),
       };
       if (route.host === '*') this.#wildcard.push(compiled);
       else if (route.host.startsWith('*.')) pushTo(suffixMap, route.host.slice(1), compiled);

@@ -4,10 +4,11 @@
  */
 import { BlockList, isIPv4 } from 'node:net';
 import type { ConfigSnapshot } from '../shared/ipc.js';
-import type { ServerConfig } from '../shared/config/schema.js';
+import type { RateLimitConfig, ServerConfig } from '../shared/config/schema.js';
 import type { BackendRegistry } from './backend-registry.js';
 import { PoolRuntime, type OutlierReporter } from './pool-runtime.js';
 import { RouteTable } from './route-table.js';
+import type { RateLimitRegistry } from './rate-limit/rate-limit-registry.js';
 
 export class Runtime {
   readonly version: number;
@@ -19,12 +20,18 @@ export class Runtime {
   readonly maxBodySize: number;
   /** How long removed backends keep their in-flight requests after this runtime is swapped in. */
   readonly drainMs: number;
+  readonly #rateLimits: RateLimitRegistry;
+  readonly #rateLimitPolicies: readonly RateLimitConfig[];
 
-  constructor(snapshot: ConfigSnapshot, registry: BackendRegistry, health: ReadonlyMap<string, boolean>, reportOutlier: OutlierReporter) {
+  constructor(snapshot: ConfigSnapshot, registry: BackendRegistry, health: ReadonlyMap<string, boolean>, reportOutlier: OutlierReporter, rateLimits: RateLimitRegistry) {
     const { config } = snapshot;
     this.version = snapshot.version;
     this.pools = config.pools.map((pool) => new PoolRuntime(pool, config.server, registry, health, reportOutlier, snapshot.stickySecret));
-    this.routeTable = new RouteTable(config.routes, new Map(config.pools.map((pool, i) => [pool.name, i])));
+    // Limiters come from the registry, so an unchanged policy keeps its buckets across swaps.
+    this.#rateLimits = rateLimits;
+    this.#rateLimitPolicies = config.rateLimits;
+    const limiters = new Map(config.rateLimits.map((policy) => [policy.name, rateLimits.limiterFor(policy)]));
+    this.routeTable = new RouteTable(config.routes, new Map(config.pools.map((pool, i) => [pool.name, i])), limiters);
     this.trustedProxies = buildBlockList(config.server);
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;
     this.maxBodySize = config.server.limits.maxBodySize;
@@ -42,6 +49,7 @@ export class Runtime {
       new Set(this.pools.flatMap((pool) => pool.upstreamKeys)),
       this.drainMs,
     );
+    this.#rateLimits.retain(this.#rateLimitPolicies);
   }
 }
 

@@ -264,7 +264,8 @@ function runTests(): void {
     t.ok(existsSync(resolve(DOCKER, services.veloflux.build.context, services.veloflux.build.dockerfile)), 'the Dockerfile exists');
     const env = services.veloflux.environment as Record<string, string>;
     t.match(env.VELOFLUX_ADMIN_TOKEN, /^\$\{VELOFLUX_ADMIN_TOKEN:\?/, 'the admin token comes from the environment and is required');
-    t.notOk('VELOFLUX_REDIS_URL' in env, 'VeloFlux is not pointed at redis until the Redis state store exists');
+    t.match(env.VELOFLUX_REDIS_URL, /redis:\/\/redis:6379/, 'VeloFlux shares its state through the redis service');
+    t.ok(validateConfig({ server: { redis: { url: 'redis://redis:6379' } } }, 'compose', {}), 'and that URL is a valid server.redis.url');
 
     // Every bind mount names a file or directory that is in the repository.
     for (const [name, service] of Object.entries(services)) {

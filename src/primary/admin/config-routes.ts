@@ -8,7 +8,11 @@ const dynamicBody = {
   type: 'object',
   additionalProperties: false,
   required: ['pools', 'routes'],
-  properties: { pools: { type: 'array', items: { type: 'object' } }, routes: { type: 'array', items: { type: 'object' } } },
+  properties: {
+    pools: { type: 'array', items: { type: 'object' } },
+    routes: { type: 'array', items: { type: 'object' } },
+    rateLimits: { type: 'array', items: { type: 'object' } },
+  },
 } as const;
 
 export function registerConfigRoutes(app: FastifyInstance, { controller }: AdminContext): void {

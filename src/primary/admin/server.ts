@@ -15,6 +15,7 @@ import type { Supervisor } from '../supervisor.js';
 import { registerBackendRoutes } from './backend-routes.js';
 import { registerConfigRoutes } from './config-routes.js';
 import { registerStatusRoutes } from './status-routes.js';
+import type { ClusterMembership } from '../cluster-membership.js';
 import { tokenMatches } from './token.js';
 
 export interface AdminContext {
@@ -26,6 +27,8 @@ export interface AdminContext {
   readonly shutdownDeadlineMs: number;
   /** The primary's logger, whose level PUT /admin/log-level sets. */
   readonly rootLog: Logger;
+  /** This instance among the ones sharing Redis; undefined until the workers are ready. */
+  readonly cluster: () => ClusterMembership | undefined;
 }
 
 const PUBLIC_ROUTES = new Set(['/admin/health']);

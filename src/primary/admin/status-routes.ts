@@ -1,20 +1,37 @@
-/** GET /admin/health, GET /admin/metrics, GET /admin/audit, POST /admin/workers/restart. */
+/** GET /admin/health, GET /admin/nodes, GET /admin/metrics, GET /admin/audit, POST /admin/workers/restart. */
 import type { FastifyInstance } from 'fastify';
 import { LOG_LEVELS, type LogLevel } from '../../shared/ipc.js';
 import { backendTotals, sumWebSockets } from '../metrics/aggregate.js';
-import { actorOf, type AdminContext } from './server.js';
+import { actorOf, sendError, type AdminContext } from './server.js';
 
-export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, healthChecker, outliers, shutdownDeadlineMs, rootLog }: AdminContext): void {
+export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, healthChecker, outliers, shutdownDeadlineMs, rootLog, cluster }: AdminContext): void {
   // Public (no token): up/down only, for probes.
   app.get('/admin/health', async (_request, reply) => {
     const workers = supervisor.workers();
     const ready = workers.filter((w) => w.ready).length;
     const up = ready > 0;
+    // Redis being away does not stop proxying (last known config, local rate-limit shares): the
+    // instance stays up for probes and says it is degraded. The error text is for the token holder.
+    const { backend, available, since } = controller.store.status();
     return reply.code(up ? 200 : 503).send({
-      status: up ? 'up' : 'down',
+      status: up ? (available ? 'up' : 'degraded') : 'down',
       workers: { ready, alive: workers.length, expected: supervisor.expectedWorkers },
       configVersion: supervisor.committed.version,
+      state: { backend, available, since },
     });
+  });
+
+  /** The VeloFlux instances sharing this one's state (embedded: this one), and the leader. */
+  app.get('/admin/nodes', async (_request, reply) => {
+    const membership = cluster();
+    if (membership === undefined) return sendError(reply, 'VF_ERR_STATE_UNAVAILABLE', 'the instance is still starting');
+    const state = controller.store.status();
+    try {
+      const [nodes, leader] = await Promise.all([membership.nodes(), membership.leader()]);
+      return { nodeId: membership.nodeId, leader: leader ?? null, isLeader: membership.isLeader, state, nodes };
+    } catch (err) {
+      return sendError(reply, 'VF_ERR_STATE_UNAVAILABLE', (err as Error).message);
+    }
   });
 
   app.get('/admin/metrics', async () => {

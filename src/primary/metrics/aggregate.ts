@@ -3,7 +3,7 @@
  * counters never go backwards when a worker is replaced).
  */
 import type { WebSocketStatsReport, WorkerStats } from '../../shared/ipc.js';
-import type { HistogramReport, LatencySeries, RequestMetricsReport, RequestSeries } from '../../shared/metrics-report.js';
+import type { HistogramReport, LatencySeries, RateLimitedSeries, RequestMetricsReport, RequestSeries } from '../../shared/metrics-report.js';
 
 export /** Every worker's WebSocket counters added up; histogram buckets by their bound. */
 function sumWebSockets(reports: readonly (WebSocketStatsReport | undefined)[]): WebSocketStatsReport {
@@ -46,6 +46,7 @@ export function sumRequestMetrics(reports: readonly (RequestMetricsReport | unde
   const latency = new Map<string, LatencySeries>();
   const retries: Record<string, number> = {};
   const circuitRejections: Record<string, number> = {};
+  const rateLimited = new Map<string, RateLimitedSeries>();
   for (const report of reports) {
     if (report === undefined) continue;
     for (const r of report.requests) {
@@ -65,8 +66,15 @@ export function sumRequestMetrics(reports: readonly (RequestMetricsReport | unde
     }
     for (const [pool, n] of Object.entries(report.retries)) retries[pool] = (retries[pool] ?? 0) + n;
     for (const [pool, n] of Object.entries(report.circuitRejections)) circuitRejections[pool] = (circuitRejections[pool] ?? 0) + n;
+    // Absent in reports from a worker of an older build (rolling upgrade).
+    for (const r of report.rateLimited ?? []) {
+      const key = JSON.stringify([r.route, r.policy]);
+      const existing = rateLimited.get(key);
+      if (existing !== undefined) existing.value += r.value;
+      else rateLimited.set(key, { ...r });
+    }
   }
-  return { requests: [...requests.values()], latency: [...latency.values()], retries, circuitRejections };
+  return { requests: [...requests.values()], latency: [...latency.values()], retries, circuitRejections, rateLimited: [...rateLimited.values()] };
 }
 
 /** Cumulative stats of every live worker plus the last report of each exited one. */

@@ -57,6 +57,8 @@ export function renderMetrics({ supervisor, controller, healthChecker, outliers,
     .family('veloflux_retries_total', 'counter', 'Requests sent again to another backend.', Object.entries(http.retries).map(([pool, value]) => ({ labels: { pool }, value })))
     .family('veloflux_circuit_breaker_rejections_total', 'counter', 'Requests answered 503 because a backend had too many pending.',
       Object.entries(http.circuitRejections).map(([pool, value]) => ({ labels: { pool }, value })))
+    .family('veloflux_rate_limited_requests_total', 'counter', 'Requests answered 429 because a rate limit policy was exceeded, by route and policy.',
+      http.rateLimited.map((r) => ({ labels: { route: r.route, policy: r.policy }, value: r.value })))
     .family('veloflux_config_reloads_total', 'counter', 'Config changes (file reloads and admin API changes), by result.', [
       { labels: { result: 'success' }, value: controller.changeCounts.success },
       { labels: { result: 'failure' }, value: controller.changeCounts.failure },

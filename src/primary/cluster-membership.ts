@@ -1,0 +1,63 @@
+/**
+ * This instance's place among the VeloFlux instances sharing one Redis: it registers itself with
+ * a heartbeat (so GET /admin/nodes lists the live nodes) and competes for the leader lease that
+ * singleton jobs (billing period close, model training) check before running. Embedded mode is a
+ * cluster of one: this node, always the leader.
+ */
+import { hostname } from 'node:os';
+import type { Logger } from '../shared/log.js';
+import type { RedisConfig } from '../shared/config/schema.js';
+import { LeaderLease } from '../shared/state/leader-lease.js';
+import { NodeRegistry, type NodeIdentity, type NodeInfo } from '../shared/state/node-registry.js';
+import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../shared/state/redis-connection.js';
+
+/** A leader that stops answering is replaced within this (plus one renewal). */
+const LEASE_TTL_MS = 5000;
+const HEARTBEAT_MS = 1000;
+/** A node missing this many heartbeats is gone from the list. */
+const NODE_TTL_MS = 3500;
+
+export interface ClusterMembership {
+  readonly nodeId: string;
+  readonly isLeader: boolean;
+  nodes(): Promise<NodeInfo[]>;
+  /** Node id of the current leader, if any. */
+  leader(): Promise<string | undefined>;
+  stop(): Promise<void>;
+}
+
+export function identityOf(nodeId: string, httpPort: number, version: string): NodeIdentity {
+  return { id: nodeId, address: `${hostname()}:${httpPort}`, version, started: new Date(Date.now() - process.uptime() * 1000).toISOString() };
+}
+
+export function joinCluster(redis: RedisConfig | undefined, node: NodeIdentity, log: Logger): ClusterMembership {
+  if (redis === undefined) {
+    const self: NodeInfo = { ...node, lastSeen: '', self: true };
+    return {
+      nodeId: node.id,
+      isLeader: true,
+      nodes: async () => [{ ...self, lastSeen: new Date().toISOString() }],
+      leader: async () => node.id,
+      stop: async () => {},
+    };
+  }
+  const connection: RedisConnection = createRedisConnection(redis, 'cluster');
+  const report = (message: string, error?: unknown) => log.warn({ err: error instanceof Error ? error.message : error }, message);
+  const registry = new NodeRegistry(connection, { keyPrefix: redis.keyPrefix, node, heartbeatMs: HEARTBEAT_MS, ttlMs: NODE_TTL_MS, log: report });
+  const lease = new LeaderLease(connection, { keyPrefix: redis.keyPrefix, name: 'leader', nodeId: node.id, ttlMs: LEASE_TTL_MS, log: report });
+  lease.onChange((isLeader) => log.info({ nodeId: node.id, fencingToken: lease.fencingToken }, isLeader ? 'this instance is now the cluster leader' : 'this instance is no longer the cluster leader'));
+  registry.start();
+  lease.start();
+  return {
+    nodeId: node.id,
+    get isLeader() {
+      return lease.isLeader;
+    },
+    nodes: () => registry.list(),
+    leader: async () => (await lease.holder()) ?? undefined,
+    stop: async () => {
+      await Promise.allSettled([registry.stop(), lease.stop()]);
+      await closeRedisConnection(connection);
+    },
+  };
+}

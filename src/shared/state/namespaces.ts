@@ -1,0 +1,7 @@
+/**
+ * Namespaces of the state store whose records every worker holds a replica of, because the
+ * request path reads them (who a token belongs to, which tenant owns a route) and must not wait
+ * for the primary to answer. Other namespaces (usage counters, the runtime config, which reaches
+ * workers as config snapshots) are read on request.
+ */
+export const REPLICATED_NAMESPACES: readonly string[] = ['users', 'tenants'];

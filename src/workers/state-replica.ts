@@ -1,0 +1,149 @@
+/**
+ * The worker's StateStore: reads of replicated namespaces are answered from a local replica the
+ * primary keeps current (no I/O on the request path); everything else, and every write, is a
+ * request to the primary with an id and a timeout. A write is seen here through the change the
+ * primary pushes back, like a change made anywhere else.
+ */
+import { VelofluxError, type ErrorCode } from '../shared/errors.js';
+import { workerMessage, type PrimaryMessage, type StateRequest, type WorkerMessage } from '../shared/ipc.js';
+import type { PutOptions, StateChange, StateRecord, StateStatus, StateStore } from '../shared/state/store.js';
+
+/** A primary that does not answer in this long is treated like an unavailable store. */
+const REQUEST_TIMEOUT_MS = 2000;
+
+interface Waiting {
+  resolve(result: unknown): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class StateReplica implements StateStore {
+  readonly nodeId = 'worker';
+  readonly #send: (message: WorkerMessage) => void;
+  readonly #timeoutMs: number;
+  readonly #replicas = new Map<string, Map<string, StateRecord>>();
+  readonly #waiting = new Map<number, Waiting>();
+  readonly #changeListeners = new Set<(change: StateChange) => void>();
+  readonly #statusListeners = new Set<(status: StateStatus) => void>();
+  /** Changes that arrived before the first sync, applied on top of it. */
+  #early: StateChange[] | undefined = [];
+  #status: StateStatus = { backend: 'embedded', available: false, error: 'not synchronised with the primary yet', since: new Date().toISOString() };
+  #nextId = 1;
+
+  constructor(send: (message: WorkerMessage) => void, timeoutMs = REQUEST_TIMEOUT_MS) {
+    this.#send = send;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Feeds the state messages from the primary; returns false for other messages. */
+  receive(message: PrimaryMessage): boolean {
+    switch (message.type) {
+      case 'state-sync': {
+        for (const [namespace, entries] of Object.entries(message.namespaces)) this.#replicas.set(namespace, new Map(entries));
+        const early = this.#early ?? [];
+        this.#early = undefined;
+        for (const change of early) this.#apply(change);
+        this.#setStatus(message.status);
+        return true;
+      }
+      case 'state-change':
+        if (this.#early !== undefined) this.#early.push(message.change);
+        else this.#apply(message.change);
+        return true;
+      case 'state-status':
+        this.#setStatus(message.status);
+        return true;
+      case 'state-reply': {
+        const waiting = this.#waiting.get(message.requestId);
+        if (waiting === undefined) return true;
+        this.#waiting.delete(message.requestId);
+        clearTimeout(waiting.timer);
+        if (message.error === undefined) waiting.resolve(message.result);
+        else waiting.reject(new VelofluxError(message.error.code as ErrorCode, message.error.message));
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  async get<T>(namespace: string, id: string): Promise<StateRecord<T> | undefined> {
+    const replica = this.#replicas.get(namespace);
+    if (replica !== undefined) return replica.get(id) as StateRecord<T> | undefined;
+    return (await this.#request({ op: 'get', namespace, id })) as StateRecord<T> | undefined;
+  }
+
+  async list<T>(namespace: string): Promise<Map<string, StateRecord<T>>> {
+    const replica = this.#replicas.get(namespace);
+    if (replica !== undefined) return new Map(replica) as Map<string, StateRecord<T>>;
+    return new Map((await this.#request({ op: 'list', namespace })) as [string, StateRecord<T>][]);
+  }
+
+  async put<T>(namespace: string, id: string, value: T, options: PutOptions = {}): Promise<StateRecord<T>> {
+    return (await this.#request({ op: 'put', namespace, id, value, ...options })) as StateRecord<T>;
+  }
+
+  async delete(namespace: string, id: string, options: PutOptions = {}): Promise<boolean> {
+    return (await this.#request({ op: 'delete', namespace, id, ...options })) as boolean;
+  }
+
+  async increment(namespace: string, id: string, by = 1): Promise<number> {
+    return (await this.#request({ op: 'increment', namespace, id, by })) as number;
+  }
+
+  async counter(namespace: string, id: string): Promise<number> {
+    return (await this.#request({ op: 'counter', namespace, id })) as number;
+  }
+
+  onChange(listener: (change: StateChange) => void): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
+  }
+
+  onStatus(listener: (status: StateStatus) => void): () => void {
+    this.#statusListeners.add(listener);
+    return () => this.#statusListeners.delete(listener);
+  }
+
+  status(): StateStatus {
+    return this.#status;
+  }
+
+  /** Fails what is still waiting (the worker is stopping). */
+  async close(): Promise<void> {
+    for (const [id, waiting] of this.#waiting) {
+      clearTimeout(waiting.timer);
+      waiting.reject(new VelofluxError('VF_ERR_STATE_UNAVAILABLE', 'the worker is stopping'));
+      this.#waiting.delete(id);
+    }
+  }
+
+  #request(request: StateRequest): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const requestId = this.#nextId++;
+      const timer = setTimeout(() => {
+        this.#waiting.delete(requestId);
+        reject(new VelofluxError('VF_ERR_STATE_UNAVAILABLE', `the primary did not answer a state ${request.op} within ${this.#timeoutMs} ms`));
+      }, this.#timeoutMs);
+      this.#waiting.set(requestId, { resolve, reject, timer });
+      this.#send(workerMessage({ type: 'state-request', requestId, request }));
+    });
+  }
+
+  #apply(change: StateChange): void {
+    const replica = this.#replicas.get(change.namespace);
+    if (replica !== undefined) {
+      const current = replica.get(change.id);
+      // The sync may already hold this change or a later one.
+      if (current !== undefined && current.version > change.version) return;
+      if (change.deleted) replica.delete(change.id);
+      else replica.set(change.id, { value: change.value, version: change.version });
+    }
+    for (const listener of this.#changeListeners) listener(change);
+  }
+
+  #setStatus(status: StateStatus): void {
+    this.#status = status;
+    for (const listener of this.#statusListeners) listener(status);
+  }
+}
