@@ -16,10 +16,13 @@ const LEASE_TTL_MS = 5000;
 const HEARTBEAT_MS = 1000;
 /** A node missing this many heartbeats is gone from the list. */
 const NODE_TTL_MS = 3500;
+const NODE_COUNT_REFRESH_MS = 2000;
 
 export interface ClusterMembership {
   readonly nodeId: string;
   readonly isLeader: boolean;
+  /** Live nodes as last listed (refreshed every few seconds), for /metrics: no Redis call per scrape. */
+  readonly nodeCount: number;
   nodes(): Promise<NodeInfo[]>;
   /** Node id of the current leader, if any. */
   leader(): Promise<string | undefined>;
@@ -36,6 +39,7 @@ export function joinCluster(redis: RedisConfig | undefined, node: NodeIdentity, 
     return {
       nodeId: node.id,
       isLeader: true,
+      nodeCount: 1,
       nodes: async () => [{ ...self, lastSeen: new Date().toISOString() }],
       leader: async () => node.id,
       stop: async () => {},
@@ -48,14 +52,22 @@ export function joinCluster(redis: RedisConfig | undefined, node: NodeIdentity, 
   lease.onChange((isLeader) => log.info({ nodeId: node.id, fencingToken: lease.fencingToken }, isLeader ? 'this instance is now the cluster leader' : 'this instance is no longer the cluster leader'));
   registry.start();
   lease.start();
+  let nodeCount = 1;
+  const countNodes = () => registry.list().then((nodes) => void (nodeCount = nodes.length), () => {});
+  const counter = setInterval(countNodes, NODE_COUNT_REFRESH_MS).unref();
+  void countNodes();
   return {
     nodeId: node.id,
     get isLeader() {
       return lease.isLeader;
     },
+    get nodeCount() {
+      return nodeCount;
+    },
     nodes: () => registry.list(),
     leader: async () => (await lease.holder()) ?? undefined,
     stop: async () => {
+      clearInterval(counter);
       await Promise.allSettled([registry.stop(), lease.stop()]);
       await closeRedisConnection(connection);
     },

@@ -121,7 +121,7 @@ export async function runPrimary(configPath: string): Promise<void> {
     );
   });
 
-  const metricsServer = createMetricsServer({ supervisor: supervisor!, controller, healthChecker, outliers, version: packageVersion() });
+  const metricsServer = createMetricsServer({ supervisor: supervisor!, controller, healthChecker, outliers, version: packageVersion(), cluster: () => membership });
   let adminPort: number;
   let adminHost: string;
   let metricsAddress: AddressInfo;

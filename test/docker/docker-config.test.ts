@@ -27,7 +27,7 @@ export interface MetricSpec {
   readonly labels: readonly string[];
 }
 
-/** Every metric VeloFlux exports on the primary's :8080/metrics (DESIGN.md, issue 7). No rate-limit metric yet. */
+/** Every metric VeloFlux exports on the primary's :8080/metrics (DESIGN.md, issue 7). */
 export const METRIC_SPECS: Readonly<Record<string, MetricSpec>> = Object.freeze({
   http_requests_total: { type: 'counter', labels: ['route', 'pool', 'backend', 'method', 'code'] },
   http_request_duration_seconds: { type: 'histogram', labels: ['route', 'pool', 'backend'] },
@@ -42,11 +42,15 @@ export const METRIC_SPECS: Readonly<Record<string, MetricSpec>> = Object.freeze(
   veloflux_upstream_latency_seconds: { type: 'gauge', labels: ['pool', 'backend'] },
   veloflux_retries_total: { type: 'counter', labels: ['pool'] },
   veloflux_circuit_breaker_rejections_total: { type: 'counter', labels: ['pool'] },
+  veloflux_rate_limited_requests_total: { type: 'counter', labels: ['route', 'policy'] },
   veloflux_config_reloads_total: { type: 'counter', labels: ['result'] },
   veloflux_config_last_reload_success: { type: 'gauge', labels: [] },
   veloflux_worker_restarts_total: { type: 'counter', labels: [] },
   veloflux_active_connections: { type: 'gauge', labels: [] },
   veloflux_workers: { type: 'gauge', labels: [] },
+  veloflux_state_available: { type: 'gauge', labels: ['backend'] },
+  veloflux_cluster_nodes: { type: 'gauge', labels: [] },
+  veloflux_cluster_leader: { type: 'gauge', labels: [] },
   veloflux_build_info: { type: 'gauge', labels: ['version', 'node'] },
 });
 
@@ -311,7 +315,7 @@ function runTests(): void {
     const rules = (readYaml(RULES).groups as any[]).flatMap((g) => g.rules as any[]);
     t.same(
       rules.map((r) => r.alert).sort(),
-      ['ConfigReloadFailed', 'High5xxRatio', 'HighP99Latency', 'VelofluxBackendDown', 'VelofluxDown', 'WorkerRestarts'],
+      ['ConfigReloadFailed', 'High5xxRatio', 'HighP99Latency', 'NoClusterLeader', 'RateLimitSaturation', 'StateStoreUnavailable', 'VelofluxBackendDown', 'VelofluxDown', 'WorkerRestarts'],
     );
     const used = new Set<string>();
     for (const rule of rules) {
@@ -319,8 +323,10 @@ function runTests(): void {
       t.same(exprProblems(rule.expr, annotationLabels), [], `${rule.alert}: ${rule.expr}`);
       for (const use of metricUses(rule.expr)) if (use.metric) used.add(use.metric);
     }
-    t.same([...used].sort(), ['http_request_duration_seconds', 'http_requests_total', 'veloflux_backend_up', 'veloflux_config_last_reload_success', 'veloflux_worker_restarts_total']);
-    t.notMatch(readText(RULES), /rate_?limit/i, 'no rate-limit alert (rate limiting does not exist yet)');
+    t.same([...used].sort(), [
+      'http_request_duration_seconds', 'http_requests_total', 'veloflux_backend_up', 'veloflux_cluster_leader', 'veloflux_config_last_reload_success',
+      'veloflux_rate_limited_requests_total', 'veloflux_state_available', 'veloflux_worker_restarts_total',
+    ]);
   });
 
   t.test('the Grafana dashboard uses only metrics and labels VeloFlux exports, and covers them', async (t) => {
@@ -333,7 +339,6 @@ function runTests(): void {
       for (const use of metricUses(expr)) if (use.metric) used.add(use.metric);
     }
     t.same([...EXPECTED_METRICS].filter((m) => !used.has(m)), [], 'every exported metric appears on the dashboard');
-    t.notMatch(readText(DASHBOARD), /rate_?limit/i, 'no rate-limit panel (rate limiting does not exist yet)');
 
     const panels = (dashboard.panels as any[]).filter((p) => p.type !== 'row');
     t.equal(new Set((dashboard.panels as any[]).map((p) => p.id)).size, dashboard.panels.length, 'panel ids are unique');

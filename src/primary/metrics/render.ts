@@ -8,6 +8,7 @@ import type { ConfigController } from '../config-controller.js';
 import type { HealthChecker } from '../health-checker.js';
 import type { OutlierDetector } from '../outlier-detector.js';
 import type { Supervisor } from '../supervisor.js';
+import type { ClusterMembership } from '../cluster-membership.js';
 import { backendTotals, clusterTotals } from './aggregate.js';
 import { Exposition } from './exposition.js';
 
@@ -17,9 +18,11 @@ export interface MetricsSources {
   readonly healthChecker: HealthChecker;
   readonly outliers: OutlierDetector;
   readonly version: string;
+  /** This instance among the ones sharing Redis; undefined until the workers are ready. */
+  readonly cluster: () => ClusterMembership | undefined;
 }
 
-export function renderMetrics({ supervisor, controller, healthChecker, outliers, version }: MetricsSources): string {
+export function renderMetrics({ supervisor, controller, healthChecker, outliers, version, cluster }: MetricsSources): string {
   const workers = supervisor.workers();
   const live = workers.map((w) => w.stats);
   const { http, websockets } = clusterTotals(live, supervisor.retiredStats);
@@ -27,6 +30,8 @@ export function renderMetrics({ supervisor, controller, healthChecker, outliers,
   const ejected = outliers.ejected();
   const totals = backendTotals(live);
   const config = controller.config;
+  const state = controller.store.status();
+  const membership = cluster();
 
   const backends = config.pools.flatMap((pool) => pool.backends.map((b) => ({ pool: pool.name, backend: b.id })));
   const perBackend = (value: (pool: string, id: string) => number) => backends.map((b) => ({ labels: b, value: value(b.pool, b.backend) }));
@@ -67,6 +72,11 @@ export function renderMetrics({ supervisor, controller, healthChecker, outliers,
     .family('veloflux_worker_restarts_total', 'counter', 'Workers respawned after dying.', [{ labels: {}, value: supervisor.restarts }])
     .family('veloflux_active_connections', 'gauge', 'Client connections open on the HTTP listener, all workers.', [{ labels: {}, value: live.reduce((n, s) => n + (s?.activeConnections ?? 0), 0) }])
     .family('veloflux_workers', 'gauge', 'Workers serving.', [{ labels: {}, value: workers.filter((w) => w.ready).length }])
+    .family('veloflux_state_available', 'gauge', '1 while the state store answers (embedded: always; redis: connected and subscribed).',
+      [{ labels: { backend: state.backend }, value: state.available ? 1 : 0 }])
+    .family('veloflux_cluster_nodes', 'gauge', 'VeloFlux instances sharing this one\'s state, as last listed (embedded: 1).', membership === undefined ? [] : [{ labels: {}, value: membership.nodeCount }])
+    .family('veloflux_cluster_leader', 'gauge', '1 while this instance holds the leader lease for singleton jobs (embedded: always).',
+      membership === undefined ? [] : [{ labels: {}, value: membership.isLeader ? 1 : 0 }])
     .family('veloflux_build_info', 'gauge', 'Always 1; the labels carry the version.', [{ labels: { version, node: process.version }, value: 1 }])
     .text();
 }
