@@ -73,7 +73,7 @@ export class StateService {
   #run(request: StateRequest): Promise<unknown> {
     const store = this.#store;
     const id = request.id ?? '';
-    const options = request.op !== 'increment' && request.expectedVersion !== undefined ? { expectedVersion: request.expectedVersion } : {};
+    const options = 'expectedVersion' in request && request.expectedVersion !== undefined ? { expectedVersion: request.expectedVersion } : {};
     switch (request.op) {
       case 'get':
         return store.get(request.namespace, id);
@@ -87,6 +87,8 @@ export class StateService {
         return store.delete(request.namespace, id, options);
       case 'increment':
         return store.increment(request.namespace, request.id, request.by);
+      case 'count-in-window':
+        return store.countInWindow(request.namespace, request.id, request.windowMs);
     }
   }
 }

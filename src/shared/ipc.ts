@@ -79,7 +79,8 @@ export type WorkerMessage =
 export type StateRequest =
   | { op: 'get' | 'list' | 'counter' | 'delete'; namespace: string; id?: string; expectedVersion?: number }
   | { op: 'put'; namespace: string; id: string; value: unknown; expectedVersion?: number }
-  | { op: 'increment'; namespace: string; id: string; by: number };
+  | { op: 'increment'; namespace: string; id: string; by: number }
+  | { op: 'count-in-window'; namespace: string; id: string; windowMs: number };
 
 type Distribute<T> = T extends unknown ? Omit<T, 'v'> : never;
 

@@ -95,6 +95,10 @@ export class StateReplica implements StateStore {
     return (await this.#request({ op: 'counter', namespace, id })) as number;
   }
 
+  async countInWindow(namespace: string, id: string, windowMs: number): Promise<number> {
+    return (await this.#request({ op: 'count-in-window', namespace, id, windowMs })) as number;
+  }
+
   onChange(listener: (change: StateChange) => void): () => void {
     this.#changeListeners.add(listener);
     return () => this.#changeListeners.delete(listener);

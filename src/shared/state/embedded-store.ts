@@ -49,6 +49,9 @@ export class EmbeddedStateStore implements StateStore {
   readonly #flushing = new Set<string>();
   readonly #listeners = new Set<(change: StateChange) => void>();
   readonly #since = new Date().toISOString();
+  /** countInWindow's windows: memory only, by design. */
+  readonly #windows = new Map<string, { endsAt: number; hits: number }>();
+  #nextSweepAt = 1024;
 
   private constructor(dir: string, nodeId: string) {
     this.#dir = dir;
@@ -99,6 +102,25 @@ export class EmbeddedStateStore implements StateStore {
 
   async counter(namespace: string, id: string): Promise<number> {
     return this.#data(namespace).counters.get(id) ?? 0;
+  }
+
+  async countInWindow(namespace: string, id: string, windowMs: number): Promise<number> {
+    const key = `${namespace}\u0000${id}`;
+    const now = Date.now();
+    const window = this.#windows.get(key);
+    if (window === undefined || window.endsAt <= now) {
+      this.#windows.set(key, { endsAt: now + windowMs, hits: 1 });
+      this.#sweepWindows(now);
+      return 1;
+    }
+    return ++window.hits;
+  }
+
+  /** Forgets ended windows now and then, so a flood of distinct ids cannot grow memory for ever. */
+  #sweepWindows(now: number): void {
+    if (this.#windows.size < this.#nextSweepAt) return;
+    for (const [key, window] of this.#windows) if (window.endsAt <= now) this.#windows.delete(key);
+    this.#nextSweepAt = Math.max(1024, this.#windows.size * 2);
   }
 
   onChange(listener: (change: StateChange) => void): () => void {

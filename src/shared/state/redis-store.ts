@@ -48,7 +48,15 @@ return {1, current}
 type ScriptOutcome = [written: number, version: number];
 
 /** The scripts registered with defineCommand (ioredis runs EVALSHA and falls back to EVAL). */
+/** A fixed window starting with the first hit: the expiry is set only when the key is created. */
+const WINDOW_SCRIPT = `
+local hits = redis.call('INCR', KEYS[1])
+if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return hits
+`;
+
 interface StoreScripts {
+  veloStateWindow(key: string, windowMs: number): Promise<number>;
   veloStatePut(record: string, index: string, expected: string, json: string, id: string, channel: string, change: string): Promise<ScriptOutcome>;
   veloStateDelete(record: string, index: string, expected: string, id: string, channel: string, change: string): Promise<ScriptOutcome>;
 }
@@ -87,6 +95,7 @@ export class RedisStateStore implements StateStore {
     this.#redis = createRedisConnection(config, 'state');
     this.#redis.defineCommand('veloStatePut', { numberOfKeys: 2, lua: PUT_SCRIPT });
     this.#redis.defineCommand('veloStateDelete', { numberOfKeys: 2, lua: DELETE_SCRIPT });
+    this.#redis.defineCommand('veloStateWindow', { numberOfKeys: 1, lua: WINDOW_SCRIPT });
     this.#scripts = this.#redis as unknown as StoreScripts;
     this.#redis.on('ready', () => this.#setCommandsReady(true));
     this.#redis.on('close', () => this.#setCommandsReady(false));
@@ -166,6 +175,14 @@ export class RedisStateStore implements StateStore {
       return await this.#redis.incrby(this.#counterKey(namespace, id), by);
     } catch (err) {
       throw stateUnavailable(err, `increment ${namespace}/${id}`);
+    }
+  }
+
+  async countInWindow(namespace: string, id: string, windowMs: number): Promise<number> {
+    try {
+      return await this.#scripts.veloStateWindow(`${this.#counterKey(namespace, id)}:window`, windowMs);
+    } catch (err) {
+      throw stateUnavailable(err, `count ${namespace}/${id}`);
     }
   }
 

@@ -53,6 +53,12 @@ export interface StateStore {
   /** Adds `by` (may be negative) to a counter and returns the new total. Counters start at 0. */
   increment(namespace: string, id: string, by?: number): Promise<number>;
   counter(namespace: string, id: string): Promise<number>;
+  /**
+   * Counts a hit in a fixed window of `windowMs` that starts with the first hit, and returns the
+   * hits so far in it (1 for the first). Not durable (embedded: memory; redis: a key that expires):
+   * for throttles such as failed logins, where losing the count on a restart is harmless.
+   */
+  countInWindow(namespace: string, id: string, windowMs: number): Promise<number>;
   /** Called for every change, made here or (redis) by another instance. Returns an unsubscribe. */
   onChange(listener: (change: StateChange) => void): () => void;
   status(): StateStatus;

@@ -117,3 +117,12 @@ t.test('kill -9 during a burst of writes leaves a readable file holding every ac
   t.ok(left.length <= 1, `at most the interrupted temp file is left (${left.length}), and it is ignored`);
   JSON.parse(readFileSync(join(dir, 'state', 'config.json'), 'utf8'));
 });
+
+t.test('countInWindow counts hits in a window that starts with the first one, in memory only', async (t) => {
+  const dir = dataDir();
+  const store = await EmbeddedStateStore.open(dir, 'n');
+  t.same([await store.countInWindow('logins', 'a', 150), await store.countInWindow('logins', 'a', 150), await store.countInWindow('logins', 'b', 150)], [1, 2, 1]);
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(await store.countInWindow('logins', 'a', 150), 1, 'a new window after the old one ended');
+  t.same(readdirSync(dir).filter((f) => f === 'state'), [], 'nothing written to disk');
+});

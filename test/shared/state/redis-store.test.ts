@@ -67,6 +67,14 @@ t.test('put, get, list and delete, with a version per write', async (t) => {
   t.equal((await store.put('users', 'alice', 1)).version, 1, 'a record written again after a delete starts over');
 });
 
+t.test('countInWindow is shared by instances and its window expires', async (t) => {
+  const a = await openStore(t, 'node-a', 'window:');
+  const b = await openStore(t, 'node-b', 'window:');
+  t.same([await a.countInWindow('logins', 'u:1*', 200), await b.countInWindow('logins', 'u:1*', 200), await a.countInWindow('logins', 'u:1', 200)], [1, 2, 1]);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(await b.countInWindow('logins', 'u:1*', 200), 1, 'a new window after the old one expired');
+});
+
 t.test('expectedVersion: a stale version is VF_ERR_STATE_CONFLICT and writes nothing', async (t) => {
   const store = await openStore(t, 'node-a', 'conflict:');
   const changes: StateChange[] = [];
