@@ -4,18 +4,13 @@
  *   veloflux [--config FILE]   run (FILE defaults to $VELOFLUX_CONFIG, then ./veloflux.yaml)
  *   veloflux check FILE        validate FILE, print every problem with its path, exit 0 or 1
  */
-import { readFileSync } from 'node:fs';
+import { VELOFLUX_VERSION } from './shared/version.js';
 import { ConfigError, loadConfigFile } from './shared/config/load.js';
 import { runPrimary } from './primary/main.js';
 
 const USAGE = `usage: veloflux [--config FILE]
        veloflux check FILE
        veloflux --version`;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 async function check(file: string | undefined): Promise<number> {
   if (file === undefined) {
@@ -35,7 +30,7 @@ async function check(file: string | undefined): Promise<number> {
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'check') return process.exit(await check(argv[1]));
-  if (argv[0] === '--version' || argv[0] === '-v') return void process.stdout.write(`${version()}\n`);
+  if (argv[0] === '--version' || argv[0] === '-v') return void process.stdout.write(`${VELOFLUX_VERSION}\n`);
   if (argv[0] === '--help' || argv[0] === '-h') return void process.stdout.write(`${USAGE}\n`);
   let config = process.env.VELOFLUX_CONFIG || 'veloflux.yaml';
   for (let i = 0; i < argv.length; i++) {

@@ -11,6 +11,8 @@ export interface Actor {
   via: string;
   /** Peer address for API calls. */
   address?: string;
+  /** The main API user who asked (their id and email). */
+  user?: string;
   /** The VeloFlux instance a change came from, for changes that arrive through the shared state. */
   node?: string;
 }

@@ -221,7 +221,7 @@ export class ConfigController {
     const running = previous.config;
     // Static settings keep their running values until a restart; the rest is swapped in.
     const config = Object.freeze({ ...next.config, server: running.server });
-    const snapshot: ConfigSnapshot = { version: applier.nextVersion(), config, stickySecret: previous.stickySecret };
+    const snapshot: ConfigSnapshot = { ...previous, version: applier.nextVersion(), config };
     try {
       await applier.apply(snapshot);
     } catch (err) {
@@ -322,7 +322,7 @@ export class ConfigController {
       }
       const previous = applier.committed;
       const config = Object.freeze({ ...next.config, server: previous.config.server });
-      const snapshot: ConfigSnapshot = { version: applier.nextVersion(), config, stickySecret: previous.stickySecret };
+      const snapshot: ConfigSnapshot = { ...previous, version: applier.nextVersion(), config };
       try {
         await applier.apply(snapshot);
       } catch (err) {

@@ -3,7 +3,7 @@
  * fork the workers with the frozen snapshot, serve the admin API, and own the process signals.
  * The primary never proxies traffic.
  */
-import { readFileSync } from 'node:fs';
+import { VELOFLUX_VERSION } from '../shared/version.js';
 import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../shared/log.js';
 import { ConfigError } from '../shared/config/load.js';
@@ -17,6 +17,7 @@ import { Supervisor } from './supervisor.js';
 import { createAdminServer } from './admin/server.js';
 import { resolveAdminToken } from './admin/token.js';
 import { resolveStickySecret } from './sticky-secret.js';
+import { resolveApiSecrets } from './api-secrets.js';
 import { createMetricsServer } from './metrics/server.js';
 import { RateLimitCoordinator } from './rate-limit/rate-limit-coordinator.js';
 import { EmbeddedDemandExchange } from './rate-limit/embedded-demand-exchange.js';
@@ -25,6 +26,13 @@ import { createRedisConnection } from '../shared/state/redis-connection.js';
 import { StateFileError } from '../shared/state/embedded-store.js';
 import { newNodeId, openStateStore } from './state-store.js';
 import { StateService } from './state-service.js';
+import { WorkerRpc } from './worker-rpc.js';
+import { ApiFeedBuilder } from './api-feed/feed-builder.js';
+import { RecentLogs } from './recent-logs.js';
+import { logTap } from '../shared/log-tap.js';
+import { primaryMessage } from '../shared/ipc.js';
+import type { ApiFeed } from '../shared/api-feed.js';
+import { handleBackendCalls } from './api-rpc-handlers.js';
 import { identityOf, joinCluster, type ClusterMembership } from './cluster-membership.js';
 import { REPLICATED_NAMESPACES } from '../shared/state/namespaces.js';
 
@@ -34,9 +42,6 @@ function exitWith(message: string, log?: Logger): never {
   process.exit(1);
 }
 
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 /** Certificate verification turned off is allowed (for tests) but never silent. */
 function warnInsecureUpstreams(config: Readonly<VelofluxConfig>, log: Logger): void {
@@ -47,6 +52,9 @@ function warnInsecureUpstreams(config: Readonly<VelofluxConfig>, log: Logger): v
 
 export async function runPrimary(configPath: string): Promise<void> {
   const log = createLogger('primary');
+  // The recent lines of every process, for GET /api/admin/logs (bounded; stdout gets them all).
+  const recentLogs = new RecentLogs();
+  logTap.attach(recentLogs.sink);
   const nodeId = newNodeId();
   let controller: ConfigController;
   try {
@@ -59,6 +67,7 @@ export async function runPrimary(configPath: string): Promise<void> {
   const { server } = controller.config;
   const token = await resolveAdminToken(server.admin, process.env).catch((err: Error) => exitWith(err.message, log));
   const stickySecret = await resolveStickySecret(server.dataDir, process.env).catch((err: Error) => exitWith(err.message, log));
+  const apiSecrets = await resolveApiSecrets(server, process.env).catch((err: Error) => exitWith(err.message, log));
 
   let supervisor: Supervisor | undefined;
   const stopAndExit = (message: string) => {
@@ -69,18 +78,26 @@ export async function runPrimary(configPath: string): Promise<void> {
 
   const audit = controller.audit;
   const stateService = new StateService(controller.store, REPLICATED_NAMESPACES, log);
-  const workersReady = new Promise<{ httpPort: number; httpsPort: number | undefined }>((resolve) => {
-    supervisor = new Supervisor({ version: 1, config: controller.config, stickySecret }, log, {
-      onAllReady: (httpPort, httpsPort) => resolve({ httpPort, httpsPort }),
+  const workersReady = new Promise<{ httpPort: number; apiPort: number; httpsPort: number | undefined }>((resolve) => {
+    supervisor = new Supervisor({ version: 1, config: controller.config, stickySecret, apiSecrets }, log, {
+      onAllReady: resolve,
       onFatal: stopAndExit,
       onOutlier: (backendId, failures) => outliers.report(backendId, failures),
       onRateUsage: (workerId, usage) => rateLimits.report(workerId, usage),
-      onWorkerHello: (workerId) => void stateService.sync(workerId),
+      onWorkerHello: (workerId) => {
+        void stateService.sync(workerId);
+        if (lastFeed !== undefined) supervisor!.sendTo(workerId, primaryMessage({ type: 'api-feed', feed: lastFeed }));
+      },
       onStateRequest: (workerId, requestId, request) => stateService.handle(workerId, requestId, request),
+      onRpcRequest: (workerId, requestId, method, params) => workerRpc.dispatch(workerId, requestId, method, params),
+      onLogLines: (_workerId, lines, dropped) => recentLogs.addBatch(lines, dropped),
     });
   });
   controller.attach(supervisor!);
   stateService.attach(supervisor!);
+  const workerRpc = new WorkerRpc((workerId, message) => void supervisor!.sendTo(workerId, message));
+  handleBackendCalls(workerRpc, controller);
+  workerRpc.handle('logs.recent', async (query) => recentLogs.query(query));
   // Workers see one availability map: active check results, with ejected outliers marked out.
   const publishAvailability = () => {
     const available = healthChecker.states();
@@ -111,6 +128,14 @@ export async function runPrimary(configPath: string): Promise<void> {
   const admin = createAdminServer({ controller, supervisor: supervisor!, audit, healthChecker, outliers, shutdownDeadlineMs: server.timeouts.shutdown, rootLog: log, cluster: () => membership }, token.value, log);
   supervisor!.start();
   rateLimits.start();
+  // The main API's data, built once a second for every worker (DESIGN: fed by the primary once per tick).
+  const apiFeed = new ApiFeedBuilder({ supervisor: supervisor!, controller, healthChecker, outliers, cluster: () => membership, version: VELOFLUX_VERSION, startedAt: Date.now(), log });
+  let lastFeed: ApiFeed | undefined;
+  const publishFeed = (feed: ApiFeed) => {
+    lastFeed = feed;
+    supervisor!.broadcast(primaryMessage({ type: 'api-feed', feed }));
+  };
+  apiFeed.start(publishFeed);
   healthChecker.update(controller.config);
   outliers.update(controller.config);
   // Installed before start-up finishes: a SIGHUP's default action would kill the primary.
@@ -121,7 +146,7 @@ export async function runPrimary(configPath: string): Promise<void> {
     );
   });
 
-  const metricsServer = createMetricsServer({ supervisor: supervisor!, controller, healthChecker, outliers, version: packageVersion(), cluster: () => membership });
+  const metricsServer = createMetricsServer({ supervisor: supervisor!, controller, healthChecker, outliers, version: VELOFLUX_VERSION, cluster: () => membership });
   let adminPort: number;
   let adminHost: string;
   let metricsAddress: AddressInfo;
@@ -143,12 +168,15 @@ export async function runPrimary(configPath: string): Promise<void> {
     // Shown once: it is not written anywhere. Set VELOFLUX_ADMIN_TOKEN to choose your own.
     process.stderr.write(`veloflux: admin API token (generated for this run, shown once): ${token.value}\n`);
   }
-  const { httpPort, httpsPort } = await workersReady;
-  membership = joinCluster(server.redis, identityOf(nodeId, httpPort, packageVersion()), log);
+  const { httpPort, apiPort, httpsPort } = await workersReady;
+  membership = joinCluster(server.redis, identityOf(nodeId, httpPort, VELOFLUX_VERSION), log);
+  // Every worker serves now: the API's health should say so at once, not at the next tick.
+  publishFeed(apiFeed.build(Date.now()));
   log.info(
     {
       http: { host: server.http.host, port: httpPort },
       ...(server.https !== undefined && httpsPort !== undefined ? { https: { host: server.https.host, port: httpsPort } } : {}),
+      api: { host: server.api.host, port: apiPort },
       admin: { host: adminHost, port: adminPort },
       metrics: { host: metricsAddress.address, port: metricsAddress.port },
       workers: server.workers,
@@ -170,6 +198,7 @@ export async function runPrimary(configPath: string): Promise<void> {
     healthChecker.stop();
     outliers.stop();
     void rateLimits.stop();
+    apiFeed.stop();
     // Leave the node list and hand the lease over at once, rather than after their timeouts.
     const leaving = membership?.stop() ?? Promise.resolve();
     void supervisor!.shutdown(server.timeouts.shutdown).then(async () => {

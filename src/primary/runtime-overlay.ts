@@ -91,6 +91,8 @@ export function findBackend(dynamic: DynamicInput, id: string): BackendInput | u
 export type RuntimeOperation =
   | { kind: 'drain'; backendId: string; drain: boolean }
   | { kind: 'weight'; backendId: string; weight: number }
+  /** Weight and drain together, as one change (the main API's PATCH-like update). */
+  | { kind: 'update'; backendId: string; weight?: number; drain?: boolean }
   | { kind: 'add'; pool: string; backend: BackendInput }
   | { kind: 'remove'; backendId: string };
 
@@ -103,6 +105,13 @@ export function withOperation(overlay: RuntimeOverlay, op: RuntimeOperation): Ru
       break;
     case 'weight':
       next.backends[op.backendId] = { ...next.backends[op.backendId], weight: op.weight };
+      break;
+    case 'update':
+      next.backends[op.backendId] = {
+        ...next.backends[op.backendId],
+        ...(op.weight !== undefined ? { weight: op.weight } : {}),
+        ...(op.drain !== undefined ? { drain: op.drain } : {}),
+      };
       break;
     case 'add':
       // A removed base backend stays in `removed`: removals apply before additions, so the

@@ -7,6 +7,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../shared/log.js';
+import type { RpcMethod } from '../shared/rpc.js';
 import { VelofluxError } from '../shared/errors.js';
 import type { RateUsage } from '../shared/rate-limit-report.js';
 import { isVelofluxMessage, primaryMessage, type ConfigSnapshot, type LogLevel, type PrimaryMessage, type StateRequest, type WorkerMessage, type WorkerStats } from '../shared/ipc.js';
@@ -23,7 +24,7 @@ const START_TIMEOUT_MS = 15_000;
 
 export interface SupervisorEvents {
   /** Every worker has built its runtime and listens; the bound ports (`httpsPort` when HTTPS is configured). */
-  onAllReady(httpPort: number, httpsPort: number | undefined): void;
+  onAllReady(ports: { httpPort: number; apiPort: number; httpsPort: number | undefined }): void;
   /** A worker could not start in a way respawning cannot fix (port taken, permission). */
   onFatal(message: string): void;
   /** A worker saw a backend fail repeatedly (passive outlier detection). */
@@ -32,8 +33,12 @@ export interface SupervisorEvents {
   onRateUsage?(workerId: number, usage: RateUsage[]): void;
   /** A worker (re)started and asked for its snapshot: the moment to send it state replicas. */
   onWorkerHello?(workerId: number): void;
+  /** A worker called the primary (answer with sendTo and an rpc-reply). */
+  onRpcRequest?(workerId: number, requestId: number, method: RpcMethod, params: unknown): void;
   /** A worker asked for a state store operation (answer with sendTo and a state-reply). */
   onStateRequest?(workerId: number, requestId: number, request: StateRequest): void;
+  /** A batch of a worker's log lines (JSON text, info and above) and how many it had to drop before it. */
+  onLogLines?(workerId: number, lines: string[], dropped: number): void;
 }
 
 interface WorkerState {
@@ -152,7 +157,7 @@ export class Supervisor {
         state.onReady?.();
         if (!this.#announcedReady && this.#readyCount() >= this.#target) {
           this.#announcedReady = true;
-          this.#events.onAllReady(message.httpPort, message.httpsPort);
+          this.#events.onAllReady({ httpPort: message.httpPort, apiPort: message.apiPort, httpsPort: message.httpsPort });
         }
         return;
       case 'prepared':
@@ -173,6 +178,12 @@ export class Supervisor {
         return;
       case 'rate-usage':
         this.#events.onRateUsage?.(worker.id, message.usage);
+        return;
+      case 'log-lines':
+        this.#events.onLogLines?.(worker.id, message.lines, message.dropped);
+        return;
+      case 'rpc-request':
+        this.#events.onRpcRequest?.(worker.id, message.requestId, message.method, message.params);
         return;
       case 'state-request':
         this.#events.onStateRequest?.(worker.id, message.requestId, message.request);

@@ -1,7 +1,7 @@
-/** Durations (`250ms`, `5s`, `2m`, `1h`) and sizes (`512kb`, `10mb`, `1gb`, or bytes) as config writes them. */
+/** Durations (`250ms`, `5s`, `2m`, `1h`, `7d`) and sizes (`512kb`, `10mb`, `1gb`, or bytes) as config writes them. */
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const DURATION_UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const DURATION_UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /** Milliseconds for a duration string, or undefined when it is not one. */
 export function parseDuration(text: string): number | undefined {

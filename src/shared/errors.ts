@@ -31,8 +31,17 @@ export const ERRORS = {
   VF_ERR_RATE_LIMITED: { status: 429, message: 'Too many requests: the rate limit for this route was reached' },
   VF_ERR_STATE_UNAVAILABLE: { status: 503, message: 'The state store (Redis) did not answer; retry once it is available' },
   VF_ERR_STATE_CONFLICT: { status: 409, message: 'The record was changed concurrently; read it again and retry' },
+  VF_ERR_PRIMARY_UNAVAILABLE: { status: 503, message: 'The VeloFlux primary did not answer in time' },
   VF_ERR_BUSY: { status: 409, message: 'Another operation of this kind is in progress' },
   VF_ERR_INTERNAL: { status: 500, message: 'Internal error' },
+  VF_ERR_TOKEN_EXPIRED: { status: 401, message: 'The access token has expired; refresh it' },
+  VF_ERR_TOO_MANY_ATTEMPTS: { status: 429, message: 'Too many login attempts; wait before trying again' },
+  VF_ERR_USER_EXISTS: { status: 409, message: 'A user with this email already exists' },
+  VF_ERR_PASSWORD_POLICY: { status: 400, message: 'The password does not meet the password policy' },
+  VF_ERR_FORBIDDEN: { status: 403, message: 'Your role does not allow this' },
+  VF_ERR_REGISTRATION_CLOSED: { status: 403, message: 'Registration is closed: ask an administrator for an account' },
+  VF_ERR_INVITE_INVALID: { status: 403, message: 'The invite code is not valid, was already used or has expired' },
+  VF_ERR_ORIGIN_NOT_ALLOWED: { status: 403, message: 'This Origin may not open a WebSocket stream' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -6,6 +6,8 @@
 import type { VelofluxConfig } from './config/schema.js';
 import type { RequestMetricsReport } from './metrics-report.js';
 import type { StateChange, StateRecord, StateStatus } from './state/store.js';
+import type { RpcMethod } from './rpc.js';
+import type { ApiFeed } from './api-feed.js';
 import type { RateShares, RateUsage } from './rate-limit-report.js';
 
 export const IPC_PROTOCOL_VERSION = 1;
@@ -19,6 +21,15 @@ export interface ConfigSnapshot {
   readonly config: Readonly<VelofluxConfig>;
   /** Key for sticky-session cookies (HMAC), the same in every worker and across restarts. */
   readonly stickySecret: string;
+  readonly apiSecrets: ApiSecrets;
+}
+
+/** The main API's secrets (resolved in the primary from env or files, never from the repo). */
+export interface ApiSecrets {
+  /** Signs and verifies access tokens (HS256), at least 32 bytes. */
+  readonly jwtSecret: string;
+  /** What Alertmanager presents to POST /api/alerts/webhook; absent: the webhook is off. */
+  readonly alertWebhookToken?: string;
 }
 
 export type PrimaryMessage =
@@ -50,6 +61,10 @@ export type PrimaryMessage =
   /** A record of a replicated namespace changed (here or, with Redis, on another instance). */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'state-change'; change: StateChange }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'state-status'; status: StateStatus }
+  /** Once a second: what the main API serves and streams (metrics, backends, status, health), built once for all workers. */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'api-feed'; feed: ApiFeed }
+  /** The answer to a worker's rpc-request, by its id. */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'rpc-reply'; requestId: number; result?: unknown; error?: { code: string; message: string } }
   /** The answer to a worker's state-request, by its id. */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'state-reply'; requestId: number; result?: unknown; error?: { code: string; message: string } };
 
@@ -60,7 +75,7 @@ export type WorkerMessage =
    */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'hello' }
   /** The worker built its first runtime and is accepting connections. */
-  | { v: typeof IPC_PROTOCOL_VERSION; type: 'ready'; configVersion: number; httpPort: number; httpsPort?: number }
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'ready'; configVersion: number; httpPort: number; apiPort: number; httpsPort?: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'prepared'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot-applied'; configVersion: number }
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'snapshot-failed'; configVersion: number; reason: string }
@@ -70,6 +85,13 @@ export type WorkerMessage =
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'stats'; stats: WorkerStats }
   /** Rate-limit demand per key since the last report (only sent when there was some). */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'rate-usage'; usage: RateUsage[] }
+  /**
+   * The worker's log lines (info and above, JSON, as written to stdout) since its last batch, for
+   * the primary's recent-log ring; `dropped`: lines left out since then to stay under the rate cap.
+   */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'log-lines'; lines: string[]; dropped: number }
+  /** A call for the primary (shared/rpc.ts): config changes, recent logs, alerts. */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'rpc-request'; requestId: number; method: RpcMethod; params: unknown }
   /** A state store operation for the primary to run (workers never talk to the store directly). */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'state-request'; requestId: number; request: StateRequest }
   /** The worker could not start (for instance, the port is taken); the primary must not respawn it in a loop. */

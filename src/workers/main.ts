@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import cluster from 'node:cluster';
 import { isVelofluxMessage, workerMessage, type ConfigSnapshot, type PrimaryMessage, type WorkerMessage } from '../shared/ipc.js';
 import { createLogger } from '../shared/log.js';
+import { logTap } from '../shared/log-tap.js';
 import { listenErrorMessage } from '../shared/listen-errors.js';
 import { BackendRegistry } from './backend-registry.js';
 import { createHttpEngine, createHttpsEngine } from './http-engine.js';
@@ -16,11 +17,18 @@ import { ProxyHandler } from './proxy-handler.js';
 import { Runtime } from './runtime.js';
 import { StatsReporter } from './stats-reporter.js';
 import { StateReplica } from './state-replica.js';
+import { PrimaryRpc } from './primary-rpc.js';
+import { createApiServer } from './api/api-server.js';
+import type { FastifyInstance } from 'fastify';
 import { accessLog } from './access-log.js';
+import { LogForwarder } from './log-forwarder.js';
 import { CertificateStore } from './tls-certificates.js';
 import { RateLimitRegistry } from './rate-limit/rate-limit-registry.js';
 
 const log = createLogger('worker', { worker: cluster.worker?.id });
+/** This worker's log lines also go up to the primary's recent-log ring (GET /api/admin/logs). */
+const logForwarder = new LogForwarder((message) => void (process.connected && send(message)));
+logTap.attach(logForwarder.push);
 const registry = new BackendRegistry();
 /** Rate limiters by policy: like the registry, they outlive config swaps. */
 const rateLimits = new RateLimitRegistry();
@@ -29,6 +37,8 @@ const health = new Map<string, boolean>();
 let handler: ProxyHandler | undefined;
 let server: Server | undefined;
 let httpsServer: HttpsServer | undefined;
+/** The main API (server.api). */
+let api: FastifyInstance | undefined;
 /** The certificates new TLS handshakes get; replaced whole when a snapshot is swapped in. */
 let certificates: CertificateStore | undefined;
 let shuttingDown = false;
@@ -157,10 +167,19 @@ function startServing(snapshot: ConfigSnapshot, built: Built): void {
     exitOnListenError(httpsServer, 'server.https.port', https.port, 'server.https.port');
     listening.push(listen(httpsServer, https.port, https.host));
   }
-  void Promise.all(listening).then(([httpPort, httpsPort]) => {
+  const apiListening = startApi(snapshot);
+  void Promise.all([Promise.all(listening), apiListening]).then(([[httpPort, httpsPort], apiPort]) => {
     if (httpsPort !== undefined) handler!.httpsPort = httpsPort;
-    send(workerMessage({ type: 'ready', configVersion: snapshot.version, httpPort: httpPort!, ...(httpsPort !== undefined ? { httpsPort } : {}) }));
+    send(workerMessage({ type: 'ready', configVersion: snapshot.version, httpPort: httpPort!, apiPort, ...(httpsPort !== undefined ? { httpsPort } : {}) }));
   });
+}
+
+/** The main API (static settings: built once per worker; routes read the runtime in force). */
+async function startApi(snapshot: ConfigSnapshot): Promise<number> {
+  const { api: settings } = snapshot.config.server;
+  api = await createApiServer({ config: () => handler!.runtime.config, secrets: snapshot.apiSecrets, state, rpc, log });
+  exitOnListenError(api.server, 'server.api.port', settings.port, 'VELOFLUX_API_PORT');
+  return listen(api.server, settings.port, settings.host);
 }
 
 function listen(engine: Server | HttpsServer, port: number, host: string): Promise<number> {
@@ -188,10 +207,11 @@ function shutdown(deadlineMs: number): void {
     exiting = true;
     void registry.closeAll().finally(() => {
       accessLog.flush();
+      logForwarder.flush();
       setTimeout(() => process.exit(0), EXIT_GRACE_MS);
     });
   };
-  const engines = [server, httpsServer].filter((engine) => engine !== undefined);
+  const engines = [server, httpsServer, api?.server].filter((engine) => engine !== undefined);
   if (engines.length === 0) return done();
   // Stop accepting; idle keep-alive connections close now, busy ones after their response.
   let open = engines.length;
@@ -208,12 +228,16 @@ function shutdown(deadlineMs: number): void {
 
 /** This worker's view of the state store (the main API reads users and tenants from it). */
 const state = new StateReplica(send);
+/** Calls to the primary (config changes, logs, alerts) for the main API. */
+const rpc = new PrimaryRpc(send);
 
 process.on('message', (message: unknown) => {
   if (!isVelofluxMessage(message)) return;
   const msg = message as PrimaryMessage;
   if (state.receive(msg)) return;
   switch (msg.type) {
+    case 'rpc-reply':
+      return rpc.settle(msg.requestId, msg.result, msg.error);
     case 'snapshot':
       return applySnapshot(msg.snapshot);
     case 'prepare':

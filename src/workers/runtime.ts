@@ -12,6 +12,8 @@ import type { RateLimitRegistry } from './rate-limit/rate-limit-registry.js';
 
 export class Runtime {
   readonly version: number;
+  /** The snapshot's config, for readers off the request path (the main API). */
+  readonly config: ConfigSnapshot['config'];
   readonly routeTable: RouteTable;
   readonly pools: readonly PoolRuntime[];
   readonly trustedProxies: BlockList;
@@ -26,6 +28,7 @@ export class Runtime {
   constructor(snapshot: ConfigSnapshot, registry: BackendRegistry, health: ReadonlyMap<string, boolean>, reportOutlier: OutlierReporter, rateLimits: RateLimitRegistry) {
     const { config } = snapshot;
     this.version = snapshot.version;
+    this.config = config;
     this.pools = config.pools.map((pool) => new PoolRuntime(pool, config.server, registry, health, reportOutlier, snapshot.stickySecret));
     // Limiters come from the registry, so an unchanged policy keeps its buckets across swaps.
     this.#rateLimits = rateLimits;

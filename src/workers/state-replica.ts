@@ -4,35 +4,27 @@
  * request to the primary with an id and a timeout. A write is seen here through the change the
  * primary pushes back, like a change made anywhere else.
  */
-import { VelofluxError, type ErrorCode } from '../shared/errors.js';
 import { workerMessage, type PrimaryMessage, type StateRequest, type WorkerMessage } from '../shared/ipc.js';
 import type { PutOptions, StateChange, StateRecord, StateStatus, StateStore } from '../shared/state/store.js';
+import { PendingRequests } from './pending-requests.js';
 
 /** A primary that does not answer in this long is treated like an unavailable store. */
 const REQUEST_TIMEOUT_MS = 2000;
 
-interface Waiting {
-  resolve(result: unknown): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-}
-
 export class StateReplica implements StateStore {
   readonly nodeId = 'worker';
   readonly #send: (message: WorkerMessage) => void;
-  readonly #timeoutMs: number;
+  readonly #pending: PendingRequests;
   readonly #replicas = new Map<string, Map<string, StateRecord>>();
-  readonly #waiting = new Map<number, Waiting>();
   readonly #changeListeners = new Set<(change: StateChange) => void>();
   readonly #statusListeners = new Set<(status: StateStatus) => void>();
   /** Changes that arrived before the first sync, applied on top of it. */
   #early: StateChange[] | undefined = [];
   #status: StateStatus = { backend: 'embedded', available: false, error: 'not synchronised with the primary yet', since: new Date().toISOString() };
-  #nextId = 1;
 
   constructor(send: (message: WorkerMessage) => void, timeoutMs = REQUEST_TIMEOUT_MS) {
     this.#send = send;
-    this.#timeoutMs = timeoutMs;
+    this.#pending = new PendingRequests(timeoutMs, 'VF_ERR_STATE_UNAVAILABLE');
   }
 
   /** Feeds the state messages from the primary; returns false for other messages. */
@@ -53,15 +45,9 @@ export class StateReplica implements StateStore {
       case 'state-status':
         this.#setStatus(message.status);
         return true;
-      case 'state-reply': {
-        const waiting = this.#waiting.get(message.requestId);
-        if (waiting === undefined) return true;
-        this.#waiting.delete(message.requestId);
-        clearTimeout(waiting.timer);
-        if (message.error === undefined) waiting.resolve(message.result);
-        else waiting.reject(new VelofluxError(message.error.code as ErrorCode, message.error.message));
+      case 'state-reply':
+        this.#pending.settle(message.requestId, message.result, message.error);
         return true;
-      }
       default:
         return false;
     }
@@ -115,23 +101,11 @@ export class StateReplica implements StateStore {
 
   /** Fails what is still waiting (the worker is stopping). */
   async close(): Promise<void> {
-    for (const [id, waiting] of this.#waiting) {
-      clearTimeout(waiting.timer);
-      waiting.reject(new VelofluxError('VF_ERR_STATE_UNAVAILABLE', 'the worker is stopping'));
-      this.#waiting.delete(id);
-    }
+    this.#pending.failAll('the worker is stopping');
   }
 
   #request(request: StateRequest): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const requestId = this.#nextId++;
-      const timer = setTimeout(() => {
-        this.#waiting.delete(requestId);
-        reject(new VelofluxError('VF_ERR_STATE_UNAVAILABLE', `the primary did not answer a state ${request.op} within ${this.#timeoutMs} ms`));
-      }, this.#timeoutMs);
-      this.#waiting.set(requestId, { resolve, reject, timer });
-      this.#send(workerMessage({ type: 'state-request', requestId, request }));
-    });
+    return this.#pending.start(`a state ${request.op}`, (requestId) => this.#send(workerMessage({ type: 'state-request', requestId, request })));
   }
 
   #apply(change: StateChange): void {

@@ -14,6 +14,9 @@ export const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.ur
 /** The admin token every test instance gets (VELOFLUX_ADMIN_TOKEN), unless a test overrides it. */
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
+/** The API token signing secret every test instance gets (VELOFLUX_JWT_SECRET), so instances sharing Redis accept each other's tokens. */
+export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789abcdef0123456789abcdef';
+
 export interface RunningVeloflux {
   readonly port: number;
   /** The bound HTTPS port, when the config has `server.https`. */
@@ -22,6 +25,9 @@ export interface RunningVeloflux {
   readonly adminPort: number;
   /** http://127.0.0.1:<adminPort> */
   readonly adminUrl: string;
+  readonly apiPort: number;
+  /** http://127.0.0.1:<apiPort>: the main API. */
+  readonly apiUrl: string;
   /** fetch() against the admin API with the test token; `init.headers` are added. */
   admin(path: string, init?: RequestInit): Promise<Response>;
   readonly process: ChildProcess;
@@ -67,7 +73,7 @@ export function writeConfig(config: Record<string, unknown>, options: StartOptio
 export async function startVeloflux(config: Record<string, unknown>, options: StartOptions = {}): Promise<RunningVeloflux> {
   const configFile = writeConfig(config, options);
   const child = spawn(options.execPath ?? process.execPath, [CLI, '--config', configFile], {
-    env: { ...process.env, VELOFLUX_LOG_LEVEL: 'info', VELOFLUX_ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...options.env },
+    env: { ...process.env, VELOFLUX_LOG_LEVEL: 'info', VELOFLUX_ADMIN_TOKEN: TEST_ADMIN_TOKEN, VELOFLUX_JWT_SECRET: TEST_JWT_SECRET, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -84,14 +90,19 @@ export async function startVeloflux(config: Record<string, unknown>, options: St
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-  const { port, adminPort, httpsPort } = await new Promise<{ port: number; adminPort: number; httpsPort: number | undefined }>((resolve, reject) => {
+  const { port, adminPort, apiPort, httpsPort } = await new Promise<{ port: number; adminPort: number; apiPort: number; httpsPort: number | undefined }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`VeloFlux not ready in time:\n${out}`)), options.readyTimeoutMs ?? 15_000);
     const poll = setInterval(() => {
       const ready = logs().find((l) => l.msg === 'veloflux ready');
       if (ready !== undefined) {
         clearInterval(poll);
         clearTimeout(timer);
-        resolve({ port: (ready.http as { port: number }).port, adminPort: (ready.admin as { port: number }).port, httpsPort: (ready.https as { port: number } | undefined)?.port });
+        resolve({
+          port: (ready.http as { port: number }).port,
+          adminPort: (ready.admin as { port: number }).port,
+          apiPort: (ready.api as { port: number }).port,
+          httpsPort: (ready.https as { port: number } | undefined)?.port,
+        });
       }
     }, 20);
     void exited.then((code) => {
@@ -108,6 +119,8 @@ export async function startVeloflux(config: Record<string, unknown>, options: St
     url: `http://127.0.0.1:${port}`,
     adminPort,
     adminUrl,
+    apiPort,
+    apiUrl: `http://127.0.0.1:${apiPort}`,
     admin: (path, init = {}) =>
       fetch(`${adminUrl}${path}`, {
         ...init,

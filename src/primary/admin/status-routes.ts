@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import { LOG_LEVELS, type LogLevel } from '../../shared/ipc.js';
 import { backendTotals, sumWebSockets } from '../metrics/aggregate.js';
-import { actorOf, sendError, type AdminContext } from './server.js';
+import { sendError } from '../../shared/http/json-api.js';
+import { actorOf, type AdminContext } from './server.js';
 
 export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, healthChecker, outliers, shutdownDeadlineMs, rootLog, cluster }: AdminContext): void {
   // Public (no token): up/down only, for probes.

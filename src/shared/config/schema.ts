@@ -109,6 +109,30 @@ const redis = z
     if (r.sentinels === undefined && r.name !== undefined) ctx.addIssue({ code: 'custom', path: ['name'], message: 'only used with sentinels' });
   });
 
+/** The main REST API and its streams (workers, DESIGN.md §2). Secrets come from env or files. */
+const api = z
+  .strictObject({
+    port: port.default(9090),
+    host: host.default('0.0.0.0'),
+    /** File holding the access-token signing secret, at least 32 bytes (VELOFLUX_JWT_SECRET takes precedence). */
+    jwtSecretFile: z.string().min(1).optional(),
+    accessTokenTtl: duration.prefault('15m'),
+    refreshTokenTtl: duration.prefault('7d'),
+    issuer: z.string().min(1).default('veloflux'),
+    audience: z.string().min(1).default('veloflux-api'),
+    /** Who may create accounts through POST /api/auth/register. */
+    registration: z.enum(['admin-only', 'invite', 'open']).default('admin-only'),
+    /** Browser origins allowed besides the API's own (WebSocket streams, CORS), e.g. https://ops.example.com; "*" allows any. */
+    allowedOrigins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'expected an origin like https://ops.example.com, or "*"')).default([]),
+    /** The backends, metrics, status and health streams (and GET /api/status, /api/metrics) without a token. */
+    publicStreams: z.boolean().default(true),
+    /** File holding the bearer token Alertmanager sends to POST /api/alerts/webhook (VELOFLUX_ALERT_WEBHOOK_TOKEN takes precedence). */
+    alertWebhookTokenFile: z.string().min(1).optional(),
+    /** Request bodies larger than this get 413. */
+    maxBodySize: size.default(1024 * 1024),
+  })
+  .prefault({});
+
 const server = z
   .strictObject({
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
@@ -122,7 +146,7 @@ const server = z
         certificates: z.array(z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })).min(1, 'HTTPS needs at least one certificate'),
       })
       .optional(),
-    api: listener(9090, '0.0.0.0'),
+    api,
     admin: z
       .strictObject({
         port: port.default(9000),
@@ -311,6 +335,8 @@ const route = z.strictObject({
   stripPrefix: z.boolean().default(false),
   /** Plain-HTTP requests on this route get a 308 to the same URL on HTTPS. */
   redirectHttps: z.boolean().default(false),
+  /** The tenant owning this route (its traffic is metered to it; a tenant with routes cannot be deleted). */
+  tenant: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" or "-"').optional(),
   /** Name of a `rateLimits` policy; requests over it get 429. */
   rateLimit: z.string().optional(),
 });
@@ -333,6 +359,7 @@ export type BackendConfig = PoolConfig['backends'][number];
 export type RouteConfig = VelofluxConfig['routes'][number];
 export type Algorithm = (typeof ALGORITHMS)[number];
 export type HealthCheckConfig = NonNullable<PoolConfig['healthCheck']>;
+export type ApiConfig = ServerConfig['api'];
 export type RedisConfig = NonNullable<ServerConfig['redis']>;
 export type OutlierDetectionConfig = NonNullable<PoolConfig['outlierDetection']>;
 export type RateLimitConfig = VelofluxConfig['rateLimits'][number];

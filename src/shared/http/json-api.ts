@@ -1,0 +1,68 @@
+/**
+ * What every VeloFlux JSON API (admin on :9000, main API on :9090) does the same way: strict
+ * schema validation (unknown fields are errors, nothing coerced, every problem listed), an empty
+ * body with a JSON content type counts as no body, and every error, ours or fastify's, answers
+ * `{"error": {"code": "VF_ERR_...", "message": ...}}` with the catalogue's status.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { ConfigError } from '../config/load.js';
+import { ERRORS, VelofluxError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export function sendError(reply: FastifyReply, code: ErrorCode, message: string = ERRORS[code].message, extra: Record<string, unknown> = {}): FastifyReply {
+  return reply.code(ERRORS[code].status).send({ error: { code, message, ...extra } });
+}
+
+export interface JsonApiOptions {
+  /** For log lines and the not-found message ("no admin route ..."). */
+  readonly name: string;
+  readonly bodyLimit: number;
+  readonly log: Logger;
+  /** Behind the VeloFlux proxy: believe X-Forwarded-For from these (fastify's trustProxy). */
+  readonly trustProxy?: boolean | string[];
+}
+
+export function createJsonApi({ name, bodyLimit, log, trustProxy }: JsonApiOptions): FastifyInstance {
+  const app = Fastify({
+    // Requests are not logged one by one (changes are audited; traffic is in the metrics).
+    loggerInstance: log.child({ component: name }, { level: 'warn' }) as FastifyBaseLogger,
+    bodyLimit,
+    trustProxy: trustProxy ?? false,
+    // Unknown fields must be errors, not silently dropped (fastify's ajv default removes them).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+  });
+
+  // Clients that always send Content-Type: application/json (curl -H habits, many SDKs) send no
+  // body with POST .../drain, DELETE...: an empty body is "no body", not broken JSON.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text === '') return done(null, undefined);
+    parseJson(request, text, done);
+  });
+
+  app.setErrorHandler((err: FastifyError, _request, reply) => {
+    if (err instanceof VelofluxError) return sendError(reply, err.code, err.message);
+    if (err instanceof ConfigError) {
+      return sendError(reply, 'VF_ERR_CONFIG_INVALID', `${err.problems.length} problem(s) in the configuration`, {
+        problems: err.message.split('\n').slice(1).map((line) => line.trim()),
+      });
+    }
+    if (err.validation !== undefined) {
+      const fields = err.validation.map((v) => ({ field: `${err.validationContext ?? 'body'}${v.instancePath.replace(/\//g, '.')}${v.keyword === 'required' ? `.${String(v.params.missingProperty)}` : v.keyword === 'additionalProperties' ? `.${String(v.params.additionalProperty)}` : ''}`, problem: v.message ?? v.keyword }));
+      return sendError(reply, 'VF_ERR_VALIDATION', err.message, { fields });
+    }
+    if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+      return sendError(reply, 'VF_ERR_INVALID_JSON', `the request body is not valid JSON: ${err.message}`);
+    }
+    if (err.statusCode === 413) return sendError(reply, 'VF_ERR_BODY_TOO_LARGE', `the request body is larger than ${bodyLimit} bytes`);
+    if (err.statusCode === 415) return sendError(reply, 'VF_ERR_VALIDATION', 'Content-Type must be application/json');
+    if (err.statusCode !== undefined && err.statusCode < 500) return sendError(reply, 'VF_ERR_VALIDATION', err.message);
+    log.error({ err }, `${name} error`);
+    return sendError(reply, 'VF_ERR_INTERNAL', err.message);
+  });
+
+  app.setNotFoundHandler((request, reply) => sendError(reply, 'VF_ERR_NOT_FOUND', `no ${name} route ${request.method} ${request.url}`));
+  return app;
+}
