@@ -18,6 +18,8 @@ import { createAdminServer } from './admin/server.js';
 import { resolveAdminToken } from './admin/token.js';
 import { resolveStickySecret } from './sticky-secret.js';
 import { resolveApiSecrets } from './api-secrets.js';
+import { bootstrapAdmin } from '../shared/auth/users.js';
+import type { VelofluxError } from '../shared/errors.js';
 import { createMetricsServer } from './metrics/server.js';
 import { RateLimitCoordinator } from './rate-limit/rate-limit-coordinator.js';
 import { EmbeddedDemandExchange } from './rate-limit/embedded-demand-exchange.js';
@@ -31,7 +33,9 @@ import { ApiFeedBuilder } from './api-feed/feed-builder.js';
 import { RecentLogs } from './recent-logs.js';
 import { logTap } from '../shared/log-tap.js';
 import { primaryMessage } from '../shared/ipc.js';
-import type { ApiFeed } from '../shared/api-feed.js';
+import { FEED_ALERTS, type ApiFeed } from '../shared/api-feed.js';
+import { AlertStore } from './alert-store.js';
+import { maintainSessions } from './session-maintenance.js';
 import { handleBackendCalls } from './api-rpc-handlers.js';
 import { identityOf, joinCluster, type ClusterMembership } from './cluster-membership.js';
 import { REPLICATED_NAMESPACES } from '../shared/state/namespaces.js';
@@ -68,6 +72,12 @@ export async function runPrimary(configPath: string): Promise<void> {
   const token = await resolveAdminToken(server.admin, process.env).catch((err: Error) => exitWith(err.message, log));
   const stickySecret = await resolveStickySecret(server.dataDir, process.env).catch((err: Error) => exitWith(err.message, log));
   const apiSecrets = await resolveApiSecrets(server, process.env).catch((err: Error) => exitWith(err.message, log));
+  // The main API's first admin (VELOFLUX_ADMIN_EMAIL / VELOFLUX_ADMIN_PASSWORD, or a generated password shown once).
+  const firstAdmin = await bootstrapAdmin(controller.store, process.env, log).catch((err: VelofluxError) => {
+    if (err.code === 'VF_ERR_CONFIG_INVALID') exitWith(err.message, log);
+    log.warn({ err: err.message }, 'could not check for the first admin user (state store unavailable); restart once it is back to create one');
+    return undefined;
+  });
 
   let supervisor: Supervisor | undefined;
   const stopAndExit = (message: string) => {
@@ -98,6 +108,13 @@ export async function runPrimary(configPath: string): Promise<void> {
   const workerRpc = new WorkerRpc((workerId, message) => void supervisor!.sendTo(workerId, message));
   handleBackendCalls(workerRpc, controller);
   workerRpc.handle('logs.recent', async (query) => recentLogs.query(query));
+  const alerts = new AlertStore();
+  workerRpc.handle('alerts.record', async ({ payload, receivedBy }) => {
+    const stored = alerts.record(payload as { alerts?: unknown });
+    log.info({ stored, receivedBy }, 'alerts received from Alertmanager');
+    return { stored };
+  });
+  workerRpc.handle('alerts.list', async ({ limit }) => ({ alerts: alerts.newest(limit ?? 100) }));
   // Workers see one availability map: active check results, with ejected outliers marked out.
   const publishAvailability = () => {
     const available = healthChecker.states();
@@ -129,7 +146,7 @@ export async function runPrimary(configPath: string): Promise<void> {
   supervisor!.start();
   rateLimits.start();
   // The main API's data, built once a second for every worker (DESIGN: fed by the primary once per tick).
-  const apiFeed = new ApiFeedBuilder({ supervisor: supervisor!, controller, healthChecker, outliers, cluster: () => membership, version: VELOFLUX_VERSION, startedAt: Date.now(), log });
+  const apiFeed = new ApiFeedBuilder({ supervisor: supervisor!, controller, healthChecker, outliers, cluster: () => membership, version: VELOFLUX_VERSION, startedAt: Date.now(), log, alerts: () => alerts.newest(FEED_ALERTS) });
   let lastFeed: ApiFeed | undefined;
   const publishFeed = (feed: ApiFeed) => {
     lastFeed = feed;
@@ -164,12 +181,17 @@ export async function runPrimary(configPath: string): Promise<void> {
   } catch (err) {
     return stopAndExit(listenErrorMessage(err as Error & { code?: string }, 'server.metrics.port', server.metrics.port, 'VELOFLUX_METRICS_PORT'));
   }
+  if (firstAdmin?.generatedPassword !== undefined) {
+    // Shown once: only its scrypt hash is stored. Set VELOFLUX_ADMIN_PASSWORD to choose it instead.
+    process.stderr.write(`veloflux: first API admin ${firstAdmin.email}, password (generated, shown once): ${firstAdmin.generatedPassword}\n`);
+  }
   if (token.generated) {
     // Shown once: it is not written anywhere. Set VELOFLUX_ADMIN_TOKEN to choose your own.
     process.stderr.write(`veloflux: admin API token (generated for this run, shown once): ${token.value}\n`);
   }
   const { httpPort, apiPort, httpsPort } = await workersReady;
   membership = joinCluster(server.redis, identityOf(nodeId, httpPort, VELOFLUX_VERSION), log);
+  const stopMaintenance = maintainSessions(controller.store, () => membership?.isLeader ?? false, log);
   // Every worker serves now: the API's health should say so at once, not at the next tick.
   publishFeed(apiFeed.build(Date.now()));
   log.info(
@@ -199,6 +221,7 @@ export async function runPrimary(configPath: string): Promise<void> {
     outliers.stop();
     void rateLimits.stop();
     apiFeed.stop();
+    stopMaintenance();
     // Leave the node list and hand the lease over at once, rather than after their timeouts.
     const leaving = membership?.stop() ?? Promise.resolve();
     void supervisor!.shutdown(server.timeouts.shutdown).then(async () => {

@@ -1,3 +1,5 @@
+import type { StoredAlert } from './rpc.js';
+
 /**
  * What the primary tells every worker once a second for the main API (:9090): metrics, the last
  * minute of traffic, backend state, cluster status and instance health, all of which only the
@@ -136,7 +138,12 @@ export interface ApiFeed {
   backends: ApiBackend[];
   status: ApiStatus;
   health: ApiHealth;
+  /** The newest alerts from Alertmanager's webhook, newest last (at most FEED_ALERTS). */
+  alerts: StoredAlert[];
 }
+
+/** How many of the newest alerts ride on the feed (GET /api/alerts has more). */
+export const FEED_ALERTS = 20;
 
 /** The realtime columns as one object per second, oldest first. */
 export function realtimePoints(realtime: ApiRealtime): RealtimePoint[] {

@@ -18,8 +18,8 @@ import { Runtime } from './runtime.js';
 import { StatsReporter } from './stats-reporter.js';
 import { StateReplica } from './state-replica.js';
 import { PrimaryRpc } from './primary-rpc.js';
-import { createApiServer } from './api/api-server.js';
-import type { FastifyInstance } from 'fastify';
+import { createApiServer, type ApiServer } from './api/api-server.js';
+import { FeedRelay } from './api/feed-relay.js';
 import { accessLog } from './access-log.js';
 import { LogForwarder } from './log-forwarder.js';
 import { CertificateStore } from './tls-certificates.js';
@@ -38,7 +38,7 @@ let handler: ProxyHandler | undefined;
 let server: Server | undefined;
 let httpsServer: HttpsServer | undefined;
 /** The main API (server.api). */
-let api: FastifyInstance | undefined;
+let api: ApiServer | undefined;
 /** The certificates new TLS handshakes get; replaced whole when a snapshot is swapped in. */
 let certificates: CertificateStore | undefined;
 let shuttingDown = false;
@@ -177,9 +177,10 @@ function startServing(snapshot: ConfigSnapshot, built: Built): void {
 /** The main API (static settings: built once per worker; routes read the runtime in force). */
 async function startApi(snapshot: ConfigSnapshot): Promise<number> {
   const { api: settings } = snapshot.config.server;
-  api = await createApiServer({ config: () => handler!.runtime.config, secrets: snapshot.apiSecrets, state, rpc, log });
-  exitOnListenError(api.server, 'server.api.port', settings.port, 'VELOFLUX_API_PORT');
-  return listen(api.server, settings.port, settings.host);
+  const started = await createApiServer({ config: () => handler!.runtime.config, secrets: snapshot.apiSecrets, state, rpc, feed, log });
+  api = started;
+  exitOnListenError(started.app.server, 'server.api.port', settings.port, 'VELOFLUX_API_PORT');
+  return listen(started.app.server, settings.port, settings.host);
 }
 
 function listen(engine: Server | HttpsServer, port: number, host: string): Promise<number> {
@@ -211,7 +212,9 @@ function shutdown(deadlineMs: number): void {
       setTimeout(() => process.exit(0), EXIT_GRACE_MS);
     });
   };
-  const engines = [server, httpsServer, api?.server].filter((engine) => engine !== undefined);
+  // Stream clients would hold the API listener open: tell them to go (1001) now.
+  api?.close();
+  const engines = [server, httpsServer, api?.app.server].filter((engine) => engine !== undefined);
   if (engines.length === 0) return done();
   // Stop accepting; idle keep-alive connections close now, busy ones after their response.
   let open = engines.length;
@@ -230,6 +233,8 @@ function shutdown(deadlineMs: number): void {
 const state = new StateReplica(send);
 /** Calls to the primary (config changes, logs, alerts) for the main API. */
 const rpc = new PrimaryRpc(send);
+/** The primary's once-a-second feed for the main API and its streams. */
+const feed = new FeedRelay();
 
 process.on('message', (message: unknown) => {
   if (!isVelofluxMessage(message)) return;
@@ -238,6 +243,8 @@ process.on('message', (message: unknown) => {
   switch (msg.type) {
     case 'rpc-reply':
       return rpc.settle(msg.requestId, msg.result, msg.error);
+    case 'api-feed':
+      return feed.receive(msg.feed);
     case 'snapshot':
       return applySnapshot(msg.snapshot);
     case 'prepare':

@@ -14,6 +14,9 @@ export const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.ur
 /** The admin token every test instance gets (VELOFLUX_ADMIN_TOKEN), unless a test overrides it. */
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
+/** The first API admin of every test instance (VELOFLUX_ADMIN_EMAIL / VELOFLUX_ADMIN_PASSWORD). */
+export const TEST_API_ADMIN = { email: 'admin@test.local', password: 'test-admin-password-0123' } as const;
+
 /** The API token signing secret every test instance gets (VELOFLUX_JWT_SECRET), so instances sharing Redis accept each other's tokens. */
 export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789abcdef0123456789abcdef';
 
@@ -73,7 +76,7 @@ export function writeConfig(config: Record<string, unknown>, options: StartOptio
 export async function startVeloflux(config: Record<string, unknown>, options: StartOptions = {}): Promise<RunningVeloflux> {
   const configFile = writeConfig(config, options);
   const child = spawn(options.execPath ?? process.execPath, [CLI, '--config', configFile], {
-    env: { ...process.env, VELOFLUX_LOG_LEVEL: 'info', VELOFLUX_ADMIN_TOKEN: TEST_ADMIN_TOKEN, VELOFLUX_JWT_SECRET: TEST_JWT_SECRET, ...options.env },
+    env: { ...process.env, VELOFLUX_LOG_LEVEL: 'info', VELOFLUX_ADMIN_TOKEN: TEST_ADMIN_TOKEN, VELOFLUX_JWT_SECRET: TEST_JWT_SECRET, VELOFLUX_ADMIN_EMAIL: TEST_API_ADMIN.email, VELOFLUX_ADMIN_PASSWORD: TEST_API_ADMIN.password, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

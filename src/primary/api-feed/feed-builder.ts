@@ -5,6 +5,7 @@
  * cluster's node list. Only reads, never awaits: the node list (a Redis call with Redis) is
  * refreshed in the background every few seconds and the feed carries the last one.
  */
+import type { StoredAlert } from '../../shared/rpc.js';
 import type { Logger } from '../../shared/log.js';
 import type { VelofluxConfig } from '../../shared/config/schema.js';
 import type { WorkerStats } from '../../shared/ipc.js';
@@ -41,6 +42,8 @@ export interface ApiFeedSources {
   readonly startedAt: number;
   /** Where a failed tick or node listing is reported. */
   readonly log?: Logger;
+  /** The newest alerts Alertmanager sent (pushed on the health stream). */
+  readonly alerts?: () => StoredAlert[];
 }
 
 export class ApiFeedBuilder {
@@ -156,6 +159,7 @@ export class ApiFeedBuilder {
         pools,
       },
       health: instanceHealth(workers, supervisor.expectedWorkers, controller.store.status(), configVersion),
+      alerts: this.#sources.alerts?.() ?? [],
     };
   }
 

@@ -1,18 +1,63 @@
 /**
  * The main API on server.api (:9090), served by every worker on a shared port (DESIGN.md §2):
- * fastify with a JSON schema for every body and response, errors in the VeloFlux shape, and the
- * OpenAPI document generated from those schemas at /api/openapi.json. Routes live one area per
- * file under routes/; they read the worker's replicas and ask the primary for the rest.
+ * fastify with a JSON schema for every body and response, errors in the VeloFlux shape, the
+ * OpenAPI document generated from those schemas at /api/openapi.json, and the WebSocket streams
+ * at /api/ws/*. Routes live one area per file under routes/; they read the worker's replicas and
+ * the primary's feed, and ask the primary for the rest.
  */
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import { AccessTokens } from '../../shared/auth/jwt.js';
+import { LoginThrottle } from '../../shared/auth/login-throttle.js';
+import { RefreshTokens } from '../../shared/auth/refresh-tokens.js';
+import { Registration } from '../../shared/auth/registration.js';
+import { Users } from '../../shared/auth/users.js';
 import { createJsonApi } from '../../shared/http/json-api.js';
 import { IPC_PROTOCOL_VERSION } from '../../shared/ipc.js';
 import { VELOFLUX_VERSION } from '../../shared/version.js';
-import type { ApiContext } from './api-context.js';
+import type { ApiContext, ApiDependencies } from './api-context.js';
+import { Authenticator } from './authenticate.js';
+import { registerAdminRoutes } from './routes/admin-routes.js';
+import { registerAlertRoutes } from './routes/alert-routes.js';
+import { registerAuthRoutes } from './routes/auth-routes.js';
+import { registerBackendRoutes } from './routes/backend-routes.js';
+import { registerObserveRoutes } from './routes/observe-routes.js';
 import { registerSystemRoutes } from './routes/system-routes.js';
+import { registerTenantRoutes } from './routes/tenant-routes.js';
+import { StreamHub } from './streams/stream-hub.js';
+import { STREAM_PATH_PREFIX } from './streams/stream-protocol.js';
+import { rejectUpgrade } from './streams/upgrade-rejection.js';
+import { Tenants } from './tenants.js';
 
-export async function createApiServer(context: ApiContext): Promise<FastifyInstance> {
+/** Streams other issues fill (AI, security, billing) are private: tenant-scoped after the auth handshake. */
+const PRIVATE_STREAMS = ['ai', 'security', 'billing'];
+const FEED_STREAMS = ['backends', 'metrics', 'status', 'health'];
+
+export interface ApiServer {
+  readonly app: FastifyInstance;
+  readonly streams: StreamHub;
+  close(): void;
+}
+
+function servicesFor(deps: ApiDependencies): ApiContext {
+  const { api } = deps.config().server;
+  const tokens = new AccessTokens({ secret: deps.secrets.jwtSecret, issuer: api.issuer, audience: api.audience, ttlSeconds: Math.round(api.accessTokenTtl / 1000) });
+  const users = new Users(deps.state);
+  const auth = new Authenticator(tokens, (id) => users.get(id));
+  return {
+    ...deps,
+    tokens,
+    users,
+    auth,
+    refreshTokens: new RefreshTokens(deps.state, { ttlSeconds: Math.round(api.refreshTokenTtl / 1000) }),
+    throttle: new LoginThrottle(deps.state),
+    registration: new Registration(deps.state, users, { mode: api.registration }),
+    tenants: new Tenants(deps.state),
+  };
+}
+
+export async function createApiServer(deps: ApiDependencies): Promise<ApiServer> {
+  const context = servicesFor(deps);
   const { server } = context.config();
   const app = createJsonApi({
     name: 'API',
@@ -22,6 +67,7 @@ export async function createApiServer(context: ApiContext): Promise<FastifyInsta
     // only from the peers the operator trusts, as on the data plane.
     trustProxy: server.trustedProxies.length > 0 ? [...server.trustedProxies] : false,
   });
+  app.decorateRequest('principal', null);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -30,7 +76,28 @@ export async function createApiServer(context: ApiContext): Promise<FastifyInsta
     },
   });
   registerSystemRoutes(app, context, IPC_PROTOCOL_VERSION);
+  registerObserveRoutes(app, context);
+  registerAuthRoutes(app, context);
+  registerAdminRoutes(app, context);
+  registerTenantRoutes(app, context);
+  registerBackendRoutes(app, context);
+  registerAlertRoutes(app, context);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
-  return app;
+
+  const streams = new StreamHub({
+    streams: [...FEED_STREAMS.map((name) => ({ name, private: !server.api.publicStreams })), ...PRIVATE_STREAMS.map((name) => ({ name, private: true }))],
+    allowedOrigins: server.api.allowedOrigins,
+    verifyToken: (token) => {
+      const claims = context.tokens.verify(token);
+      return { tenant: claims.tenant ?? null, subject: claims.sub };
+    },
+    log: context.log,
+  });
+  app.server.on('upgrade', (request, socket, head) => {
+    if (request.url?.startsWith(STREAM_PATH_PREFIX)) streams.handleUpgrade(request, socket, head);
+    else rejectUpgrade(socket, 'VF_ERR_NOT_FOUND', `no WebSocket endpoint at ${request.url ?? ''}: streams are under ${STREAM_PATH_PREFIX}`);
+  });
+  context.feed.attach(streams);
+  return { app, streams, close: () => streams.close() };
 }

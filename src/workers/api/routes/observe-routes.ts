@@ -1,0 +1,89 @@
+/**
+ * GET /health, /api/status, /api/metrics, /api/metrics/realtime: the primary's once-a-second feed
+ * as JSON (the same counters /metrics serves, aggregated over every worker). Readable without a
+ * token unless `server.api.publicStreams` is false; then tenant users see their routes, pools and
+ * backends only (instance-wide totals and the realtime series are for platform users).
+ */
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { realtimePoints, type ApiFeed, type ApiMetrics } from '../../../shared/api-feed.js';
+import { VelofluxError } from '../../../shared/errors.js';
+import type { ApiContext } from '../api-context.js';
+import { bearerTokenOf } from '../authenticate.js';
+import { bearer, withErrors } from '../schemas.js';
+import { seesTenant, visiblePools } from '../tenants.js';
+
+const anyObject = { type: 'object', additionalProperties: true } as const;
+
+export function registerObserveRoutes(app: FastifyInstance, context: ApiContext): void {
+  const { api } = context.config().server;
+  /** Public: anyone, and a token (if sent) still scopes the answer. Otherwise: viewers and up. */
+  const readAccess: preHandlerAsyncHookHandler = api.publicStreams
+    ? async (request) => {
+        const token = bearerTokenOf(request);
+        if (token !== undefined) request.principal = await context.auth.principalOf(token);
+      }
+    : context.auth.require('viewer');
+  const security = api.publicStreams ? [] : bearer;
+
+  const feedOf = (): ApiFeed => {
+    const feed = context.feed.latest;
+    if (feed === undefined) throw new VelofluxError('VF_ERR_PRIMARY_UNAVAILABLE', 'the instance is starting: no data from the primary yet');
+    return feed;
+  };
+
+  app.get(
+    '/health',
+    { schema: { tags: ['system'], summary: 'Instance health: workers, state store, config version (503 when down)', response: { 200: anyObject, 503: anyObject } } },
+    async (_request, reply) => {
+      const feed = context.feed.latest;
+      if (feed === undefined) return reply.code(503).send({ status: 'starting' });
+      return reply.code(feed.health.status === 'down' ? 503 : 200).send({ ...feed.health, version: feed.status.version });
+    },
+  );
+
+  app.get(
+    '/api/status',
+    { schema: { tags: ['system'], summary: 'Cluster nodes, uptime, config version, pools with healthy counts', security, response: withErrors({ 200: anyObject }, 401, 503) }, preHandler: readAccess },
+    async (request) => {
+      const status = feedOf().status;
+      const pools = visiblePools(context.config(), request.principal);
+      return { ...status, pools: status.pools.filter((p) => pools.has(p.name)) };
+    },
+  );
+
+  app.get(
+    '/api/metrics',
+    { schema: { tags: ['metrics'], summary: 'Totals and per route, pool and backend: requests, errors, latency percentiles, bytes, WebSockets', security, response: withErrors({ 200: anyObject }, 401, 503) }, preHandler: readAccess },
+    async (request) => ({ ...scopedMetrics(feedOf().metrics, request, context), configVersion: feedOf().configVersion, ts: feedOf().ts }),
+  );
+
+  app.get(
+    '/api/metrics/realtime',
+    {
+      schema: {
+        tags: ['metrics'],
+        summary: 'The last 60 s at 1 s resolution: requests/s, errors/s, p50/p99, bytes/s, connections, WebSockets',
+        security,
+        response: withErrors({ 200: { type: 'object', properties: { intervalMs: { type: 'integer' }, points: { type: 'array', items: anyObject } } } }, 401, 403, 503),
+      },
+      preHandler: readAccess,
+    },
+    async (request) => {
+      if (request.principal !== null && request.principal.tenant !== null && !api.publicStreams) throw new VelofluxError('VF_ERR_FORBIDDEN', 'the realtime series is instance-wide');
+      const { realtime } = feedOf();
+      return { intervalMs: realtime.intervalMs, points: realtimePoints(realtime) };
+    },
+  );
+}
+
+/** Tenant users (when metrics are not public) get their routes, pools and backends only. */
+function scopedMetrics(metrics: ApiMetrics, request: FastifyRequest, context: ApiContext): Omit<ApiMetrics, 'totals'> & { totals: ApiMetrics['totals'] | null } {
+  const principal = request.principal;
+  if (principal === null || principal.tenant === null || context.config().server.api.publicStreams) return metrics;
+  const config = context.config();
+  const routes = new Set(config.routes.filter((r) => seesTenant(principal, r.tenant)).map((r) => `${r.host}${r.path}`));
+  const pools = visiblePools(config, principal);
+  const backends = new Set(config.pools.filter((p) => pools.has(p.name)).flatMap((p) => p.backends.map((b) => b.id)));
+  const pick = <T>(from: Record<string, T>, keep: Set<string>) => Object.fromEntries(Object.entries(from).filter(([k]) => keep.has(k)));
+  return { totals: null, routes: pick(metrics.routes, routes), pools: pick(metrics.pools, pools), backends: pick(metrics.backends, backends) };
+}
