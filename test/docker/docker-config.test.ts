@@ -270,6 +270,9 @@ function runTests(): void {
     t.match(env.VELOFLUX_ADMIN_TOKEN, /^\$\{VELOFLUX_ADMIN_TOKEN:\?/, 'the admin token comes from the environment and is required');
     t.match(env.VELOFLUX_REDIS_URL, /redis:\/\/redis:6379/, 'VeloFlux shares its state through the redis service');
     t.ok(validateConfig({ server: { redis: { url: 'redis://redis:6379' } } }, 'compose', {}), 'and that URL is a valid server.redis.url');
+    t.match(env.VELOFLUX_JWT_SECRET, /^\$\{VELOFLUX_JWT_SECRET:\?/, 'with Redis the API token secret is required from the environment');
+    t.match(env.VELOFLUX_ALERT_WEBHOOK_TOKEN, /^\$\{VELOFLUX_ALERT_WEBHOOK_TOKEN:\?/, 'VeloFlux checks the webhook token Alertmanager reads from its secret');
+    t.equal(compose.secrets['alert-webhook-token'].environment, 'VELOFLUX_ALERT_WEBHOOK_TOKEN', 'the same variable feeds both sides');
 
     // Every bind mount names a file or directory that is in the repository.
     for (const [name, service] of Object.entries(services)) {

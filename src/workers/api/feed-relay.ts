@@ -1,7 +1,7 @@
 /**
  * The worker's copy of the primary's once-a-second ApiFeed, and its fan-out to the streams:
- * metrics every feed, backends and health when they change (and at least every 5 s), status every
- * 5 s. One publish per stream per tick for all of the worker's clients; no per-connection timers.
+ * metrics every feed, backends and health (with the newest alerts) when they change (and at least
+ * every 5 s), status every 5 s. One publish per stream per tick for all of the worker's clients; no per-connection timers.
  */
 import type { ApiFeed } from '../../shared/api-feed.js';
 import type { StreamHub } from './streams/stream-hub.js';
@@ -34,7 +34,8 @@ export class FeedRelay {
     if (hub === undefined) return;
     hub.publish('metrics', { totals: feed.metrics.totals, routes: feed.metrics.routes, pools: feed.metrics.pools, backends: feed.metrics.backends, configVersion: feed.configVersion });
     this.#onChange(hub, 'backends', feed.backends, feed.ts, true);
-    this.#onChange(hub, 'health', feed.health, feed.ts, true);
+    // Alerts from Alertmanager ride on the health stream (a new one is a change: pushed at once).
+    this.#onChange(hub, 'health', { ...feed.health, alerts: feed.alerts }, feed.ts, true);
     this.#onChange(hub, 'status', feed.status, feed.ts, false);
   }
 
