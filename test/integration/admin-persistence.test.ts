@@ -178,8 +178,8 @@ t.test('drain, weight, add and remove survive POST /admin/reload, SIGHUP and a r
     },
     'state/config.json is valid JSON with every change',
   );
-  t.same(readdirSync(dataDirOf(configFile)).sort(), ['audit.log', 'state', 'sticky-secret'], 'no temp files left behind');
-  t.same(readdirSync(join(dataDirOf(configFile), 'state')), ['config.json'], 'no temp files left behind in state/');
+  t.same(readdirSync(dataDirOf(configFile)).sort(), ['audit.log', 'jwt-secret', 'state', 'sticky-secret'], 'no temp files left behind');
+  t.same(readdirSync(join(dataDirOf(configFile), 'state')).sort(), ['config.json', 'user-emails.json', 'users.json'], 'no temp files left behind in state/ (the first API admin is there too)');
 
   t.equal(await vf.stop(), 0, 'stopped cleanly');
   vf = await launch(configFile);

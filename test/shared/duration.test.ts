@@ -7,7 +7,8 @@ t.test('durations', async (t) => {
   t.equal(parseDuration('1.5s'), 1500);
   t.equal(parseDuration('2m'), 120_000);
   t.equal(parseDuration('1h'), 3_600_000);
-  for (const bad of ['', '5', 's', '5 sec', '-1s', '5S', '1d']) t.equal(parseDuration(bad), undefined, `rejects "${bad}"`);
+  t.equal(parseDuration('7d'), 604_800_000, 'days, for token lifetimes');
+  for (const bad of ['', '5', 's', '5 sec', '-1s', '5S', '1w']) t.equal(parseDuration(bad), undefined, `rejects "${bad}"`);
 });
 
 t.test('sizes', async (t) => {

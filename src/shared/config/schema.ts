@@ -126,6 +126,13 @@ const api = z
     allowedOrigins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'expected an origin like https://ops.example.com, or "*"')).default([]),
     /** The backends, metrics, status and health streams (and GET /api/status, /api/metrics) without a token. */
     publicStreams: z.boolean().default(true),
+    /**
+     * Streams ping every client this often and drop one that did not answer the previous ping
+     * (RFC 6455 §5.5.2), so a client that stopped reading is gone within two intervals. The
+     * per-client buffer limit alone would take long: kernel socket buffers (megabytes on loopback)
+     * fill first at the streams' few KB/s.
+     */
+    streamPingInterval: duration.refine((ms) => ms >= 100, 'must be at least 100ms').prefault('25s'),
     /** File holding the bearer token Alertmanager sends to POST /api/alerts/webhook (VELOFLUX_ALERT_WEBHOOK_TOKEN takes precedence). */
     alertWebhookTokenFile: z.string().min(1).optional(),
     /** Request bodies larger than this get 413. */

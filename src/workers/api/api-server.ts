@@ -88,6 +88,7 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
   const streams = new StreamHub({
     streams: [...FEED_STREAMS.map((name) => ({ name, private: !server.api.publicStreams })), ...PRIVATE_STREAMS.map((name) => ({ name, private: true }))],
     allowedOrigins: server.api.allowedOrigins,
+    pingIntervalMs: server.api.streamPingInterval,
     verifyToken: (token) => {
       const claims = context.tokens.verify(token);
       return { tenant: claims.tenant ?? null, subject: claims.sub };

@@ -10,6 +10,7 @@ import { VelofluxError } from '../../../shared/errors.js';
 import type { ApiContext } from '../api-context.js';
 import { principalOf, type Principal } from '../authenticate.js';
 import { bearer, idPattern, userSchema, withErrors } from '../schemas.js';
+import { seesTenant } from '../tenants.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 
@@ -56,8 +57,11 @@ export function registerAdminRoutes(app: FastifyInstance, context: ApiContext): 
     },
     async (request, reply) => {
       const principal = principalOf(request);
-      if (request.body.tenant !== undefined && request.body.tenant !== null && (await context.tenants.get(request.body.tenant)) === undefined) {
-        throw new VelofluxError('VF_ERR_VALIDATION', `no tenant "${request.body.tenant}"`);
+      const { tenant } = request.body;
+      // Another tenant is as unknown to a tenant admin as a missing one: the same answer, so its
+      // existence is not confirmed (tenants.ts).
+      if (tenant !== undefined && tenant !== null && (!seesTenant(principal, tenant) || (await context.tenants.get(tenant)) === undefined)) {
+        throw new VelofluxError('VF_ERR_VALIDATION', `no tenant "${tenant}"`);
       }
       const user = await context.registration.register(request.body, { actor: { id: principal.userId, role: principal.role, tenant: principal.tenant } });
       return reply.code(201).send(publicView(user));

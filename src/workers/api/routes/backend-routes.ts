@@ -4,9 +4,10 @@
  * once applied: by then this worker runs the new config too, so the answer shows it. GET adds the
  * live state from the primary's feed (health, ejection, in-flight, latency).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { VelofluxError } from '../../../shared/errors.js';
 import type { VelofluxConfig } from '../../../shared/config/schema.js';
+import { sendError } from '../../../shared/http/json-api.js';
 import type { ApiContext } from '../api-context.js';
 import { principalOf } from '../authenticate.js';
 import { bearer, idPattern, withErrors } from '../schemas.js';
@@ -31,6 +32,18 @@ const backendSchema = {
 } as const;
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 200 } } } as const;
+
+/**
+ * The primary refuses a change that would make the config invalid with VF_ERR_CONFIG_INVALID and
+ * its ConfigError message (`<config file>: N problem(s)`, then one line per problem); over the RPC
+ * only code and message survive. List the problems as the admin API does, and keep the path of
+ * the server's config file (the first line) from API users.
+ */
+function answerInvalidChange(reply: FastifyReply, err: unknown): FastifyReply {
+  if (!(err instanceof VelofluxError) || err.code !== 'VF_ERR_CONFIG_INVALID') throw err;
+  const problems = err.message.split('\n').slice(1).map((line) => line.trim()).filter((line) => line !== '');
+  return sendError(reply, 'VF_ERR_CONFIG_INVALID', `the change would make the configuration invalid: ${problems.length} problem(s)`, { problems });
+}
 
 interface BackendView {
   id: string;
@@ -103,7 +116,11 @@ export function registerBackendRoutes(app: FastifyInstance, context: ApiContext)
     async (request, reply) => {
       const { pool, ...backend } = request.body;
       if (!visiblePools(context.config(), request.principal).has(pool)) throw new VelofluxError('VF_ERR_POOL_NOT_FOUND', `no pool named "${pool}"`);
-      await context.rpc.call('backends.add', { pool, backend, actor: actor(request) });
+      try {
+        await context.rpc.call('backends.add', { pool, backend, actor: actor(request) });
+      } catch (err) {
+        return answerInvalidChange(reply, err);
+      }
       return reply.code(201).send(findIn(context.config(), backend.id, request));
     },
   );
@@ -117,13 +134,17 @@ export function registerBackendRoutes(app: FastifyInstance, context: ApiContext)
         security: bearer,
         params: idParams,
         body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { weight: { type: 'integer', minimum: 0, maximum: 1000 }, drain: { type: 'boolean' } } },
-        response: withErrors({ 200: backendSchema }, 400, 401, 403, 404),
+        response: withErrors({ 200: backendSchema }, 400, 401, 403, 404, 422),
       },
       preHandler: auth.require('operator'),
     },
-    async (request) => {
+    async (request, reply) => {
       findVisible(request, request.params.id);
-      await context.rpc.call('backends.update', { id: request.params.id, ...request.body, actor: actor(request) });
+      try {
+        await context.rpc.call('backends.update', { id: request.params.id, ...request.body, actor: actor(request) });
+      } catch (err) {
+        return answerInvalidChange(reply, err);
+      }
       return findIn(context.config(), request.params.id, request);
     },
   );
@@ -133,7 +154,11 @@ export function registerBackendRoutes(app: FastifyInstance, context: ApiContext)
     { schema: { tags: ['backends'], summary: 'Remove a backend; answers once no worker routes to it', security: bearer, params: idParams, response: withErrors({ 204: { type: 'null' } }, 401, 403, 404, 422) }, preHandler: auth.require('operator') },
     async (request, reply) => {
       findVisible(request, request.params.id);
-      await context.rpc.call('backends.remove', { id: request.params.id, actor: actor(request) });
+      try {
+        await context.rpc.call('backends.remove', { id: request.params.id, actor: actor(request) });
+      } catch (err) {
+        return answerInvalidChange(reply, err);
+      }
       return reply.code(204).send();
     },
   );
