@@ -19,6 +19,8 @@ export interface PacedLoadResult {
   counts: Record<string, number>;
   sent: number;
   seconds: number;
+  /** Answers with status 200 per second of sending (by when the request was sent), for steady-state rates. */
+  okPerSecond: number[];
 }
 
 function get(port: number, path: string, agent: Agent, headers: Record<string, string> | undefined): Promise<number> {
@@ -36,6 +38,7 @@ export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadRes
   const targets = options.ports.flatMap((port) => Array.from({ length: options.connectionsPerPort }, () => ({ port, agent: new Agent({ keepAlive: true, maxSockets: 1 }) })));
   const counts: Record<string, number> = {};
   const count = (key: string | number) => void (counts[key] = (counts[key] ?? 0) + 1);
+  const okPerSecond = new Array<number>(Math.ceil(options.seconds)).fill(0);
   const total = Math.round(options.ratePerSecond * options.seconds);
   const pending: Promise<void>[] = [];
   const started = performance.now();
@@ -45,7 +48,16 @@ export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadRes
       const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * options.ratePerSecond));
       for (; sent < due; sent++) {
         const target = targets[sent % targets.length]!;
-        pending.push(get(target.port, options.path, target.agent, options.headers).then(count, (err: NodeJS.ErrnoException) => count(err.code ?? 'error')));
+        const second = Math.min(okPerSecond.length - 1, Math.floor(sent / options.ratePerSecond));
+        pending.push(
+          get(target.port, options.path, target.agent, options.headers).then(
+            (status) => {
+              count(status);
+              if (status === 200) okPerSecond[second]!++;
+            },
+            (err: NodeJS.ErrnoException) => count(err.code ?? 'error'),
+          ),
+        );
       }
       if (sent >= total) {
         clearInterval(pacer);
@@ -55,5 +67,5 @@ export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadRes
   });
   await Promise.all(pending);
   for (const { agent } of targets) agent.destroy();
-  return { counts, sent, seconds: (performance.now() - started) / 1000 };
+  return { counts, sent, seconds: (performance.now() - started) / 1000, okPerSecond };
 }
