@@ -115,3 +115,19 @@ t.test('no user enumeration: unknown email and wrong password answer the same', 
   t.equal(unknown.status, 401);
   t.same(unknown.body, wrong.body, 'same status, code and message');
 });
+
+t.test('who you are is checked before the body: strangers and read-only roles learn nothing from schema or size errors', async (t) => {
+  const anonymous = await call('/api/backends', { body: { x: 1 } });
+  t.same([anonymous.status, anonymous.body.error.code], [401, 'VF_ERR_AUTH_REQUIRED'], 'no token + a body that fails the schema: 401, not 400');
+  const big = await call('/api/backends', { body: { id: 'x'.repeat(2 * 1024 * 1024) } });
+  t.same([big.status, big.body.error.code], [401, 'VF_ERR_AUTH_REQUIRED'], 'no token + an oversized body: 401, not 413');
+  const admin = (await login(TEST_API_ADMIN.email, TEST_API_ADMIN.password)).body as Session;
+  const viewerEmail = 'readonly@test.local';
+  t.equal((await call('/api/admin/users', { token: admin.accessToken, body: { email: viewerEmail, password: 'viewer-password-0123', role: 'viewer' } })).status, 201);
+  const viewer = (await login(viewerEmail, 'viewer-password-0123')).body as Session;
+  const denied = await call('/api/backends', { token: viewer.accessToken, body: { x: 1 } });
+  t.same([denied.status, denied.body.error.code], [403, 'VF_ERR_FORBIDDEN'], 'a viewer writing a bad body: 403, not 400');
+  const invalid = await call('/api/backends', { token: admin.accessToken, body: { x: 1 } });
+  t.same([invalid.status, invalid.body.error.code], [400, 'VF_ERR_VALIDATION'], 'an operator or admin gets the schema errors');
+  t.ok(Array.isArray(invalid.body.error.fields) && invalid.body.error.fields.length >= 3, `with the fields: ${JSON.stringify(invalid.body.error.fields)}`);
+});

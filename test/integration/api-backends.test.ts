@@ -17,8 +17,6 @@ interface Instance {
   readonly url: string;
   readonly apiUrl: string;
   admin(path: string): Promise<Response>;
-  /** Everything the process wrote so far. */
-  output(): string;
   stop(): Promise<number | null>;
 }
 
@@ -59,7 +57,6 @@ async function launch(configFile: string): Promise<Instance> {
     url: `http://127.0.0.1:${ready.http.port}`,
     apiUrl: `http://127.0.0.1:${ready.api.port}`,
     admin: (path) => fetch(`http://127.0.0.1:${ready.admin.port}${path}`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } }),
-    output: () => all,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;
@@ -76,16 +73,17 @@ const named = (name: string) =>
 const [A, B, C] = (await Promise.all([named('A'), named('B'), named('C')])) as [Upstream, Upstream, Upstream];
 t.teardown(() => Promise.all([A, B, C].map((u) => u.close())));
 
+// The health check is there so GET shows `healthy: true`; lenient, so a loaded machine (probes
+// timing out) does not take a out of rotation in the middle of a traffic check.
 const configFile = writeConfig(
   {
-    pools: [{ name: 'web', backends: [{ id: 'a', url: A.url }], healthCheck: { path: '/', interval: '500ms', timeout: '400ms' } }],
+    pools: [{ name: 'web', backends: [{ id: 'a', url: A.url }], healthCheck: { path: '/', interval: '1s', timeout: '1s', unhealthyThreshold: 5 } }],
     routes: [{ path: '/', pool: 'web' }],
   },
   { workers: 2 },
 );
 let vf = await launch(configFile);
 t.teardown(() => vf.stop());
-process.on('exit', () => { const bad = vf.output().split('\n').filter((l) => /unhealthy|panic|eject/i.test(l)); if (bad.length) console.error('DIAG', bad.join('\n')); });
 
 async function api(path: string, init: { method?: string; token?: string; body?: unknown } = {}): Promise<{ status: number; body: any }> {
   const res = await fetch(`${vf.apiUrl}${path}`, {
@@ -166,7 +164,8 @@ async function traffic(n: number): Promise<Traffic> {
   return { counts, workers: Object.fromEntries(Object.entries(pids).map(([who, set]) => [who, set.size])) };
 }
 
-const answered = { A: 0, B: 0, C: 0 } as Record<string, number>;
+/** Responses per upstream over the whole run, to compare with the feed's per-backend request counters. */
+const answered: Record<string, number> = { A: 0, B: 0, C: 0 };
 const tally = (tr: Traffic) => {
   for (const [who, n] of Object.entries(tr.counts)) answered[who] = (answered[who] ?? 0) + n;
   return tr;
@@ -269,7 +268,7 @@ t.test('refused changes: answers and nothing applied', async (t) => {
   const after = (await api('/api/backends', { token: operator })).body.backends.map((b: { id: string; weight: number; drain: boolean }) => [b.id, b.weight, b.drain]);
   t.same(after, before, 'the backends are unchanged');
   const tr = tally(await traffic(8));
-  t.notOk('B' in tr.counts || Object.keys(tr.counts).some((k) => !['A', 'C'].includes(k)), `traffic still only to a and c (${JSON.stringify(tr.counts)})`);
+  t.same(Object.keys(tr.counts).filter((who) => who !== 'A' && who !== 'C'), [], `traffic still only to a and c (${JSON.stringify(tr.counts)})`);
 });
 
 t.test('the audit log names the API user as the actor of every change', async (t) => {

@@ -6,7 +6,7 @@
  *
  * Roles are ordered: admin > operator > viewer; `require('operator')` admits operators and admins.
  */
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { VelofluxError } from '../../shared/errors.js';
 import type { AccessTokens, Role } from '../../shared/auth/jwt.js';
 
@@ -60,8 +60,12 @@ export class Authenticator {
     return { userId: user.id, email: user.email, role: user.role, tenant: user.tenant ?? null, sessionId: claims.sid };
   }
 
-  /** A preHandler admitting authenticated users of at least `role` (401 without a valid token, 403 below the role). */
-  require(role: Role): preHandlerAsyncHookHandler {
+  /**
+   * An onRequest hook admitting authenticated users of at least `role` (401 without a valid token,
+   * 403 below the role). It runs before the body is read or validated: strangers and roles that may
+   * not write learn nothing from schema or size errors.
+   */
+  require(role: Role): onRequestAsyncHookHandler {
     return async (request: FastifyRequest, reply: FastifyReply) => {
       const token = bearerTokenOf(request);
       if (token === undefined) {

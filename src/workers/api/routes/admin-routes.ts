@@ -24,7 +24,7 @@ export function registerAdminRoutes(app: FastifyInstance, context: ApiContext): 
 
   app.get(
     '/api/admin/users',
-    { schema: { tags: ['admin'], summary: 'Users (of your tenant, for a tenant admin)', security: bearer, response: withErrors({ 200: { type: 'object', properties: { users: { type: 'array', items: userSchema } } } }, 401, 403) }, preHandler: admin },
+    { schema: { tags: ['admin'], summary: 'Users (of your tenant, for a tenant admin)', security: bearer, response: withErrors({ 200: { type: 'object', properties: { users: { type: 'array', items: userSchema } } } }, 401, 403) }, onRequest: admin },
     async (request) => {
       const principal = principalOf(request);
       const list = principal.tenant === null ? await users.list() : await users.list({ tenant: principal.tenant });
@@ -53,7 +53,7 @@ export function registerAdminRoutes(app: FastifyInstance, context: ApiContext): 
         },
         response: withErrors({ 201: userSchema }, 400, 401, 403, 409),
       },
-      preHandler: admin,
+      onRequest: admin,
     },
     async (request, reply) => {
       const principal = principalOf(request);
@@ -77,7 +77,7 @@ export function registerAdminRoutes(app: FastifyInstance, context: ApiContext): 
         security: bearer,
         response: withErrors({ 200: { type: 'object', additionalProperties: { type: ['number', 'null'] } } }, 401, 403),
       },
-      preHandler: admin,
+      onRequest: admin,
     },
     async (request) => {
       requirePlatform(principalOf(request));
@@ -112,7 +112,7 @@ export function registerAdminRoutes(app: FastifyInstance, context: ApiContext): 
         },
         response: withErrors({ 200: { type: 'object', properties: { lines: { type: 'array', items: { type: 'object', additionalProperties: true } }, dropped: { type: 'integer' } } } }, 400, 401, 403),
       },
-      preHandler: admin,
+      onRequest: admin,
     },
     async (request) => {
       requirePlatform(principalOf(request));

@@ -84,7 +84,7 @@ export function registerAlertRoutes(app: FastifyInstance, context: ApiContext): 
         querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'string', pattern: '^[0-9]{1,3}$' } } },
         response: withErrors({ 200: { type: 'object', properties: { alerts: { type: 'array', items: alertSchema } } } }, 400, 401),
       },
-      preHandler: context.auth.require('viewer'),
+      onRequest: context.auth.require('viewer'),
     },
     async (request) => {
       if (request.principal?.tenant !== null) throw new VelofluxError('VF_ERR_FORBIDDEN', 'alerts are instance-wide: for users without a tenant');

@@ -80,7 +80,7 @@ export function registerAuthRoutes(app: FastifyInstance, context: ApiContext): v
 
   app.get(
     '/api/auth/logout',
-    { schema: { tags: ['auth'], summary: 'End the session of this access token (its refresh tokens stop working)', security: bearer, response: withErrors({ 200: { type: 'object', properties: { loggedOut: { type: 'boolean' } } } }, 401) }, preHandler: auth.require('viewer') },
+    { schema: { tags: ['auth'], summary: 'End the session of this access token (its refresh tokens stop working)', security: bearer, response: withErrors({ 200: { type: 'object', properties: { loggedOut: { type: 'boolean' } } } }, 401) }, onRequest: auth.require('viewer') },
     async (request) => {
       const principal = principalOf(request);
       if (principal.sessionId !== undefined) await refreshTokens.revokeSession(principal.sessionId, principal.userId);
@@ -90,7 +90,7 @@ export function registerAuthRoutes(app: FastifyInstance, context: ApiContext): v
 
   app.get(
     '/api/auth/me',
-    { schema: { tags: ['auth'], summary: 'The user of this access token', security: bearer, response: withErrors({ 200: userSchema }, 401) }, preHandler: auth.require('viewer') },
+    { schema: { tags: ['auth'], summary: 'The user of this access token', security: bearer, response: withErrors({ 200: userSchema }, 401) }, onRequest: auth.require('viewer') },
     async (request) => publicView((await users.get(principalOf(request).userId))!),
   );
 
@@ -122,7 +122,7 @@ export function registerAuthRoutes(app: FastifyInstance, context: ApiContext): v
         body: { type: 'object', additionalProperties: false, required: ['role'], properties: { role: { type: 'string', enum: [...ROLES] }, tenant: { anyOf: [{ type: 'string', pattern: idPattern }, { type: 'null' }] } } },
         response: withErrors({ 201: { type: 'object', properties: { code: { type: 'string' }, expiresAt: { type: 'integer' } } } }, 400, 401, 403),
       },
-      preHandler: auth.require('admin'),
+      onRequest: auth.require('admin'),
     },
     async (request, reply) => {
       const principal = principalOf(request);

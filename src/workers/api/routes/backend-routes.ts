@@ -86,13 +86,13 @@ export function registerBackendRoutes(app: FastifyInstance, context: ApiContext)
 
   app.get(
     '/api/backends',
-    { schema: { tags: ['backends'], summary: 'Backends with their live state', security: bearer, response: withErrors({ 200: { type: 'object', properties: { backends: { type: 'array', items: backendSchema } } } }, 401) }, preHandler: auth.require('viewer') },
+    { schema: { tags: ['backends'], summary: 'Backends with their live state', security: bearer, response: withErrors({ 200: { type: 'object', properties: { backends: { type: 'array', items: backendSchema } } } }, 401) }, onRequest: auth.require('viewer') },
     async (request) => ({ backends: visible(request) }),
   );
 
   app.get<{ Params: { id: string } }>(
     '/api/backends/:id',
-    { schema: { tags: ['backends'], summary: 'One backend with its live state', security: bearer, params: idParams, response: withErrors({ 200: backendSchema }, 401, 404) }, preHandler: auth.require('viewer') },
+    { schema: { tags: ['backends'], summary: 'One backend with its live state', security: bearer, params: idParams, response: withErrors({ 200: backendSchema }, 401, 404) }, onRequest: auth.require('viewer') },
     async (request) => findVisible(request, request.params.id),
   );
 
@@ -111,7 +111,7 @@ export function registerBackendRoutes(app: FastifyInstance, context: ApiContext)
         },
         response: withErrors({ 201: backendSchema }, 400, 401, 403, 404, 409, 422),
       },
-      preHandler: auth.require('operator'),
+      onRequest: auth.require('operator'),
     },
     async (request, reply) => {
       const { pool, ...backend } = request.body;
@@ -136,7 +136,7 @@ export function registerBackendRoutes(app: FastifyInstance, context: ApiContext)
         body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { weight: { type: 'integer', minimum: 0, maximum: 1000 }, drain: { type: 'boolean' } } },
         response: withErrors({ 200: backendSchema }, 400, 401, 403, 404, 422),
       },
-      preHandler: auth.require('operator'),
+      onRequest: auth.require('operator'),
     },
     async (request, reply) => {
       findVisible(request, request.params.id);
@@ -151,7 +151,7 @@ export function registerBackendRoutes(app: FastifyInstance, context: ApiContext)
 
   app.delete<{ Params: { id: string } }>(
     '/api/backends/:id',
-    { schema: { tags: ['backends'], summary: 'Remove a backend; answers once no worker routes to it', security: bearer, params: idParams, response: withErrors({ 204: { type: 'null' } }, 401, 403, 404, 422) }, preHandler: auth.require('operator') },
+    { schema: { tags: ['backends'], summary: 'Remove a backend; answers once no worker routes to it', security: bearer, params: idParams, response: withErrors({ 204: { type: 'null' } }, 401, 403, 404, 422) }, onRequest: auth.require('operator') },
     async (request, reply) => {
       findVisible(request, request.params.id);
       try {

@@ -4,7 +4,7 @@
  * token unless `server.api.publicStreams` is false; then tenant users see their routes, pools and
  * backends only (instance-wide totals and the realtime series are for platform users).
  */
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { realtimePoints, type ApiFeed, type ApiMetrics } from '../../../shared/api-feed.js';
 import { VelofluxError } from '../../../shared/errors.js';
 import type { ApiContext } from '../api-context.js';
@@ -17,7 +17,7 @@ const anyObject = { type: 'object', additionalProperties: true } as const;
 export function registerObserveRoutes(app: FastifyInstance, context: ApiContext): void {
   const { api } = context.config().server;
   /** Public: anyone, and a token (if sent) still scopes the answer. Otherwise: viewers and up. */
-  const readAccess: preHandlerAsyncHookHandler = api.publicStreams
+  const readAccess: onRequestAsyncHookHandler = api.publicStreams
     ? async (request) => {
         const token = bearerTokenOf(request);
         if (token !== undefined) request.principal = await context.auth.principalOf(token);
@@ -43,7 +43,7 @@ export function registerObserveRoutes(app: FastifyInstance, context: ApiContext)
 
   app.get(
     '/api/status',
-    { schema: { tags: ['system'], summary: 'Cluster nodes, uptime, config version, pools with healthy counts', security, response: withErrors({ 200: anyObject }, 401, 503) }, preHandler: readAccess },
+    { schema: { tags: ['system'], summary: 'Cluster nodes, uptime, config version, pools with healthy counts', security, response: withErrors({ 200: anyObject }, 401, 503) }, onRequest: readAccess },
     async (request) => {
       const status = feedOf().status;
       const pools = visiblePools(context.config(), request.principal);
@@ -53,7 +53,7 @@ export function registerObserveRoutes(app: FastifyInstance, context: ApiContext)
 
   app.get(
     '/api/metrics',
-    { schema: { tags: ['metrics'], summary: 'Totals and per route, pool and backend: requests, errors, latency percentiles, bytes, WebSockets', security, response: withErrors({ 200: anyObject }, 401, 503) }, preHandler: readAccess },
+    { schema: { tags: ['metrics'], summary: 'Totals and per route, pool and backend: requests, errors, latency percentiles, bytes, WebSockets', security, response: withErrors({ 200: anyObject }, 401, 503) }, onRequest: readAccess },
     async (request) => ({ ...scopedMetrics(feedOf().metrics, request, context), configVersion: feedOf().configVersion, ts: feedOf().ts }),
   );
 
@@ -66,7 +66,7 @@ export function registerObserveRoutes(app: FastifyInstance, context: ApiContext)
         security,
         response: withErrors({ 200: { type: 'object', properties: { intervalMs: { type: 'integer' }, points: { type: 'array', items: anyObject } } } }, 401, 403, 503),
       },
-      preHandler: readAccess,
+      onRequest: readAccess,
     },
     async (request) => {
       if (request.principal !== null && request.principal.tenant !== null && !api.publicStreams) throw new VelofluxError('VF_ERR_FORBIDDEN', 'the realtime series is instance-wide');

@@ -38,7 +38,7 @@ export function registerTenantRoutes(app: FastifyInstance, context: ApiContext):
 
   app.get(
     '/api/tenants',
-    { schema: { tags: ['tenants'], summary: 'Tenants you may see', security: bearer, response: withErrors({ 200: { type: 'object', properties: { tenants: { type: 'array', items: tenantSchema } } } }, 401, 403) }, preHandler: admin },
+    { schema: { tags: ['tenants'], summary: 'Tenants you may see', security: bearer, response: withErrors({ 200: { type: 'object', properties: { tenants: { type: 'array', items: tenantSchema } } } }, 401, 403) }, onRequest: admin },
     async (request) => {
       const principal = principalOf(request);
       return { tenants: (await tenants.list()).filter((t) => seesTenant(principal, t.id)) };
@@ -47,7 +47,7 @@ export function registerTenantRoutes(app: FastifyInstance, context: ApiContext):
 
   app.get<{ Params: { id: string } }>(
     '/api/tenants/:id',
-    { schema: { tags: ['tenants'], summary: 'One tenant', security: bearer, params: idParams, response: withErrors({ 200: tenantSchema }, 401, 403, 404) }, preHandler: admin },
+    { schema: { tags: ['tenants'], summary: 'One tenant', security: bearer, params: idParams, response: withErrors({ 200: tenantSchema }, 401, 403, 404) }, onRequest: admin },
     async (request) => {
       const tenant = await tenants.get(request.params.id);
       if (tenant === undefined || !seesTenant(principalOf(request), tenant.id)) throw notFound(request.params.id);
@@ -65,7 +65,7 @@ export function registerTenantRoutes(app: FastifyInstance, context: ApiContext):
         body: { type: 'object', additionalProperties: false, required: ['id', 'name'], properties: { id: { type: 'string', pattern: idPattern }, ...fields } },
         response: withErrors({ 201: tenantSchema }, 400, 401, 403, 409),
       },
-      preHandler: admin,
+      onRequest: admin,
     },
     async (request, reply) => {
       platformOnly(principalOf(request).tenant);
@@ -85,7 +85,7 @@ export function registerTenantRoutes(app: FastifyInstance, context: ApiContext):
         body: { type: 'object', additionalProperties: false, minProperties: 1, properties: fields },
         response: withErrors({ 200: tenantSchema }, 400, 401, 403, 404),
       },
-      preHandler: admin,
+      onRequest: admin,
     },
     async (request) => {
       const principal = principalOf(request);
@@ -97,7 +97,7 @@ export function registerTenantRoutes(app: FastifyInstance, context: ApiContext):
 
   app.delete<{ Params: { id: string } }>(
     '/api/tenants/:id',
-    { schema: { tags: ['tenants'], summary: 'Delete a tenant that owns no routes', security: bearer, params: idParams, response: withErrors({ 204: { type: 'null' } }, 401, 403, 404, 409) }, preHandler: admin },
+    { schema: { tags: ['tenants'], summary: 'Delete a tenant that owns no routes', security: bearer, params: idParams, response: withErrors({ 204: { type: 'null' } }, 401, 403, 404, 409) }, onRequest: admin },
     async (request, reply) => {
       const principal = principalOf(request);
       if (!seesTenant(principal, request.params.id)) throw notFound(request.params.id);
