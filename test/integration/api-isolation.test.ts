@@ -222,9 +222,9 @@ const rows: Row[] = [
   {
     method: 'POST',
     path: '/api/backends',
-    body: (who) => ({ id: `new-acme-${who}`, pool: 'acme-web', url: ACME.url }),
+    body: (who) => ({ id: `acme-new-${who}`, pool: 'acme-web', url: ACME.url }),
     expect: fill({ admin: 201, operator: 201, acmeAdmin: 201, acmeOperator: 201 }, 403),
-    check: (t, who, body) => t.same(body, { id: `new-acme-${who}`, pool: 'acme-web', url: ACME.url, weight: 1, drain: false }),
+    check: (t, who, body) => t.same(body, { id: `acme-new-${who}`, pool: 'acme-web', url: ACME.url, weight: 1, drain: false }),
   },
   { method: 'POST', path: '/api/backends', body: (who) => ({ id: `new-globex-${who}`, pool: 'globex-web', url: GLOBEX.url }), expect: fill({ admin: 201, operator: 201, acmeAdmin: 404, acmeOperator: 404 }, 403), notFound: 'VF_ERR_POOL_NOT_FOUND' },
   { method: 'POST', path: '/api/backends', body: (who) => ({ id: `new-shared-${who}`, pool: 'shared', url: SHARED.url }), expect: fill({ admin: 201, operator: 201, acmeAdmin: 404, acmeOperator: 404 }, 403), notFound: 'VF_ERR_POOL_NOT_FOUND' },
@@ -336,6 +336,9 @@ t.test('another tenant answers exactly like one that does not exist', async (t) 
     ['PUT backend', await as('/api/backends/globex-1', { method: 'PUT', body: { weight: 0 } }), await as('/api/backends/nope-1', { method: 'PUT', body: { weight: 0 } })],
     ['DELETE backend', await as('/api/backends/globex-1', { method: 'DELETE' }), await as('/api/backends/nope-1', { method: 'DELETE' })],
     ['POST into pool', await as('/api/backends', { body: { id: 'z1', pool: 'globex-web', url: ACME.url } }), await as('/api/backends', { body: { id: 'z1', pool: 'nope-web', url: ACME.url } })],
+    // Ids are global: a tenant's own start with its id, so adding another tenant's id into one's
+    // own pool is refused for the id's shape, never with "already exists".
+    ['POST with its id', await as('/api/backends', { body: { id: 'globex-1', pool: 'acme-web', url: ACME.url } }), await as('/api/backends', { body: { id: 'nope-1', pool: 'acme-web', url: ACME.url } })],
   ];
   const adminOf = (path: string, init: { method?: string; body?: unknown } = {}) => call(path, { token: tokens.acmeAdmin, ...init });
   pairs.push(['GET tenant', await adminOf('/api/tenants/globex'), await adminOf('/api/tenants/nope')]);

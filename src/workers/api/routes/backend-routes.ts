@@ -116,6 +116,12 @@ export function registerBackendRoutes(app: FastifyInstance, context: ApiContext)
     async (request, reply) => {
       const { pool, ...backend } = request.body;
       if (!visiblePools(context.config(), request.principal).has(pool)) throw new VelofluxError('VF_ERR_POOL_NOT_FOUND', `no pool named "${pool}"`);
+      // Backend ids are global; a tenant's own start with its id, so "already exists" can never
+      // confirm another tenant's backend (whose ids a tenant user cannot even ask for).
+      const tenant = principalOf(request).tenant;
+      if (tenant !== null && !backend.id.startsWith(`${tenant}-`)) {
+        throw new VelofluxError('VF_ERR_VALIDATION', `backend ids of tenant "${tenant}" start with "${tenant}-"`);
+      }
       try {
         await context.rpc.call('backends.add', { pool, backend, actor: actor(request) });
       } catch (err) {
