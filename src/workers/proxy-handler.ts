@@ -13,6 +13,7 @@ import { requestMetrics } from './request-metrics.js';
 import { ERRORS, type ErrorCode } from '../shared/errors.js';
 import { Exchange } from './exchange.js';
 import { parseRequestHead } from './request-head.js';
+import { normalizePath } from './path-normalization.js';
 import type { PoolRuntime } from './pool-runtime.js';
 import type { RateLimiter } from './rate-limit/rate-limiter.js';
 import type { Runtime } from './runtime.js';
@@ -102,6 +103,10 @@ export class ProxyHandler {
       if (target === '') return void reject(res, 'VF_ERR_BAD_REQUEST', true);
     }
     if (target !== req.url) replaceHost(exchange, req.url!);
+    // Route (and forward) the path in its normal form: `/%61dmin` and `/x/../admin` are `/admin`.
+    const normal = normalizePath(target);
+    if (normal === undefined) return void reject(res, 'VF_ERR_BAD_REQUEST', true);
+    target = normal;
     if (runtime.maxBodySize > 0 && exchange.contentLength > runtime.maxBodySize) return void reject(res, 'VF_ERR_BODY_TOO_LARGE', true);
     if (exchange.contentLength === -1) exchange.chunkedBodyLimit = runtime.maxBodySize;
 
