@@ -74,7 +74,11 @@ export function writeConfig(config: Record<string, unknown>, options: StartOptio
 }
 
 export async function startVeloflux(config: Record<string, unknown>, options: StartOptions = {}): Promise<RunningVeloflux> {
-  const configFile = writeConfig(config, options);
+  return launchVeloflux(writeConfig(config, options), options);
+}
+
+/** Starts the CLI on an existing config file: a second run finds what the first persisted under its dataDir. */
+export async function launchVeloflux(configFile: string, options: StartOptions = {}): Promise<RunningVeloflux> {
   const child = spawn(options.execPath ?? process.execPath, [CLI, '--config', configFile], {
     env: { ...process.env, VELOFLUX_LOG_LEVEL: 'info', VELOFLUX_ADMIN_TOKEN: TEST_ADMIN_TOKEN, VELOFLUX_JWT_SECRET: TEST_JWT_SECRET, VELOFLUX_ADMIN_EMAIL: TEST_API_ADMIN.email, VELOFLUX_ADMIN_PASSWORD: TEST_API_ADMIN.password, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,73 +5,20 @@
  * upstream answers requests through the proxy.
  */
 import t from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { CLI, TEST_ADMIN_TOKEN, writeConfig } from '../helpers/veloflux.js';
+import { CLI, launchVeloflux, TEST_ADMIN_TOKEN, writeConfig, type RunningVeloflux } from '../helpers/veloflux.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/processes.js';
 
-interface Instance {
-  readonly port: number;
-  readonly pid: number;
-  admin(path: string, init?: RequestInit): Promise<Response>;
-  logs(): Record<string, unknown>[];
-  stop(): Promise<number | null>;
-}
+type Instance = RunningVeloflux & { readonly pid: number };
 
-/**
- * Starts the CLI on an existing config file (startVeloflux always writes a new one, with a new
- * dataDir), so a second run can pick up what the first persisted.
- */
 async function launch(configFile: string): Promise<Instance> {
-  const child = spawn(process.execPath, [CLI, '--config', configFile], {
-    env: { ...process.env, VELOFLUX_LOG_LEVEL: 'info', VELOFLUX_ADMIN_TOKEN: TEST_ADMIN_TOKEN },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let all = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d;
-    all += d;
-  });
-  child.stderr.on('data', (d: Buffer) => (all += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const logs = () =>
-    stdout
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const ready = await Promise.race([
-    (async () => {
-      for (let waited = 0; waited < 15_000; waited += 20) {
-        const line = logs().find((l) => l.msg === 'veloflux ready');
-        if (line !== undefined) return line as { http: { port: number }; admin: { port: number } };
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error(`not ready in time:\n${all}`);
-    })(),
-    exited.then((code) => {
-      throw new Error(`exited with ${code} before ready:\n${all}`);
-    }),
-  ]);
-  const adminUrl = `http://127.0.0.1:${ready.admin.port}`;
-  return {
-    port: ready.http.port,
-    pid: child.pid!,
-    admin: (path, init = {}) =>
-      fetch(`${adminUrl}${path}`, {
-        ...init,
-        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) },
-      }),
-    logs,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
+  const vf = await launchVeloflux(configFile, { env: { VELOFLUX_JWT_SECRET: '', VELOFLUX_ADMIN_EMAIL: '', VELOFLUX_ADMIN_PASSWORD: '' } });
+  return Object.assign(vf, { pid: vf.process.pid! });
 }
 
 const upstreams = await Promise.all([startUpstream(), startUpstream(), startUpstream(), startUpstream()]);

@@ -5,63 +5,17 @@
  * opened it, so "applied" is proven on both workers, not on whichever one answered the API.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
-import { CLI, TEST_ADMIN_TOKEN, TEST_API_ADMIN, TEST_JWT_SECRET, writeConfig } from '../helpers/veloflux.js';
+import { launchVeloflux, TEST_API_ADMIN, writeConfig, type RunningVeloflux } from '../helpers/veloflux.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import { childPids } from '../helpers/processes.js';
 
-interface Instance {
-  readonly pid: number;
-  readonly url: string;
-  readonly apiUrl: string;
-  admin(path: string): Promise<Response>;
-  stop(): Promise<number | null>;
-}
+type Instance = RunningVeloflux & { readonly pid: number };
 
-/** Starts the CLI on an existing config file, so a second run finds what the first persisted under its dataDir. */
 async function launch(configFile: string): Promise<Instance> {
-  const child = spawn(process.execPath, [CLI, '--config', configFile], {
-    env: { ...process.env, VELOFLUX_LOG_LEVEL: 'info', VELOFLUX_ADMIN_TOKEN: TEST_ADMIN_TOKEN, VELOFLUX_JWT_SECRET: TEST_JWT_SECRET, VELOFLUX_ADMIN_EMAIL: TEST_API_ADMIN.email, VELOFLUX_ADMIN_PASSWORD: TEST_API_ADMIN.password },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let all = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d;
-    all += d;
-  });
-  child.stderr.on('data', (d: Buffer) => (all += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  type Ready = { http: { port: number }; admin: { port: number }; api: { port: number } };
-  const ready = await Promise.race([
-    (async () => {
-      for (let waited = 0; waited < 15_000; waited += 20) {
-        const line = stdout
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as Record<string, unknown>)
-          .find((l) => l.msg === 'veloflux ready');
-        if (line !== undefined) return line as unknown as Ready;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error(`not ready in time:\n${all}`);
-    })(),
-    exited.then((code): Ready => {
-      throw new Error(`exited with ${code} before ready:\n${all}`);
-    }),
-  ]);
-  return {
-    pid: child.pid!,
-    url: `http://127.0.0.1:${ready.http.port}`,
-    apiUrl: `http://127.0.0.1:${ready.api.port}`,
-    admin: (path) => fetch(`http://127.0.0.1:${ready.admin.port}${path}`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } }),
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
+  const vf = await launchVeloflux(configFile, {});
+  return Object.assign(vf, { pid: vf.process.pid! });
 }
 
 /** Upstreams that say who they are and from which local port the proxy's connection came. */
