@@ -16,21 +16,23 @@
 
 /** undefined: the path holds a malformed percent-escape. */
 export function normalizePath(target: string): string | undefined {
+  if (isNormal(target)) return target;
   const queryAt = target.indexOf('?');
   const path = queryAt === -1 ? target : target.slice(0, queryAt);
-  if (isNormal(path)) return target;
   const decoded = decodeUnreserved(path);
   if (decoded === undefined) return undefined;
   const normal = removeDotSegments(decoded);
   return queryAt === -1 ? normal : normal + target.slice(queryAt);
 }
 
-function isNormal(path: string): boolean {
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
+/** Scans the path part only (up to a `?`), without copying it. */
+function isNormal(target: string): boolean {
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c === 63 /* ? */) return true;
     if (c === 37 /* % */) return false;
     if (c === 47 /* / */) {
-      const next = path.charCodeAt(i + 1);
+      const next = target.charCodeAt(i + 1);
       if (next === 46 /* . */) return false;
     }
   }
