@@ -113,7 +113,9 @@ t.test('three instances on one Redis share runtime changes, the node list and on
     const view = await nodesOf(survivor);
     return view.isLeader ? view : undefined;
   });
-  t.ok(takeover.ms < 5000 + 2000, `the survivor leads ${takeover.ms.toFixed(0)} ms after the kill (lease 5 s)`);
+  // The lease runs out at most 5 s after the leader's last renewal (so at most 5 s after the kill);
+  // the survivor tries every 0.5 s; the probe here polls over HTTP.
+  t.ok(takeover.ms <= 5000 + 500 + 300, `the survivor leads ${takeover.ms.toFixed(0)} ms after the kill (lease 5 s, attempts every 0.5 s)`);
   const gone = await until('the killed instance leaves the list', 6000, async () => {
     const view = await nodesOf(survivor);
     return view.nodes.length === 1 ? view : undefined;
