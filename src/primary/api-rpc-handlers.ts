@@ -5,7 +5,7 @@
  */
 import type { ApiActor } from '../shared/rpc.js';
 import type { Actor } from './audit-log.js';
-import type { ConfigController } from './config-controller.js';
+import type { ConfigController } from './config/config-controller.js';
 import type { WorkerRpc } from './worker-rpc.js';
 
 const actorOf = (actor: ApiActor): Actor => ({ via: 'api', user: actor.user, address: actor.address });

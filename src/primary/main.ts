@@ -10,7 +10,7 @@ import { ConfigError } from '../shared/config/load.js';
 import type { VelofluxConfig } from '../shared/config/schema.js';
 import { listenErrorMessage } from '../shared/listen-errors.js';
 import { AuditLog } from './audit-log.js';
-import { ConfigController } from './config-controller.js';
+import { ConfigController } from './config/config-controller.js';
 import { HealthChecker } from './health-checker.js';
 import { OutlierDetector } from './outlier-detector.js';
 import { Supervisor } from './supervisor.js';
@@ -26,8 +26,8 @@ import { EmbeddedDemandExchange } from './rate-limit/embedded-demand-exchange.js
 import { RedisDemandExchange } from './rate-limit/redis-demand-exchange.js';
 import { createRedisConnection } from '../shared/state/redis-connection.js';
 import { StateFileError } from '../shared/state/embedded-store.js';
-import { newNodeId, openStateStore } from './state-store.js';
-import { StateService } from './state-service.js';
+import { newNodeId, openStateStore } from './state/state-store.js';
+import { StateService } from './state/state-service.js';
 import { WorkerRpc } from './worker-rpc.js';
 import { ApiFeedBuilder } from './api-feed/feed-builder.js';
 import { RecentLogs } from './recent-logs.js';
@@ -35,9 +35,9 @@ import { logTap } from '../shared/log-tap.js';
 import { primaryMessage } from '../shared/ipc.js';
 import { FEED_ALERTS, type ApiFeed } from '../shared/api-feed.js';
 import { AlertStore } from './alert-store.js';
-import { maintainSessions } from './session-maintenance.js';
+import { maintainSessions } from './state/session-maintenance.js';
 import { handleBackendCalls } from './api-rpc-handlers.js';
-import { identityOf, joinCluster, type ClusterMembership } from './cluster-membership.js';
+import { identityOf, joinCluster, type ClusterMembership } from './state/cluster-membership.js';
 import { REPLICATED_NAMESPACES } from '../shared/state/namespaces.js';
 
 function exitWith(message: string, log?: Logger): never {

@@ -16,12 +16,12 @@ import { createHttpEngine, createHttpsEngine } from './http-engine.js';
 import { ProxyHandler } from './proxy-handler.js';
 import { Runtime } from './runtime.js';
 import { StatsReporter } from './stats-reporter.js';
-import { StateReplica } from './state-replica.js';
-import { PrimaryRpc } from './primary-rpc.js';
+import { StateReplica } from './primary-link/state-replica.js';
+import { PrimaryRpc } from './primary-link/primary-rpc.js';
 import { createApiServer, type ApiServer } from './api/api-server.js';
 import { FeedRelay } from './api/feed-relay.js';
 import { accessLog } from './access-log.js';
-import { LogForwarder } from './log-forwarder.js';
+import { LogForwarder } from './primary-link/log-forwarder.js';
 import { CertificateStore } from './tls-certificates.js';
 import { RateLimitRegistry } from './rate-limit/rate-limit-registry.js';
 

@@ -17,7 +17,7 @@ import { normalizePath } from './path-normalization.js';
 import type { PoolRuntime } from './pool-runtime.js';
 import type { RateLimiter } from './rate-limit/rate-limiter.js';
 import type { Runtime } from './runtime.js';
-import { WebSocketTunnel } from './websocket-tunnel.js';
+import { WebSocketTunnel } from './websocket/websocket-tunnel.js';
 
 const kHostCache = Symbol('veloflux.hostCache');
 type CachingSocket = Socket & { [kHostCache]?: { raw: string; host: string } };

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { validateConfig } from '../../src/shared/config/load.js';
 import { RecentLogs } from '../../src/primary/recent-logs.js';
 import { LogTap } from '../../src/shared/log-tap.js';
-import { LogForwarder } from '../../src/workers/log-forwarder.js';
+import { LogForwarder } from '../../src/workers/primary-link/log-forwarder.js';
 import type { WorkerMessage } from '../../src/shared/ipc.js';
 import { waitFor } from '../helpers/processes.js';
 

@@ -3,7 +3,7 @@
  * remove. Each goes through the same validate / apply-everywhere / persist path as a PUT.
  */
 import type { FastifyInstance } from 'fastify';
-import type { BackendInput } from '../runtime-overlay.js';
+import type { BackendInput } from '../config/runtime-overlay.js';
 import { actorOf, type AdminContext } from './server.js';
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1 } } } as const;

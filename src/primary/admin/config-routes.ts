@@ -1,6 +1,6 @@
 /** GET/PUT /admin/config (ETag / If-Match), POST /admin/validate, POST /admin/reload. */
 import type { FastifyInstance } from 'fastify';
-import type { DynamicInput } from '../runtime-overlay.js';
+import type { DynamicInput } from '../config/runtime-overlay.js';
 import { actorOf, type AdminContext } from './server.js';
 
 /** The envelope only; the contents are validated by the config schema, with paths. */

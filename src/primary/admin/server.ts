@@ -7,14 +7,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from '../../shared/log.js';
 import { createJsonApi, sendError } from '../../shared/http/json-api.js';
 import type { Actor, AuditLog } from '../audit-log.js';
-import type { ConfigController } from '../config-controller.js';
+import type { ConfigController } from '../config/config-controller.js';
 import type { HealthChecker } from '../health-checker.js';
 import type { OutlierDetector } from '../outlier-detector.js';
 import type { Supervisor } from '../supervisor.js';
 import { registerBackendRoutes } from './backend-routes.js';
 import { registerConfigRoutes } from './config-routes.js';
 import { registerStatusRoutes } from './status-routes.js';
-import type { ClusterMembership } from '../cluster-membership.js';
+import type { ClusterMembership } from '../state/cluster-membership.js';
 import { tokenMatches } from './token.js';
 
 export interface AdminContext {

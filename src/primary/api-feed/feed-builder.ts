@@ -12,7 +12,7 @@ import type { WorkerStats } from '../../shared/ipc.js';
 import type { StateStatus } from '../../shared/state/store.js';
 import type { RequestMetricsReport } from '../../shared/metrics-report.js';
 import type { ApiBackend, ApiFeed, ApiHealth, ApiMetrics, ApiNode, ApiPoolStatus, TrafficSummary } from '../../shared/api-feed.js';
-import type { ClusterMembership } from '../cluster-membership.js';
+import type { ClusterMembership } from '../state/cluster-membership.js';
 import type { HealthChecker } from '../health-checker.js';
 import type { OutlierDetector } from '../outlier-detector.js';
 import type { WorkerView } from '../supervisor.js';

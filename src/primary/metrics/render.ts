@@ -4,11 +4,11 @@
  * Names follow the VeloFlux port map (http_*, websocket_*) plus veloflux_* for operators.
  */
 import { DURATION_BUCKETS, SIZE_BUCKETS } from '../../shared/metrics-report.js';
-import type { ConfigController } from '../config-controller.js';
+import type { ConfigController } from '../config/config-controller.js';
 import type { HealthChecker } from '../health-checker.js';
 import type { OutlierDetector } from '../outlier-detector.js';
 import type { Supervisor } from '../supervisor.js';
-import type { ClusterMembership } from '../cluster-membership.js';
+import type { ClusterMembership } from '../state/cluster-membership.js';
 import { backendTotals, clusterTotals } from './aggregate.js';
 import { Exposition } from './exposition.js';
 

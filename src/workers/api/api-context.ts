@@ -8,7 +8,7 @@ import type { VelofluxConfig } from '../../shared/config/schema.js';
 import type { ApiSecrets } from '../../shared/ipc.js';
 import type { Logger } from '../../shared/log.js';
 import type { StateStore } from '../../shared/state/store.js';
-import type { PrimaryRpc } from '../primary-rpc.js';
+import type { PrimaryRpc } from '../primary-link/primary-rpc.js';
 import type { Authenticator } from './authenticate.js';
 import type { FeedRelay } from './feed-relay.js';
 import type { Tenants } from './tenants.js';

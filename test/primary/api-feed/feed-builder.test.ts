@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { ApiFeedBuilder, instanceHealth, type ApiFeedSources } from '../../../src/primary/api-feed/feed-builder.js';
 import { HealthChecker } from '../../../src/primary/health-checker.js';
 import { OutlierDetector } from '../../../src/primary/outlier-detector.js';
-import type { ClusterMembership } from '../../../src/primary/cluster-membership.js';
+import type { ClusterMembership } from '../../../src/primary/state/cluster-membership.js';
 import type { WorkerView } from '../../../src/primary/supervisor.js';
 import { validateConfig } from '../../../src/shared/config/load.js';
 import type { WorkerStats, WebSocketStatsReport } from '../../../src/shared/ipc.js';

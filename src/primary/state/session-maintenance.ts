@@ -2,11 +2,11 @@
  * Expired and revoked refresh tokens and stale invites are deleted every 10 minutes, by one
  * instance only (the leader: with Redis every instance shares the records, and one pass is enough).
  */
-import type { Logger } from '../shared/log.js';
-import { RefreshTokens } from '../shared/auth/refresh-tokens.js';
-import { Registration } from '../shared/auth/registration.js';
-import { Users } from '../shared/auth/users.js';
-import type { StateStore } from '../shared/state/store.js';
+import type { Logger } from '../../shared/log.js';
+import { RefreshTokens } from '../../shared/auth/refresh-tokens.js';
+import { Registration } from '../../shared/auth/registration.js';
+import { Users } from '../../shared/auth/users.js';
+import type { StateStore } from '../../shared/state/store.js';
 
 const EVERY_MS = 10 * 60_000;
 

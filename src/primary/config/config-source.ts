@@ -16,7 +16,7 @@
  * atomically under `<dataDir>/state/`; redis: shared by every instance, which follow its changes).
  */
 import { createHash } from 'node:crypto';
-import { ConfigError, readConfigFile } from '../shared/config/load.js';
+import { ConfigError, readConfigFile } from '../../shared/config/load.js';
 import { emptyOverlay, applyOverlay, type DynamicInput, type RuntimeOverlay } from './runtime-overlay.js';
 
 export interface ConfigFile {

@@ -4,7 +4,7 @@
  * operations never mutate the overlay or base they were given.
  */
 import t from 'tap';
-import { applyOverlay, emptyOverlay, isOverlayEmpty, withOperation, type DynamicInput, type RuntimeOverlay } from '../../src/primary/runtime-overlay.js';
+import { applyOverlay, emptyOverlay, isOverlayEmpty, withOperation, type DynamicInput, type RuntimeOverlay } from '../../../src/primary/config/runtime-overlay.js';
 
 const base = (): DynamicInput => ({
   pools: [

@@ -4,7 +4,7 @@
  * and the primary a bounded amount; lines over the cap are counted and the count goes up with
  * the next batch. Nothing is sent while the worker is quiet.
  */
-import { workerMessage, type WorkerMessage } from '../shared/ipc.js';
+import { workerMessage, type WorkerMessage } from '../../shared/ipc.js';
 
 export const BATCH_MS = 250;
 export const MAX_LINES_PER_BATCH = 200;

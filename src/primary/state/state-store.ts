@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Logger } from '../shared/log.js';
-import type { ServerConfig } from '../shared/config/schema.js';
-import { EmbeddedStateStore } from '../shared/state/embedded-store.js';
-import { RedisStateStore } from '../shared/state/redis-store.js';
-import type { StateStore } from '../shared/state/store.js';
+import type { Logger } from '../../shared/log.js';
+import type { ServerConfig } from '../../shared/config/schema.js';
+import { EmbeddedStateStore } from '../../shared/state/embedded-store.js';
+import { RedisStateStore } from '../../shared/state/redis-store.js';
+import type { StateStore } from '../../shared/state/store.js';
 
 /** Host name plus a random suffix: unique per start, readable in the node list. */
 export function newNodeId(): string {

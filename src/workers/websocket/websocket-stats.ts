@@ -3,7 +3,7 @@
  * messages and bytes per direction. Tunnels add to them as they go; the stats reporter reads a
  * snapshot once a second. Totals since the worker started, never reset.
  */
-import type { WebSocketStatsReport } from '../shared/ipc.js';
+import type { WebSocketStatsReport } from '../../shared/ipc.js';
 import type { DirectionTotals } from './websocket-frame-counter.js';
 
 /** Upper bounds (seconds) of the lifetime histogram: from a quick exchange to a long session. */

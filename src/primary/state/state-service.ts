@@ -3,9 +3,9 @@
  * and pushes the replicated namespaces down (whole when a worker starts, then every change), so
  * the store has one client per instance and data flows one way.
  */
-import type { Logger } from '../shared/log.js';
-import { primaryMessage, type PrimaryMessage, type StateRequest } from '../shared/ipc.js';
-import type { StateRecord, StateStore } from '../shared/state/store.js';
+import type { Logger } from '../../shared/log.js';
+import { primaryMessage, type PrimaryMessage, type StateRequest } from '../../shared/ipc.js';
+import type { StateRecord, StateStore } from '../../shared/state/store.js';
 
 export interface WorkerLink {
   sendTo(workerId: number, message: PrimaryMessage): boolean;

@@ -8,13 +8,13 @@
  * by another instance arrives as a change event and is applied here the same way (validated,
  * on every worker or none), and a write based on an older version is refused, not merged.
  */
-import type { Logger } from '../shared/log.js';
-import { ConfigError, validateConfig } from '../shared/config/load.js';
-import type { VelofluxConfig } from '../shared/config/schema.js';
-import { VelofluxError } from '../shared/errors.js';
-import type { ConfigSnapshot } from '../shared/ipc.js';
-import type { Actor, AuditLog } from './audit-log.js';
-import type { StateChange, StateStore } from '../shared/state/store.js';
+import type { Logger } from '../../shared/log.js';
+import { ConfigError, validateConfig } from '../../shared/config/load.js';
+import type { VelofluxConfig } from '../../shared/config/schema.js';
+import { VelofluxError } from '../../shared/errors.js';
+import type { ConfigSnapshot } from '../../shared/ipc.js';
+import type { Actor, AuditLog } from '../audit-log.js';
+import type { StateChange, StateStore } from '../../shared/state/store.js';
 import { effectiveDynamic, emptyRuntimeState, etagOf, parseRuntimeState, readConfigSource, RUNTIME_STATE_KEY, type ConfigFile, type RuntimeState } from './config-source.js';
 import { emptyOverlay, findBackend, withOperation, type DynamicInput, type RuntimeOperation } from './runtime-overlay.js';
 import { changedPaths } from './static-diff.js';

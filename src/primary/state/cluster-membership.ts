@@ -5,11 +5,11 @@
  * cluster of one: this node, always the leader.
  */
 import { hostname } from 'node:os';
-import type { Logger } from '../shared/log.js';
-import type { RedisConfig } from '../shared/config/schema.js';
-import { LeaderLease } from '../shared/state/leader-lease.js';
-import { NodeRegistry, type NodeIdentity, type NodeInfo } from '../shared/state/node-registry.js';
-import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../shared/state/redis-connection.js';
+import type { Logger } from '../../shared/log.js';
+import type { RedisConfig } from '../../shared/config/schema.js';
+import { LeaderLease } from '../../shared/state/leader-lease.js';
+import { NodeRegistry, type NodeIdentity, type NodeInfo } from '../../shared/state/node-registry.js';
+import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../../shared/state/redis-connection.js';
 
 /** A leader that stops answering is replaced within this (plus one acquisition attempt). */
 const LEASE_TTL_MS = 5000;

@@ -3,7 +3,7 @@
  * that does not answer in time fails the request with VF_ERR_STATE_UNAVAILABLE-like errors the
  * caller chooses, so nothing in a worker ever waits on the primary without a bound.
  */
-import { VelofluxError, type ErrorCode } from '../shared/errors.js';
+import { VelofluxError, type ErrorCode } from '../../shared/errors.js';
 
 interface Waiting {
   resolve(result: unknown): void;

@@ -7,11 +7,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { StateService } from '../../src/primary/state-service.js';
-import { EmbeddedStateStore } from '../../src/shared/state/embedded-store.js';
-import type { PrimaryMessage, WorkerMessage } from '../../src/shared/ipc.js';
-import type { StateChange } from '../../src/shared/state/store.js';
-import { StateReplica } from '../../src/workers/state-replica.js';
+import { StateService } from '../../../src/primary/state/state-service.js';
+import { EmbeddedStateStore } from '../../../src/shared/state/embedded-store.js';
+import type { PrimaryMessage, WorkerMessage } from '../../../src/shared/ipc.js';
+import type { StateChange } from '../../../src/shared/state/store.js';
+import { StateReplica } from '../../../src/workers/primary-link/state-replica.js';
 
 const wire = <T>(message: T): T => JSON.parse(JSON.stringify(message)) as T;
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { WebSocketFrameCounter, type DirectionTotals } from '../../src/workers/websocket-frame-counter.js';
+import { WebSocketFrameCounter, type DirectionTotals } from '../../../src/workers/websocket/websocket-frame-counter.js';
 
 const TEXT = 0x1;
 const BINARY = 0x2;

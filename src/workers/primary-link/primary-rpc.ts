@@ -1,6 +1,6 @@
 /** The worker's side of shared/rpc.ts: typed calls to the primary, each bounded by a timeout. */
-import { workerMessage, type WorkerMessage } from '../shared/ipc.js';
-import type { RpcMethod, RpcMethods } from '../shared/rpc.js';
+import { workerMessage, type WorkerMessage } from '../../shared/ipc.js';
+import type { RpcMethod, RpcMethods } from '../../shared/rpc.js';
 import { PendingRequests } from './pending-requests.js';
 
 /** Config changes wait for every worker to apply them, which may take a while under load. */

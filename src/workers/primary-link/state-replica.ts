@@ -4,8 +4,8 @@
  * request to the primary with an id and a timeout. A write is seen here through the change the
  * primary pushes back, like a change made anywhere else.
  */
-import { workerMessage, type PrimaryMessage, type StateRequest, type WorkerMessage } from '../shared/ipc.js';
-import type { PutOptions, StateChange, StateRecord, StateStatus, StateStore } from '../shared/state/store.js';
+import { workerMessage, type PrimaryMessage, type StateRequest, type WorkerMessage } from '../../shared/ipc.js';
+import type { PutOptions, StateChange, StateRecord, StateStatus, StateStore } from '../../shared/state/store.js';
 import { PendingRequests } from './pending-requests.js';
 
 /** A primary that does not answer in this long is treated like an unavailable store. */
