@@ -217,17 +217,8 @@ export class ConfigController {
       this.#reject(actor, action, target, err);
       throw err;
     }
-    const previous = applier.committed;
+    const { snapshot, previous } = await this.#applyOnWorkers(applier, next, actor, action, target);
     const running = previous.config;
-    // Static settings keep their running values until a restart; the rest is swapped in.
-    const config = Object.freeze({ ...next.config, server: running.server });
-    const snapshot: ConfigSnapshot = { ...previous, version: applier.nextVersion(), config };
-    try {
-      await applier.apply(snapshot);
-    } catch (err) {
-      this.#audit.record({ actor, action, target, outcome: 'failed', detail: (err as Error).message });
-      throw err;
-    }
     let stateVersion = this.#stateVersion;
     if (JSON.stringify(this.#current.state) !== JSON.stringify(next.state)) {
       try {
@@ -244,15 +235,37 @@ export class ConfigController {
         throw new VelofluxError(code, `${reason}; the change was rolled back on every worker`);
       }
     }
-    this.#stateVersion = stateVersion;
-    this.#current = { ...next, config };
-    this.#etag = etagOf(next.dynamic);
+    this.#becomeCurrent(next, snapshot.config, stateVersion);
     const needsRestart = changedPaths(running.server, next.config.server);
     if (needsRestart.length > 0) this.#log.warn({ needsRestart }, 'static settings changed in the file: they take effect after a restart');
-    this.onApplied(config);
     const result: ChangeResult = { configVersion: snapshot.version, etag: this.#etag, needsRestart, skipped: next.skipped };
     this.#audit.record({ actor, action, target, outcome: 'applied', configVersion: snapshot.version, detail: { needsRestart, skipped: next.skipped } });
     return result;
+  }
+
+  /**
+   * Swaps `next` in on every worker (or none); static settings keep their running values until a
+   * restart. A failure is audited and thrown; the running config is untouched.
+   */
+  async #applyOnWorkers(applier: ConfigApplier, next: Effective, actor: Actor, action: string, target: string | undefined): Promise<{ snapshot: ConfigSnapshot; previous: ConfigSnapshot }> {
+    const previous = applier.committed;
+    const config = Object.freeze({ ...next.config, server: previous.config.server });
+    const snapshot: ConfigSnapshot = { ...previous, version: applier.nextVersion(), config };
+    try {
+      await applier.apply(snapshot);
+    } catch (err) {
+      this.#audit.record({ actor, action, target, outcome: 'failed', detail: (err as Error).message });
+      throw err;
+    }
+    return { snapshot, previous };
+  }
+
+  /** What the workers now run is what this controller answers with (GET, ETag, health checks). */
+  #becomeCurrent(next: Effective, config: Readonly<VelofluxConfig>, stateVersion: number | undefined): void {
+    this.#current = { ...next, config };
+    this.#stateVersion = stateVersion;
+    this.#etag = etagOf(next.dynamic);
+    this.onApplied(config);
   }
 
   /** Writes the runtime state, refusing to overwrite a version this instance has not seen. */
@@ -320,19 +333,8 @@ export class ConfigController {
         this.#stateVersion = version; // the same content under a new version (a resync, a re-seed): nothing to apply
         return;
       }
-      const previous = applier.committed;
-      const config = Object.freeze({ ...next.config, server: previous.config.server });
-      const snapshot: ConfigSnapshot = { ...previous, version: applier.nextVersion(), config };
-      try {
-        await applier.apply(snapshot);
-      } catch (err) {
-        this.#audit.record({ actor, action: 'config.sync', outcome: 'failed', detail: (err as Error).message });
-        throw err;
-      }
-      this.#current = { ...next, config };
-      this.#stateVersion = version;
-      this.#etag = etagOf(next.dynamic);
-      this.onApplied(config);
+      const { snapshot } = await this.#applyOnWorkers(applier!, next, actor, 'config.sync', undefined);
+      this.#becomeCurrent(next, snapshot.config, version);
       this.#audit.record({ actor, action: 'config.sync', outcome: 'applied', configVersion: snapshot.version, detail: { stateVersion: version, skipped: next.skipped } });
       this.#log.info({ origin, stateVersion: version, configVersion: snapshot.version }, 'applied a runtime config change from the shared state');
     }).catch(() => {});
