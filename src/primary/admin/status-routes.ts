@@ -3,23 +3,16 @@ import type { FastifyInstance } from 'fastify';
 import { LOG_LEVELS, type LogLevel } from '../../shared/ipc.js';
 import { backendTotals, sumWebSockets } from '../metrics/aggregate.js';
 import { sendError } from '../../shared/http/json-api.js';
+import { instanceHealth } from '../api-feed/feed-builder.js';
 import { actorOf, type AdminContext } from './server.js';
 
 export function registerStatusRoutes(app: FastifyInstance, { controller, supervisor, audit, healthChecker, outliers, shutdownDeadlineMs, rootLog, cluster }: AdminContext): void {
   // Public (no token): up/down only, for probes.
   app.get('/admin/health', async (_request, reply) => {
-    const workers = supervisor.workers();
-    const ready = workers.filter((w) => w.ready).length;
-    const up = ready > 0;
     // Redis being away does not stop proxying (last known config, local rate-limit shares): the
-    // instance stays up for probes and says it is degraded. The error text is for the token holder.
-    const { backend, available, since } = controller.store.status();
-    return reply.code(up ? 200 : 503).send({
-      status: up ? (available ? 'up' : 'degraded') : 'down',
-      workers: { ready, alive: workers.length, expected: supervisor.expectedWorkers },
-      configVersion: supervisor.committed.version,
-      state: { backend, available, since },
-    });
+    // instance stays up for probes and says it is degraded. Same answer as the main API's /health.
+    const health = instanceHealth(supervisor.workers(), supervisor.expectedWorkers, controller.store.status(), supervisor.committed.version);
+    return reply.code(health.status === 'down' ? 503 : 200).send(health);
   });
 
   /** The VeloFlux instances sharing this one's state (embedded: this one), and the leader. */
