@@ -12,6 +12,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '../atomic-file.js';
 import { VelofluxError } from '../errors.js';
+import { Listeners } from '../listeners.js';
 import type { PutOptions, StateChange, StateRecord, StateStatus, StateStore } from './store.js';
 
 const FORMAT = 1;
@@ -47,7 +48,7 @@ export class EmbeddedStateStore implements StateStore {
   readonly #namespaces = new Map<string, NamespaceData>();
   readonly #queues = new Map<string, Pending[]>();
   readonly #flushing = new Set<string>();
-  readonly #listeners = new Set<(change: StateChange) => void>();
+  readonly #listeners = new Listeners<StateChange>();
   readonly #since = new Date().toISOString();
   /** countInWindow's windows: memory only, by design. */
   readonly #windows = new Map<string, { endsAt: number; hits: number }>();
@@ -124,8 +125,7 @@ export class EmbeddedStateStore implements StateStore {
   }
 
   onChange(listener: (change: StateChange) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   /** Embedded state is always available: it never changes status. */
@@ -194,7 +194,7 @@ export class EmbeddedStateStore implements StateStore {
         this.#namespaces.set(namespace, next);
         for (const { pending, result, change } of outcomes) {
           pending.resolve(result);
-          if (change !== undefined) for (const listener of this.#listeners) listener(change);
+          if (change !== undefined) this.#listeners.emit(change);
         }
       }
     } finally {

@@ -18,6 +18,7 @@
  */
 import type { RedisConfig } from '../config/schema.js';
 import { VelofluxError } from '../errors.js';
+import { Listeners } from '../listeners.js';
 import { escapeKeyPart } from './key-escape.js';
 import { closeRedisConnection, createRedisConnection, stateUnavailable, type RedisConnection } from './redis-connection.js';
 import type { PutOptions, StateChange, StateRecord, StateStatus, StateStore } from './store.js';
@@ -76,8 +77,8 @@ export class RedisStateStore implements StateStore {
   /** Pub/sub needs a connection of its own: a subscribed connection runs no other command. */
   readonly #subscriber: RedisConnection;
   readonly #log: (message: string, error?: unknown) => void;
-  readonly #changeListeners = new Set<(change: StateChange) => void>();
-  readonly #statusListeners = new Set<(status: StateStatus) => void>();
+  readonly #changeListeners: Listeners<StateChange>;
+  readonly #statusListeners: Listeners<StateStatus>;
   #commandsReady = false;
   #subscribed = false;
   #closed = false;
@@ -91,6 +92,9 @@ export class RedisStateStore implements StateStore {
     this.#channel = `${config.keyPrefix}state-changes`;
     this.#originJson = JSON.stringify(nodeId);
     this.#log = options.log ?? (() => {});
+    // A throwing listener must neither starve the others nor escape into ioredis' reader.
+    this.#changeListeners = new Listeners((err) => this.#log('a state change listener threw', err));
+    this.#statusListeners = new Listeners((err) => this.#log('a state status listener threw', err));
 
     this.#redis = createRedisConnection(config, 'state');
     this.#redis.defineCommand('veloStatePut', { numberOfKeys: 2, lua: PUT_SCRIPT });
@@ -197,8 +201,7 @@ export class RedisStateStore implements StateStore {
   }
 
   onChange(listener: (change: StateChange) => void): () => void {
-    this.#changeListeners.add(listener);
-    return () => this.#changeListeners.delete(listener);
+    return this.#changeListeners.add(listener);
   }
 
   /**
@@ -207,8 +210,7 @@ export class RedisStateStore implements StateStore {
    * callback misses nothing.
    */
   onStatus(listener: (status: StateStatus) => void): () => void {
-    this.#statusListeners.add(listener);
-    return () => this.#statusListeners.delete(listener);
+    return this.#statusListeners.add(listener);
   }
 
   status(): StateStatus {
@@ -281,13 +283,7 @@ export class RedisStateStore implements StateStore {
     if (available) this.#lastError = undefined;
     this.#since = new Date().toISOString();
     const status = this.status();
-    for (const listener of this.#statusListeners) {
-      try {
-        listener(status);
-      } catch (err) {
-        this.#log('a state status listener threw', err);
-      }
-    }
+    this.#statusListeners.emit(status);
   }
 
   #deliver(message: string): void {
@@ -307,14 +303,7 @@ export class RedisStateStore implements StateStore {
       this.#log(`unreadable message on ${this.#channel}`, err);
       return;
     }
-    for (const listener of this.#changeListeners) {
-      // A throwing listener must neither starve the others nor escape into ioredis' reader.
-      try {
-        listener(change);
-      } catch (err) {
-        this.#log('a state change listener threw', err);
-      }
-    }
+    this.#changeListeners.emit(change);
   }
 }
 

@@ -7,6 +7,7 @@
 import { workerMessage, type PrimaryMessage, type StateRequest, type WorkerMessage } from '../../shared/ipc.js';
 import type { PutOptions, StateChange, StateRecord, StateStatus, StateStore } from '../../shared/state/store.js';
 import { PendingRequests } from './pending-requests.js';
+import { Listeners } from '../../shared/listeners.js';
 
 /** A primary that does not answer in this long is treated like an unavailable store. */
 const REQUEST_TIMEOUT_MS = 2000;
@@ -16,8 +17,8 @@ export class StateReplica implements StateStore {
   readonly #send: (message: WorkerMessage) => void;
   readonly #pending: PendingRequests;
   readonly #replicas = new Map<string, Map<string, StateRecord>>();
-  readonly #changeListeners = new Set<(change: StateChange) => void>();
-  readonly #statusListeners = new Set<(status: StateStatus) => void>();
+  readonly #changeListeners = new Listeners<StateChange>();
+  readonly #statusListeners = new Listeners<StateStatus>();
   /** Changes that arrived before the first sync, applied on top of it. */
   #early: StateChange[] | undefined = [];
   #status: StateStatus = { backend: 'embedded', available: false, error: 'not synchronised with the primary yet', since: new Date().toISOString() };
@@ -86,13 +87,11 @@ export class StateReplica implements StateStore {
   }
 
   onChange(listener: (change: StateChange) => void): () => void {
-    this.#changeListeners.add(listener);
-    return () => this.#changeListeners.delete(listener);
+    return this.#changeListeners.add(listener);
   }
 
   onStatus(listener: (status: StateStatus) => void): () => void {
-    this.#statusListeners.add(listener);
-    return () => this.#statusListeners.delete(listener);
+    return this.#statusListeners.add(listener);
   }
 
   status(): StateStatus {
@@ -117,11 +116,11 @@ export class StateReplica implements StateStore {
       if (change.deleted) replica.delete(change.id);
       else replica.set(change.id, { value: change.value, version: change.version });
     }
-    for (const listener of this.#changeListeners) listener(change);
+    this.#changeListeners.emit(change);
   }
 
   #setStatus(status: StateStatus): void {
     this.#status = status;
-    for (const listener of this.#statusListeners) listener(status);
+    this.#statusListeners.emit(status);
   }
 }
