@@ -50,6 +50,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
 
   // Expirable.
   deadline = 0;
+  previousOnWheel: Expirable | undefined = undefined;
+  nextOnWheel: Expirable | undefined = undefined;
 
   /** The path sent upstream (after an optional prefix strip). */
   upstreamPath = '/';

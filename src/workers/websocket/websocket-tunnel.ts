@@ -53,6 +53,8 @@ export function expectedAccept(key: string): string {
 export class WebSocketTunnel implements Expirable {
   /** Next time the limits are checked (performance.now() ms), while on the wheel. */
   deadline = 0;
+  previousOnWheel: Expirable | undefined = undefined;
+  nextOnWheel: Expirable | undefined = undefined;
   readonly #client: Socket;
   readonly #res: ServerResponse;
   readonly #clientHead: Buffer;
