@@ -126,6 +126,9 @@ function isDigits(value: string): boolean {
 
 /** Headers named in Connection are hop-by-hop for this message (RFC 9110 §7.6.1). */
 export function removeConnectionNominated(headers: string[], connection: string): void {
+  // Nearly every upstream response says just this; it names no header, and skipping the split
+  // saves four allocations per response.
+  if (connection === 'keep-alive' || connection === 'close') return;
   const named = connection.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '' && t !== 'close' && t !== 'keep-alive' && !NOT_NOMINATABLE.has(t));
   if (named.length === 0) return;
   for (let i = headers.length - 2; i >= 0; i -= 2) {
