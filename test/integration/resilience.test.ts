@@ -100,7 +100,8 @@ t.test('sticky sessions: the cookie pins a client; tampering and unavailable bac
   const upstreams = await Promise.all(['a', 'b', 'c'].map((n) => named(n)()));
   const vf = await startVeloflux(
     {
-      pools: [{ name: 'web', sticky: { cookie: 'vf_s', maxAge: '1h' }, backends: upstreams.map((u, i) => ({ id: `b${i}`, url: u.url })) }],
+      // Ids long enough that a random token cannot contain one by chance (`b1` could).
+      pools: [{ name: 'web', sticky: { cookie: 'vf_s', maxAge: '1h' }, backends: upstreams.map((u, i) => ({ id: `sticky-backend-${i}`, url: u.url })) }],
       routes: [{ path: '/', pool: 'web' }],
     },
     { workers: 2 },
@@ -112,7 +113,7 @@ t.test('sticky sessions: the cookie pins a client; tampering and unavailable bac
   const first = await get(vf.port, '/');
   const setCookie = String(first.headers['set-cookie']);
   t.match(setCookie, /^vf_s=[A-Za-z0-9_-]{27}; Path=\/; HttpOnly; SameSite=Lax; Max-Age=3600$/);
-  t.notMatch(setCookie, /127\.0\.0\.1|b[0-9]/, 'the cookie reveals neither address nor id');
+  t.notMatch(setCookie, /127\.0\.0\.1|sticky-backend/, 'the cookie reveals neither address nor id');
   const cookie = setCookie.split(';')[0]!;
 
   const seen = new Set<string>();
@@ -135,7 +136,7 @@ t.test('sticky sessions: the cookie pins a client; tampering and unavailable bac
   t.equal(spread.size, 3, 'a tampered cookie is ignored: the balancer decides');
 
   // Drain the pinned backend: the client moves and gets a new cookie.
-  const pinnedId = `b${['a', 'b', 'c'].indexOf(first.body)}`;
+  const pinnedId = `sticky-backend-${['a', 'b', 'c'].indexOf(first.body)}`;
   t.equal((await vf.admin(`/admin/backends/${pinnedId}/drain`, { method: 'POST' })).status, 200);
   const moved = await get(vf.port, '/', { cookie });
   t.not(moved.body, first.body, 'an unavailable pinned backend falls back to the balancer');
