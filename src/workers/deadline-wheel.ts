@@ -1,6 +1,6 @@
 /**
  * One coarse shared timer for every request deadline in a worker (as undici's `lib/util/timers`),
- * instead of a setTimeout per request. Deadlines fire within one tick (250 ms) after they pass.
+ * instead of a setTimeout per request. Deadlines fire within one tick (250 ms unless told) after they pass.
  *
  * Entries are kept in an intrusive doubly linked list (the links live on the entries), and a
  * removed entry has both links cleared. A `Set` of entries was measured to keep finished
@@ -18,12 +18,17 @@ export interface Expirable {
   expire(): void;
 }
 
-const TICK_MS = 250;
+const DEFAULT_TICK_MS = 250;
 
 export class DeadlineWheel {
   #first: Expirable | undefined;
   #last: Expirable | undefined;
   #timer: NodeJS.Timeout | undefined;
+  readonly #tickMs: number;
+
+  constructor(tickMs = DEFAULT_TICK_MS) {
+    this.#tickMs = tickMs;
+  }
 
   /** Adds `entry`; adding one that is already on the wheel only keeps it there (its deadline is read at each tick). */
   add(entry: Expirable): void {
@@ -34,7 +39,7 @@ export class DeadlineWheel {
     else this.#last.nextOnWheel = entry;
     this.#last = entry;
     if (this.#timer === undefined) {
-      this.#timer = setInterval(() => this.#tick(), TICK_MS);
+      this.#timer = setInterval(() => this.#tick(), this.#tickMs);
       this.#timer.unref();
     }
   }

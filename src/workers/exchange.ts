@@ -1,15 +1,14 @@
 /**
- * One proxied request: the undici dispatch handler object (legacy callbacks, undici's native
- * path, so no wrapper per request), the balancer's pick context and the deadline entry, all in
- * one object so a request costs one allocation for its state, not a closure per callback.
+ * One proxied request: the upstream call's handler, the balancer's pick context and the
+ * deadline entry, all in one object so a request costs one allocation for its state, not a
+ * closure per callback.
  *
- * Bodies stream both ways with backpressure: the client request is handed to undici as a
- * stream, and a response chunk that node cannot write at once pauses the upstream socket until
- * the client drains.
+ * Bodies stream both ways with backpressure: the client request is handed to the upstream
+ * client as a stream, and a response chunk that node cannot write at once pauses the upstream
+ * socket until the client drains.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { Dispatcher } from 'undici';
 import { pipeline, type Readable } from 'node:stream';
 import { ERRORS, VelofluxError, type ErrorCode } from '../shared/errors.js';
 import { BodyLimit } from './body-limit.js';
@@ -18,6 +17,7 @@ import type { PickContext } from './balancers/balancer.js';
 import type { DeadlineWheel, Expirable } from './deadline-wheel.js';
 import { sendError } from './error-response.js';
 import type { PoolRuntime } from './pool-runtime.js';
+import type { UpstreamController, UpstreamHandler } from './upstream/upstream-call.js';
 import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from './request-head.js';
 import { classifyUpstreamError } from './upstream-errors.js';
 import { requestMetrics } from './request-metrics.js';
@@ -34,7 +34,7 @@ const RETRY = new RetryOnAnotherBackend('retrying on another backend');
 
 const EWMA_WEIGHT = 0.2;
 
-export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, PickContext, Expirable {
+export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext, Expirable {
   // RequestHeadFields, filled by parseRequestHead.
   upstreamHeaders: string[] = [];
   rawHost = '';
@@ -73,8 +73,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
   /** The backend of the attempt that just ended (retries exclude it). */
   #lastBackend: Backend | undefined;
   #nextBackend: Backend | undefined;
-  #abort: ((err?: Error) => void) | undefined;
-  #resume: (() => void) | undefined;
+  /** The current attempt's upstream call (abort, resume), once dispatched. */
+  #upstream: UpstreamController | undefined;
   #attemptStart = 0;
   #startedAt = 0;
   /** Status sent to the client (0 until then), and body bytes relayed: for the metrics. */
@@ -129,7 +129,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
       return this.#fail('VF_ERR_CIRCUIT_OPEN', 'proxy');
     }
     this.#backend = backend;
-    this.#abort = undefined;
+    this.#upstream = undefined;
     backend.stats.inFlight++;
     backend.stats.requests++;
     this.#pool.balancer.onStart(backend);
@@ -137,9 +137,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     this.#pool.upstreams[backend.index]!.dispatch(
       {
         path: this.upstreamPath,
-        method: this.#req.method as Dispatcher.HttpMethod,
+        method: this.#req.method!,
         headers: this.upstreamHeaders,
         body: this.#requestBody(),
+        contentLength: this.contentLength,
       },
       this,
     );
@@ -218,27 +219,25 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     return next;
   }
 
-  // undici handler (legacy callbacks: undici 7 calls these without a wrapper).
+  // UpstreamHandler.
 
-  onConnect(abort: (err?: Error) => void): void {
-    if (this.#done) return abort();
-    this.#abort = abort;
+  onConnect(upstream: UpstreamController): void {
+    if (this.#done) return upstream.abort();
+    this.#upstream = upstream;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, rawHeaders: string[]): boolean {
     if (this.#done) return false;
-    if (statusCode < 200) return true; // 1xx informational: node already handled Expect itself.
     if (statusCode >= 500) this.#pool.recordFailure(this.#backend!);
     else this.#pool.recordSuccess(this.#backend!);
     if (statusCode === 502 || statusCode === 503) {
       const next = this.#retryTarget();
       if (next !== undefined) {
         this.#nextBackend = next;
-        this.#abort?.(RETRY);
+        this.#upstream?.abort(RETRY);
         return false;
       }
     }
-    this.#resume = resume;
     const headers = responseHeaders(rawHeaders, this.closeAfterResponse);
     const sticky = this.#pool.sticky;
     if (sticky !== undefined && !this.#stickyPinned) {
@@ -249,9 +248,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     return true;
   }
 
-  /** undici reports each request body chunk it wrote (its typings say a size; 7.x passes the chunk). */
-  onBodySent(chunk: number | { length: number }): void {
-    this.#bytesIn += typeof chunk === 'number' ? chunk : chunk.length;
+  onBodySent(bytes: number): void {
+    this.#bytesIn += bytes;
   }
 
   onData(chunk: Buffer): boolean {
@@ -307,7 +305,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     } else {
       this.#fail('VF_ERR_UPSTREAM_TIMEOUT', 'timeout');
     }
-    this.#abort?.();
+    this.#upstream?.abort();
   }
 
   /** The client connection closed before the response was complete: cancel the upstream request. */
@@ -316,11 +314,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeadFields, 
     // nginx's 499: the client closed the connection before the response was complete.
     if (this.#status === 0) this.#status = 499;
     this.#finish('client');
-    this.#abort?.();
+    this.#upstream?.abort();
   }
 
   resumeUpstream(): void {
-    this.#resume?.();
+    // Once answered, the upstream connection may already carry another request: leave it alone.
+    if (!this.#done) this.#upstream?.resume();
   }
 }
 
@@ -333,17 +332,17 @@ function onResponseDrain(this: ResponseWithExchange): void {
 }
 
 /** The upstream's headers minus hop-by-hop ones, as a flat array for writeHead. */
-function responseHeaders(raw: Buffer[], closeConnection: boolean): string[] {
+function responseHeaders(raw: string[], closeConnection: boolean): string[] {
   const out: string[] = [];
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
+    const name = raw[i]!;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') connection = raw[i + 1]!.toString('latin1');
+      if (lower === 'connection') connection = raw[i + 1]!;
       continue;
     }
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    out.push(name, raw[i + 1]!);
   }
   if (connection !== undefined) removeConnectionNominated(out, connection);
   if (closeConnection) out.push('connection', 'close');

@@ -1,10 +1,10 @@
 /** One configured pool inside a runtime: its backends, balancer, upstream pools and settings. */
 import { readFileSync } from 'node:fs';
-import type { Dispatcher } from 'undici';
 import type { PoolConfig, ServerConfig } from '../shared/config/schema.js';
 import { VelofluxError } from '../shared/errors.js';
 import { Backend } from './backend.js';
-import type { BackendRegistry, UpstreamPoolOptions } from './backend-registry.js';
+import type { BackendRegistry } from './backend-registry.js';
+import type { UpstreamPool, UpstreamPoolOptions } from './upstream/upstream-pool.js';
 import type { Balancer, HashKey } from './balancers/balancer.js';
 import { createBalancer } from './balancers/index.js';
 import { StickySessions } from './sticky-sessions.js';
@@ -15,8 +15,8 @@ export class PoolRuntime {
   readonly name: string;
   readonly backends: readonly Backend[];
   readonly balancer: Balancer;
-  /** undici pool per backend, indexed by `backend.index`. */
-  readonly upstreams: readonly Dispatcher[];
+  /** Upstream pool per backend, indexed by `backend.index`. */
+  readonly upstreams: readonly UpstreamPool[];
   /** Registry keys of those pools, so the registry can close the ones no runtime uses. */
   readonly upstreamKeys: readonly string[];
   readonly retries: number;

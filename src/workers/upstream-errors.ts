@@ -1,4 +1,4 @@
-/** How an undici failure maps to what the client sees, and whether another backend may be tried. */
+/** How an upstream failure maps to what the client sees, and whether another backend may be tried. */
 import type { ErrorCode } from '../shared/errors.js';
 
 export interface UpstreamFailure {
@@ -29,12 +29,12 @@ const CONNECT_CODES = new Set([
   'EADDRNOTAVAIL',
   'ENOTFOUND',
   'EAI_AGAIN',
-  // undici: the upstream pool was closed (a config swap replaced the backend) before the request ran.
-  'UND_ERR_CLOSED',
+  // The upstream pool was closed (a config swap replaced the backend) before the request ran.
+  'UPSTREAM_POOL_CLOSED',
 ]);
 
 /** An established connection that ended before the response: "other side closed", reset, broken pipe. */
-const CLOSED_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+const CLOSED_CODES = new Set(['UPSTREAM_CLOSED', 'ECONNRESET', 'EPIPE']);
 
 /** The backend's TLS did not check out: like a refused connection, nothing reached it. */
 const TLS_CODES = new Set([
@@ -51,8 +51,8 @@ const TLS_CODES = new Set([
 
 export function classifyUpstreamError(err: Error & { code?: string }): UpstreamFailure {
   const code = err.code ?? '';
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return CONNECT_TIMEOUT;
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return TIMEOUT;
+  if (code === 'UPSTREAM_CONNECT_TIMEOUT') return CONNECT_TIMEOUT;
+  if (code === 'UPSTREAM_RESPONSE_TIMEOUT') return TIMEOUT;
   if (CONNECT_CODES.has(code) || TLS_CODES.has(code)) return CONNECT_FAILED;
   if (CLOSED_CODES.has(code)) return CLOSED_BEFORE_RESPONSE;
   return BAD_RESPONSE;

@@ -1,0 +1,124 @@
+/**
+ * What the data plane hands the upstream client (one request to one backend) and what it gets
+ * back (callbacks, in the order of the exchange), plus the client's own errors.
+ */
+import type { Readable } from 'node:stream';
+
+export interface UpstreamRequest {
+  readonly method: string;
+  /** Origin-form target, already normalised. */
+  readonly path: string;
+  /**
+   * Flat `[name, value, ...]`, hop-by-hop headers already removed. Every name and value comes
+   * from node's strict parser (no CR, LF or NUL can be in them) or from VeloFlux itself, so they
+   * are written as they are. Host is added from the backend's origin when absent (HTTP/1.0).
+   */
+  readonly headers: readonly string[];
+  /** The request body, streamed with backpressure; null when there is none. */
+  readonly body: Readable | null;
+  /** The declared Content-Length (it is in `headers`); -1: sent chunked; 0: no body. */
+  readonly contentLength: number;
+}
+
+/** What the handler can do to its call. */
+export interface UpstreamController {
+  /** Cancels the call; onError follows at once with `reason` (UPSTREAM_ABORTED without one). */
+  abort(reason?: Error): void;
+  /** Reads on after onHeaders or onData returned false. */
+  resume(): void;
+}
+
+/** The data plane's side of one call; the client calls these, never after onComplete or onError. */
+export interface UpstreamHandler {
+  /** Called once, at dispatch, with the call's controller. */
+  onConnect(upstream: UpstreamController): void;
+  /**
+   * The final response head (1xx are not reported). Returning false stops reading from the
+   * backend until `resume()`; what was already read is still delivered.
+   */
+  onHeaders(status: number, headers: string[]): boolean;
+  /** A piece of the response body (de-chunked). Returning false: as for onHeaders. */
+  onData(chunk: Buffer): boolean;
+  onComplete(): void;
+  onError(err: Error): void;
+  /** Request body bytes written to the backend (without chunk framing). */
+  onBodySent(bytes: number): void;
+}
+
+/** Why a call failed on the client's side (system errors such as ECONNREFUSED pass through as they are). */
+export type UpstreamErrorCode =
+  /** No TCP (and TLS) connection within the connect timeout. */
+  | 'UPSTREAM_CONNECT_TIMEOUT'
+  /** No response byte (head or body) for the response timeout. */
+  | 'UPSTREAM_RESPONSE_TIMEOUT'
+  /** The backend closed the connection before the response was complete. */
+  | 'UPSTREAM_CLOSED'
+  /** Not a valid HTTP/1.1 response for this request (101 without an upgrade, bytes when none was asked). */
+  | 'UPSTREAM_BAD_RESPONSE'
+  /** The pool was closed (its backend was removed or changed) before the call could run. */
+  | 'UPSTREAM_POOL_CLOSED'
+  /** The pool was destroyed (the drain deadline passed) while the call ran: the backend may have acted on it. */
+  | 'UPSTREAM_POOL_DESTROYED'
+  /** `abort()` without a reason. */
+  | 'UPSTREAM_ABORTED';
+
+export class UpstreamError extends Error {
+  override readonly name = 'UpstreamError';
+  constructor(
+    readonly code: UpstreamErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Who runs calls: the pool, which knows whether a call is still queued or on a connection. */
+export interface CallOwner {
+  abortCall(call: UpstreamCall, reason: Error): void;
+}
+
+/** The connection a call runs on, as the call sees it. */
+interface CallRunner {
+  abortCall(call: UpstreamCall, reason: Error): void;
+  resumeCall(call: UpstreamCall): void;
+}
+
+/**
+ * One request's trip through the client: queued, then on a connection, then finished exactly
+ * once. It is also the handler's controller, so a call costs no closures.
+ */
+export class UpstreamCall implements UpstreamController {
+  /** The connection running the call, once it left the queue. */
+  connection: CallRunner | undefined = undefined;
+  /** Set once the call has reported onComplete or onError: nothing more is reported. */
+  finished = false;
+  readonly #owner: CallOwner;
+
+  constructor(
+    readonly request: UpstreamRequest,
+    readonly handler: UpstreamHandler,
+    owner: CallOwner,
+  ) {
+    this.#owner = owner;
+  }
+
+  abort(reason?: Error): void {
+    if (!this.finished) this.#owner.abortCall(this, reason ?? new UpstreamError('UPSTREAM_ABORTED', 'the call was aborted'));
+  }
+
+  resume(): void {
+    if (!this.finished) this.connection?.resumeCall(this);
+  }
+
+  complete(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.handler.onComplete();
+  }
+
+  fail(err: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.handler.onError(err);
+  }
+}

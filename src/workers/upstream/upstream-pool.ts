@@ -1,0 +1,135 @@
+/**
+ * The keep-alive connections of one worker to one backend (DESIGN.md §3: the lean upstream
+ * client). Calls take an idle connection (the most recently used, least likely to have been
+ * closed by the backend), else wait in order while a new connection opens, up to
+ * `maxConnections`; past that they queue until a connection frees up.
+ *
+ * It does what the proxy needs and nothing else (no pipelining, no redirects, no decompression),
+ * which is where it saves the time a general-purpose client spends per request.
+ */
+import { isIP } from 'node:net';
+import { UpstreamConnection, type ConnectTarget, type ConnectionOwner, type ConnectionTimeouts } from './upstream-connection.js';
+import { UpstreamCall, UpstreamError, type CallOwner, type UpstreamHandler, type UpstreamRequest } from './upstream-call.js';
+
+export interface UpstreamPoolOptions {
+  readonly connectTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+  /** Idle connections are closed after this; keep it below the backend's own keep-alive. */
+  readonly keepAliveMs: number;
+  readonly maxConnections: number;
+  /** For https:// origins. */
+  readonly tls: { ca: string | undefined; servername: string | undefined; rejectUnauthorized: boolean };
+}
+
+export class UpstreamPool implements ConnectionOwner, CallOwner {
+  readonly origin: string;
+  readonly #target: ConnectTarget;
+  readonly #timeouts: ConnectionTimeouts;
+  readonly #maxConnections: number;
+  /** Every connection not yet closed, connecting ones included. */
+  readonly #connections = new Set<UpstreamConnection>();
+  /** Idle connections, the most recently used last. */
+  readonly #idle: UpstreamConnection[] = [];
+  /** Calls waiting for a connection, in arrival order. */
+  readonly #pending: UpstreamCall[] = [];
+  #closing = false;
+  #closedPromise: Promise<void> | undefined;
+  #closed: (() => void) | undefined;
+
+  constructor(origin: string, options: UpstreamPoolOptions) {
+    const url = new URL(origin);
+    this.origin = url.origin;
+    const https = url.protocol === 'https:';
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.#target = {
+      host,
+      port: url.port === '' ? (https ? 443 : 80) : Number(url.port),
+      hostHeader: url.host,
+      // The name verified is the backend's own (or pools[].tls.servername), never the client's
+      // Host header: a proxy forwards its client's Host, and that must not choose what is trusted.
+      ...(https ? { tls: { ...options.tls, servername: options.tls.servername ?? (isIP(host) === 0 ? host : undefined) } } : {}),
+    };
+    this.#timeouts = { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs, keepAliveMs: options.keepAliveMs };
+    this.#maxConnections = options.maxConnections;
+  }
+
+  /** Connections open or opening, and how many of them are idle (for tests and the stats). */
+  get connections(): { open: number; idle: number; pending: number } {
+    return { open: this.#connections.size, idle: this.#idle.length, pending: this.#pending.length };
+  }
+
+  /** Sends `request`; the outcome reaches `handler` (see UpstreamHandler). */
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): void {
+    const call = new UpstreamCall(request, handler, this);
+    handler.onConnect(call);
+    if (call.finished) return;
+    if (this.#closing) return call.fail(new UpstreamError('UPSTREAM_POOL_CLOSED', `the pool for ${this.origin} is closed`));
+    const idle = this.#idle.pop();
+    if (idle !== undefined) return idle.run(call);
+    this.#pending.push(call);
+    if (this.#connections.size < this.#maxConnections) this.#open();
+  }
+
+  /** No new calls; those queued or running finish; resolves once every connection is closed. */
+  close(): Promise<void> {
+    if (this.#closedPromise !== undefined) return this.#closedPromise;
+    this.#closing = true;
+    this.#closedPromise = new Promise((resolve) => {
+      this.#closed = resolve;
+    });
+    for (const connection of this.#idle.splice(0)) connection.close();
+    if (this.#connections.size === 0) this.#closed!();
+    return this.#closedPromise;
+  }
+
+  /** Closes every connection now; calls queued or running fail. */
+  destroy(): void {
+    this.#closing = true;
+    const notRun = new UpstreamError('UPSTREAM_POOL_CLOSED', `the pool for ${this.origin} was destroyed`);
+    for (const call of this.#pending.splice(0)) call.fail(notRun);
+    const running = new UpstreamError('UPSTREAM_POOL_DESTROYED', `the pool for ${this.origin} was destroyed during the call`);
+    for (const connection of [...this.#connections]) connection.close(running);
+  }
+
+  // CallOwner.
+
+  abortCall(call: UpstreamCall, reason: Error): void {
+    if (call.connection !== undefined) return call.connection.abortCall(call, reason);
+    const waiting = this.#pending.indexOf(call);
+    if (waiting !== -1) this.#pending.splice(waiting, 1);
+    call.fail(reason);
+  }
+
+  // ConnectionOwner.
+
+  connectionReady(connection: UpstreamConnection): void {
+    const next = this.#pending.shift();
+    if (next !== undefined) return connection.run(next);
+    if (this.#closing) return connection.close();
+    this.#idle.push(connection);
+  }
+
+  connectionClosed(connection: UpstreamConnection, connectError: Error | undefined): void {
+    this.#connections.delete(connection);
+    const idleAt = this.#idle.indexOf(connection);
+    if (idleAt !== -1) this.#idle.splice(idleAt, 1);
+    if (connectError !== undefined) {
+      // The call that waits longest gets the error; if no connection is left to serve the rest,
+      // the backend is unreachable for all of them.
+      this.#pending.shift()?.fail(connectError);
+      if (this.#connections.size === 0) for (const call of this.#pending.splice(0)) call.fail(connectError);
+    } else if (this.#pending.length > 0 && this.#connections.size < this.#maxConnections) {
+      // Calls still wait (closing or not, queued calls are served): replace the connection.
+      this.#open();
+    }
+    if (this.#closing && this.#connections.size === 0) {
+      const reason = new UpstreamError('UPSTREAM_POOL_CLOSED', `the pool for ${this.origin} is closed`);
+      for (const call of this.#pending.splice(0)) call.fail(reason);
+      this.#closed?.();
+    }
+  }
+
+  #open(): void {
+    this.#connections.add(new UpstreamConnection(this, this.#target, this.#timeouts));
+  }
+}
