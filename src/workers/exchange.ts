@@ -17,7 +17,7 @@ import type { PickContext } from './balancers/balancer.js';
 import type { DeadlineWheel, Expirable } from './deadline-wheel.js';
 import { sendError } from './error-response.js';
 import type { PoolRuntime } from './pool-runtime.js';
-import type { UpstreamController, UpstreamHandler } from './upstream/upstream-call.js';
+import { IDEMPOTENT_METHODS, type UpstreamController, type UpstreamHandler } from './upstream/upstream-call.js';
 import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from './request-head.js';
 import { classifyUpstreamError } from './upstream-errors.js';
 import { requestMetrics } from './request-metrics.js';
@@ -26,8 +26,6 @@ import { accessLog, type Termination } from './access-log.js';
 const kExchange = Symbol('veloflux.exchange');
 type ResponseWithExchange = ServerResponse & { [kExchange]?: Exchange };
 
-/** RFC 9110 §9.2.2; only these may be sent again to another backend. */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 class RetryOnAnotherBackend extends Error {}
 const RETRY = new RetryOnAnotherBackend('retrying on another backend');
@@ -201,7 +199,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   /** Another backend to try for this request, if a retry is allowed at all. */
   #retryTarget(): Backend | undefined {
     const tried = this.#tried?.length ?? 0;
-    if (tried >= this.#pool.retries || this.contentLength !== 0 || !IDEMPOTENT.has(this.#req.method!)) return undefined;
+    if (tried >= this.#pool.retries || this.contentLength !== 0 || !IDEMPOTENT_METHODS.has(this.#req.method!)) return undefined;
     if (!this.#retried && !this.#pool.retryAllowed()) return undefined;
     const current = this.#backend ?? this.#lastBackend;
     if (current === undefined) return undefined;

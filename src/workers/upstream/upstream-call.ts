@@ -77,6 +77,9 @@ export interface CallOwner {
   abortCall(call: UpstreamCall, reason: Error): void;
 }
 
+/** RFC 9110 §9.2.2: requests that may be sent again automatically. */
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
 /** The connection a call runs on, as the call sees it. */
 interface CallRunner {
   abortCall(call: UpstreamCall, reason: Error): void;
@@ -92,6 +95,8 @@ export class UpstreamCall implements UpstreamController {
   connection: CallRunner | undefined = undefined;
   /** Set once the call has reported onComplete or onError: nothing more is reported. */
   finished = false;
+  /** Sent again on a new connection after a reused one was found closed (once at most). */
+  replayed = false;
   readonly #owner: CallOwner;
 
   constructor(

@@ -18,7 +18,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { DeadlineWheel, type Expirable } from '../deadline-wheel.js';
 import { RequestBodyWriter } from './request-body-writer.js';
 import { createResponseParser, type ResponseEvents, type ResponseParser } from './response-parser.js';
-import { UpstreamError, type UpstreamCall, type UpstreamRequest } from './upstream-call.js';
+import { IDEMPOTENT_METHODS, UpstreamError, type UpstreamCall, type UpstreamRequest } from './upstream-call.js';
 
 /** Where and how to connect; https:// backends carry their TLS settings. */
 export interface ConnectTarget {
@@ -41,6 +41,8 @@ export interface ConnectionOwner {
   connectionReady(connection: UpstreamConnection): void;
   /** Gone for good; `connectError` when it never connected. */
   connectionClosed(connection: UpstreamConnection, connectError: Error | undefined): void;
+  /** Runs `call` again on another connection, ahead of the queue (see #connectionLost). */
+  replay(call: UpstreamCall): void;
 }
 
 /** undici's default limit for a response head, kept so backends see no change. */
@@ -69,6 +71,10 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
   #responseDone = false;
   /** The response head arrived (its handler was told). */
   #headSeen = false;
+  /** Some byte of the answer to the current call arrived. */
+  #answerStarted = false;
+  /** Calls this connection completed: above 0 it is a reused keep-alive connection. */
+  #served = 0;
   /** The last head was a 1xx: its message end is not the response's. */
   #informational = false;
   #keepAlive = false;
@@ -127,6 +133,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
     this.#parser.reset();
     this.#responseDone = false;
     this.#headSeen = false;
+    this.#answerStarted = false;
     this.#informational = false;
     this.#keepAlive = false;
     this.#paused = false;
@@ -214,6 +221,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
     const call = this.#call;
     if (call === undefined) return;
     this.#responseDone = true;
+    this.#served++;
     this.#call = undefined;
     // Answered before the whole body was sent (an early 413, say): the rest cannot be sent now.
     if (!this.#requestSent) this.#keepAlive = false;
@@ -251,6 +259,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
       // Bytes nobody asked for (while idle): the connection's framing can no longer be trusted.
       return this.#shutDown(undefined);
     }
+    this.#answerStarted = true;
     this.#parsing = true;
     const result = this.#parser.execute(data);
     this.#parsing = false;
@@ -268,7 +277,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
       // A body that runs to the end of the connection completes here; anything else was cut short.
       this.#parser.finish();
       if (this.#call !== undefined) {
-        this.#failCall(new UpstreamError('UPSTREAM_CLOSED', this.#headSeen ? 'the backend closed the connection mid-response' : 'the backend closed the connection before responding'));
+        this.#connectionLost(new UpstreamError('UPSTREAM_CLOSED', this.#headSeen ? 'the backend closed the connection mid-response' : 'the backend closed the connection before responding'));
       }
     }
     this.#shutDown(undefined);
@@ -276,16 +285,38 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
 
   readonly #onError = (err: Error): void => {
     if (this.#state === 'connecting') return this.#shutDown(err);
-    this.#failCall(err);
+    this.#connectionLost(err);
     this.#shutDown(undefined);
   };
 
   readonly #onClose = (): void => {
     if (this.#state === 'closed') return;
     if (this.#state === 'connecting') return this.#shutDown(new UpstreamError('UPSTREAM_CLOSED', 'the connection closed while connecting'));
-    this.#failCall(new UpstreamError('UPSTREAM_CLOSED', 'the backend closed the connection'));
+    this.#connectionLost(new UpstreamError('UPSTREAM_CLOSED', 'the backend closed the connection'));
     this.#shutDown(undefined);
   };
+
+  /**
+   * The connection ended (closed, reset) while a call was on it. On a reused connection with no
+   * byte of an answer yet, this is almost always the keep-alive race: the backend closed the idle
+   * connection as the request went out, so it never saw the request. An idempotent request
+   * without a body is then sent again, once, on another connection, as nginx does for a failed
+   * cached connection; anything else fails (and the exchange decides about other backends).
+   */
+  #connectionLost(err: Error): void {
+    const call = this.#call;
+    if (call === undefined) return;
+    const { request } = call;
+    if (this.#served > 0 && !this.#answerStarted && !call.replayed && request.body === null && IDEMPOTENT_METHODS.has(request.method)) {
+      call.replayed = true;
+      call.connection = undefined;
+      this.#call = undefined;
+      this.#shutDown(undefined);
+      this.#owner.replay(call);
+      return;
+    }
+    this.#failCall(err);
+  }
 
   readonly #onDrain = (): void => {
     this.#body?.resume();

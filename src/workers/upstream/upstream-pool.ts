@@ -129,6 +129,13 @@ export class UpstreamPool implements ConnectionOwner, CallOwner {
     }
   }
 
+  replay(call: UpstreamCall): void {
+    if (this.#closing && this.#connections.size === 0) return call.fail(new UpstreamError('UPSTREAM_POOL_CLOSED', `the pool for ${this.origin} is closed`));
+    // A fresh connection: the idle ones are as old as the one the backend just closed.
+    this.#pending.unshift(call);
+    if (this.#connections.size < this.#maxConnections) this.#open();
+  }
+
   #open(): void {
     this.#connections.add(new UpstreamConnection(this, this.#target, this.#timeouts));
   }

@@ -1040,3 +1040,54 @@ t.test('close(): a queued call still runs when the running one\'s connection clo
   await Promise.race([closed, sleep(EVENT_MS).then(() => Promise.reject(new Error('close() did not resolve')))]);
   t.same(upstream.connections, { open: 0, idle: 0, pending: 0 });
 });
+
+t.test('keep-alive race: a reused connection closed before any answer replays an idempotent bodyless call once', async (t) => {
+  // Each connection answers its first request and closes on its second without a byte: what a
+  // backend's idle timeout does to a request that crosses it on the wire.
+  const closeOnSecond = answering((line, conn) => {
+    if (conn.requests.length === 1) return OK;
+    conn.socket.destroy();
+    return undefined;
+  });
+
+  t.test('GET is sent again on a new connection and succeeds', async (t) => {
+    const server = await backend(t, closeOnSecond);
+    const upstream = pool(t, server.origin, { maxConnections: 1 });
+    t.equal((await call(upstream, request('GET', '/first'))).body, 'ok');
+    const second = await call(upstream, request('GET', '/second'));
+    t.equal(second.error, undefined, 'no error reached the handler');
+    t.equal(second.body, 'ok');
+    t.equal(server.conns.length, 2, 'replayed on a second connection');
+    t.same(server.requests, ['GET /first HTTP/1.1', 'GET /second HTTP/1.1', 'GET /second HTTP/1.1']);
+  });
+
+  t.test('a POST with a body is not replayed', async (t) => {
+    const server = await backend(t, (conn) => {
+      if (!conn.text.includes('\r\n\r\n')) return;
+      if (conn.requests.length === 0) {
+        conn.requests.push('first');
+        conn.socket.write(OK);
+        conn.cursor = conn.text.length;
+        return;
+      }
+      if (conn.text.length > conn.cursor) conn.socket.destroy();
+    });
+    const upstream = pool(t, server.origin, { maxConnections: 1 });
+    t.equal((await call(upstream, request('GET', '/first'))).body, 'ok');
+    const body = new PassThrough();
+    const post = new Recorder();
+    upstream.dispatch(request('POST', '/submit', ['content-length', '5'], body, 5), post);
+    body.end('hello');
+    await post.settled();
+    t.equal(post.error?.code, 'UPSTREAM_CLOSED', 'the error reaches the handler');
+    t.equal(server.conns.length, 1, 'nothing sent again');
+  });
+
+  t.test('a failure on a fresh connection is not replayed', async (t) => {
+    const server = await backend(t, answering((_line, conn) => void conn.socket.destroy()));
+    const upstream = pool(t, server.origin, { maxConnections: 1 });
+    const first = await call(upstream, request('GET', '/fresh'));
+    t.equal(first.error?.code, 'UPSTREAM_CLOSED', 'a new connection that closes is an answer, not a race');
+    t.equal(server.conns.length, 1);
+  });
+});
