@@ -20,6 +20,11 @@ export interface Ratios {
   readonly size: number;
   readonly rpsVsDirect: number | null;
   readonly rpsVsNginx: number | null;
+  /**
+   * Per-core mode: requests per second of busy proxy CPU, VeloFlux over nginx. Unlike rpsVsNginx
+   * it stays fair when nginx is held back by the load side (its CPU not saturated).
+   */
+  readonly rpsPerCpuVsNginx: number | null;
   readonly rpsVsFastify: number | null;
   readonly p99VsNginx: number | null;
   /** veloflux-rl RPS / veloflux RPS: what checking a rate limit that never triggers costs. */
@@ -32,17 +37,24 @@ export interface RunInfo {
   readonly skipped: readonly { target: TargetName; reason: string }[];
 }
 
-export function computeRatios(rows: readonly Row[], sizes: readonly number[]): Ratios[] {
+export function computeRatios(rows: readonly Row[], sizes: readonly number[], mode: BenchOptions['mode']): Ratios[] {
   const find = (target: TargetName, size: number): Measurement | undefined =>
     rows.find((r) => r.target === target && r.size === size)?.measurement;
   const ratio = (a: number | undefined, b: number | undefined): number | null =>
     a !== undefined && b !== undefined && b > 0 && Number.isFinite(a) && Number.isFinite(b) ? a / b : null;
+  /** RPS per fully busy proxy CPU; only per-core mode has the proxy alone on its CPU. */
+  const perProxyCpu = (m: Measurement | undefined): number | undefined => {
+    const busy = m?.cpuBusy[PROXY_CPU];
+    return mode === 'per-core' && m !== undefined && busy !== undefined && busy > 0 ? m.rps / (busy / 100) : undefined;
+  };
   return sizes.map((size) => {
     const vf = find('veloflux', size);
+    const nginx = find('nginx', size);
     return {
       size,
       rpsVsDirect: ratio(vf?.rps, find('direct', size)?.rps),
-      rpsVsNginx: ratio(vf?.rps, find('nginx', size)?.rps),
+      rpsVsNginx: ratio(vf?.rps, nginx?.rps),
+      rpsPerCpuVsNginx: ratio(perProxyCpu(vf), perProxyCpu(nginx)),
       rpsVsFastify: ratio(vf?.rps, find('fastify', size)?.rps),
       p99VsNginx: ratio(vf?.p99Ms, find('nginx', size)?.p99Ms),
       rpsRateLimitedVsPlain: ratio(find('veloflux-rl', size)?.rps, vf?.rps),
@@ -58,7 +70,7 @@ export function formatTable(info: RunInfo, rows: readonly Row[], ratios: readonl
       : `everything floats over ${info.cpus} CPUs, proxies use every core`;
   const header = [
     'target', 'body', 'RPS', 'p50 ms', 'p99 ms', 'errors', 'CPU busy %',
-    'VF/direct', 'VF/nginx', 'VF/fastify', 'p99 VF/nginx',
+    'VF/direct', 'VF/nginx', 'per CPU', 'VF/fastify', 'p99 VF/nginx',
   ];
   const lines: string[][] = [];
   const sizeBreaks = new Set<number>();
@@ -84,6 +96,7 @@ export function formatTable(info: RunInfo, rows: readonly Row[], ratios: readonl
         formatCpu(m.cpuBusy) + (isLoadBound(info, target, m) ? ' !' : ''),
         isVf ? formatRatio(r.rpsVsDirect) : '',
         isVf ? formatRatio(r.rpsVsNginx) : '',
+        isVf ? formatRatio(r.rpsPerCpuVsNginx) : '',
         isVf ? formatRatio(r.rpsVsFastify) : '',
         isVf ? formatRatio(r.p99VsNginx) : '',
       ]);
@@ -112,7 +125,8 @@ export function formatTable(info: RunInfo, rows: readonly Row[], ratios: readonl
   });
   out.push('');
   out.push(`CPU busy %: per CPU (${cpuLegend(info.cpus)}) during the measured window. ` +
-    'VF/x = VeloFlux RPS / x RPS (higher is better); p99 VF/nginx = VeloFlux p99 / nginx p99 (lower is better).');
+    'VF/x = VeloFlux RPS / x RPS (higher is better); per CPU = VF/nginx in RPS per busy second of the proxy\'s CPU ' +
+    '(per-core mode; fair when nginx is load-bound); p99 VF/nginx = VeloFlux p99 / nginx p99 (lower is better).');
   if (lines.some((l) => l[6]?.endsWith('!'))) {
     out.push(`! = the proxy's CPU was under ${PROXY_BUSY_MIN}% busy while CPU ${LOAD_CPU} (origin + load generator) ` +
       'was saturated: the load side, not the proxy, limited this row, so its RPS is only a lower bound for the proxy.');

@@ -133,7 +133,7 @@ async function main(interrupted: () => boolean): Promise<number> {
   await children.stopAll();
 
   const info: RunInfo = { options, cpus, skipped };
-  const ratios = computeRatios(rows, options.sizes);
+  const ratios = computeRatios(rows, options.sizes, options.mode);
   process.stdout.write(`${formatTable(info, rows, ratios)}\n`);
   if (options.json) process.stdout.write(`${toJson(info, rows, ratios)}\n`);
   return rows.some((r) => r.error !== undefined) ? 1 : 0;
