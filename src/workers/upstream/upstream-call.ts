@@ -97,6 +97,8 @@ export class UpstreamCall implements UpstreamController {
   finished = false;
   /** Sent again on a new connection after a reused one was found closed (once at most). */
   replayed = false;
+  /** In the pool's queue, waiting for a connection (see CallQueue). */
+  waiting = false;
   readonly #owner: CallOwner;
 
   constructor(

@@ -8,6 +8,7 @@
  * which is where it saves the time a general-purpose client spends per request.
  */
 import { isIP } from 'node:net';
+import { CallQueue } from './call-queue.js';
 import { UpstreamConnection, type ConnectTarget, type ConnectionOwner, type ConnectionTimeouts } from './upstream-connection.js';
 import { UpstreamCall, UpstreamError, type CallOwner, type UpstreamHandler, type UpstreamRequest } from './upstream-call.js';
 
@@ -31,7 +32,7 @@ export class UpstreamPool implements ConnectionOwner, CallOwner {
   /** Idle connections, the most recently used last. */
   readonly #idle: UpstreamConnection[] = [];
   /** Calls waiting for a connection, in arrival order. */
-  readonly #pending: UpstreamCall[] = [];
+  readonly #pending = new CallQueue();
   #closing = false;
   #closedPromise: Promise<void> | undefined;
   #closed: (() => void) | undefined;
@@ -86,7 +87,7 @@ export class UpstreamPool implements ConnectionOwner, CallOwner {
   destroy(): void {
     this.#closing = true;
     const notRun = new UpstreamError('UPSTREAM_POOL_CLOSED', `the pool for ${this.origin} was destroyed`);
-    for (const call of this.#pending.splice(0)) call.fail(notRun);
+    for (const call of this.#pending.drain()) call.fail(notRun);
     const running = new UpstreamError('UPSTREAM_POOL_DESTROYED', `the pool for ${this.origin} was destroyed during the call`);
     for (const connection of [...this.#connections]) connection.close(running);
   }
@@ -95,8 +96,7 @@ export class UpstreamPool implements ConnectionOwner, CallOwner {
 
   abortCall(call: UpstreamCall, reason: Error): void {
     if (call.connection !== undefined) return call.connection.abortCall(call, reason);
-    const waiting = this.#pending.indexOf(call);
-    if (waiting !== -1) this.#pending.splice(waiting, 1);
+    this.#pending.forget(call);
     call.fail(reason);
   }
 
@@ -117,14 +117,14 @@ export class UpstreamPool implements ConnectionOwner, CallOwner {
       // The call that waits longest gets the error; if no connection is left to serve the rest,
       // the backend is unreachable for all of them.
       this.#pending.shift()?.fail(connectError);
-      if (this.#connections.size === 0) for (const call of this.#pending.splice(0)) call.fail(connectError);
+      if (this.#connections.size === 0) for (const call of this.#pending.drain()) call.fail(connectError);
     } else if (this.#pending.length > 0 && this.#connections.size < this.#maxConnections) {
       // Calls still wait (closing or not, queued calls are served): replace the connection.
       this.#open();
     }
     if (this.#closing && this.#connections.size === 0) {
       const reason = new UpstreamError('UPSTREAM_POOL_CLOSED', `the pool for ${this.origin} is closed`);
-      for (const call of this.#pending.splice(0)) call.fail(reason);
+      for (const call of this.#pending.drain()) call.fail(reason);
       this.#closed?.();
     }
   }
