@@ -1091,3 +1091,16 @@ t.test('keep-alive race: a reused connection closed before any answer replays an
     t.equal(server.conns.length, 1);
   });
 });
+
+t.test('connect timeout: a backend that accepts TCP but never completes TLS', async (t) => {
+  const server = await backend(t); // accepts, records, never answers
+  const upstream = pool(t, `https://127.0.0.1:${server.port}`, { connectTimeoutMs: 200 });
+  const started = performance.now();
+  const recorder = await call(upstream, request('GET', '/'));
+  const took = performance.now() - started;
+  t.equal(recorder.error?.code, 'UPSTREAM_CONNECT_TIMEOUT');
+  t.ok(took >= 190 && took < 1000, `within the timeout and one wheel tick (${Math.round(took)} ms)`);
+  await server.until(() => server.conns[0]?.closed === true, 'the half-open connection to be closed');
+  t.ok(server.conns[0]!.bytes.length > 0, 'a TLS ClientHello was sent');
+  t.same(upstream.connections, { open: 0, idle: 0, pending: 0 });
+});
