@@ -13,9 +13,9 @@ import { request } from 'node:https';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { ChildRegistry, type Child } from './children.js';
+import { comparisonFlags, parseFlags, wholeNumber } from './flags.js';
 import { measure, type Measurement } from './loadgen.js';
 import { findNginx, writeNginxConfig } from './nginx.js';
 import { LOAD_CPU, PROXY_CPU } from './options.js';
@@ -37,18 +37,10 @@ const USAGE = `Usage: node dist/bench/https.js [flags]   (after npm run build)
   --json                 also print the results as JSON on stdout
 `;
 
-const { values: flags } = parseArgs({
-  strict: true,
-  options: {
-    connections: { type: 'string', default: '50' },
-    size: { type: 'string', default: '100' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    targets: { type: 'string', default: TARGETS.join(',') },
-    mode: { type: 'string', default: 'per-core' },
-    json: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
+const flags = parseFlags(process.argv.slice(2), {
+  connections: { type: 'string', default: '50' },
+  size: { type: 'string', default: '100' },
+  ...comparisonFlags(TARGETS),
 });
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -62,12 +54,6 @@ interface Row {
   error?: string;
 }
 
-function whole(flag: 'connections' | 'size' | 'duration' | 'warmup', allowZero = false): number {
-  const n = Number(flags[flag]);
-  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) throw new Error(`--${flag}: expected a whole number${allowZero ? '' : ' > 0'}, got "${flags[flag]}"`);
-  return n;
-}
-
 async function main(): Promise<number> {
   if (flags.help) {
     process.stdout.write(USAGE);
@@ -76,7 +62,7 @@ async function main(): Promise<number> {
   const { mode, targets, loadCpu, proxyCpu } = setUpMode(flags.mode, flags.targets, TARGETS);
   const pinned = mode === 'per-core';
   const workers = pinned ? 1 : 'auto';
-  const size = whole('size');
+  const size = wholeNumber(flags.size, '--size', 1);
 
   tmpDir = mkdtempSync(join(tmpdir(), 'veloflux-bench-https-'));
   chmodSync(tmpDir, 0o755); // nginx workers run as nobody when the harness is root
@@ -103,9 +89,9 @@ async function main(): Promise<number> {
       await waitUntilServing(child, url);
       const result = await measure(children, projectRoot, {
         url,
-        connections: whole('connections'),
-        durationSeconds: whole('duration'),
-        warmupSeconds: whole('warmup', true),
+        connections: wholeNumber(flags.connections, '--connections', 1),
+        durationSeconds: wholeNumber(flags.duration, '--duration', 1),
+        warmupSeconds: wholeNumber(flags.warmup, '--warmup', 0),
         cpu: loadCpu,
         onPhase: (phase) => process.stderr.write(`bench: ${target}: ${phase}\n`),
       });
@@ -118,7 +104,7 @@ async function main(): Promise<number> {
   }
   await children.stopAll();
   process.stdout.write(`${formatTable(rows, mode, availableParallelism(), size)}\n`);
-  if (flags.json) process.stdout.write(`${JSON.stringify({ mode, size, connections: whole('connections'), rows })}\n`);
+  if (flags.json) process.stdout.write(`${JSON.stringify({ mode, size, connections: wholeNumber(flags.connections, '--connections', 1), rows })}\n`);
   return rows.some((r) => r.error !== undefined || (r.result?.errors ?? 0) > 0 || (r.result?.non2xx ?? 0) > 0) ? 1 : 0;
 }
 

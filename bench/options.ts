@@ -1,5 +1,5 @@
 // Command-line flags of the benchmark harness, parsed and validated once at start.
-import { parseArgs } from 'node:util';
+import { list, OptionsError, parseFlags, wholeNumber } from './flags.js';
 
 /** `veloflux-rl`: VeloFlux with a rate limit on its route that never triggers (`--rate-limit`). */
 export const TARGET_NAMES = ['direct', 'veloflux', 'veloflux-rl', 'nginx', 'fastify'] as const;
@@ -39,33 +39,19 @@ export const USAGE = `Usage: npm run bench -- [flags]
   --help                 this text
 `;
 
-export class OptionsError extends Error {
-  override readonly name = 'OptionsError';
-}
 
 export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        duration: { type: 'string', default: '10' },
-        warmup: { type: 'string', default: '2' },
-        connections: { type: 'string', default: '50' },
-        sizes: { type: 'string', default: '100,10240,1048576' },
-        targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
-        'rate-limit': { type: 'boolean', default: false },
-        mode: { type: 'string', default: 'all' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    });
-  } catch (err) {
-    throw new OptionsError((err as Error).message);
-  }
-  const v = parsed.values;
+  const v = parseFlags(argv, {
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    sizes: { type: 'string', default: '100,10240,1048576' },
+    targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
+    'rate-limit': { type: 'boolean', default: false },
+    mode: { type: 'string', default: 'all' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  });
   if (v.help) return 'help';
 
   const targets = list(v.targets, '--targets').map((t) => {
@@ -82,29 +68,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
     throw new OptionsError(`--mode: expected ${MODES.join(' or ')}, got "${v.mode}"`);
   }
   return Object.freeze({
-    durationSeconds: positiveInt(v.duration, '--duration'),
-    warmupSeconds: nonNegativeInt(v.warmup, '--warmup'),
-    connections: positiveInt(v.connections, '--connections'),
-    sizes: Object.freeze([...new Set(list(v.sizes, '--sizes').map((s) => positiveInt(s, '--sizes')))]),
+    durationSeconds: wholeNumber(v.duration, '--duration', 1),
+    warmupSeconds: wholeNumber(v.warmup, '--warmup', 0),
+    connections: wholeNumber(v.connections, '--connections', 1),
+    sizes: Object.freeze([...new Set(list(v.sizes, '--sizes').map((s) => wholeNumber(s, '--sizes', 1)))]),
     targets: Object.freeze([...new Set(targets)]),
     mode: v.mode as Mode,
     json: v.json,
   });
-}
-
-function list(value: string, flag: string): string[] {
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (items.length === 0) throw new OptionsError(`${flag}: empty list`);
-  return items;
-}
-
-function positiveInt(value: string, flag: string): number {
-  const n = nonNegativeInt(value, flag);
-  if (n === 0) throw new OptionsError(`${flag}: must be greater than 0`);
-  return n;
-}
-
-function nonNegativeInt(value: string, flag: string): number {
-  if (!/^\d+$/.test(value)) throw new OptionsError(`${flag}: expected a whole number, got "${value}"`);
-  return Number(value);
 }

@@ -8,15 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChildRegistry } from './children.js';
 import { measure } from './loadgen.js';
-import {
-  LOAD_CPU,
-  OptionsError,
-  PROXY_CPU,
-  USAGE,
-  parseOptions,
-  type BenchOptions,
-  type TargetName,
-} from './options.js';
+import { optionsOrExitCode } from './flags.js';
+import { LOAD_CPU, PROXY_CPU, USAGE, parseOptions, type TargetName } from './options.js';
 import { Progress } from './progress.js';
 import { computeRatios, formatSize, formatTable, toJson, type Row, type RunInfo } from './report.js';
 import { skipReason, startTarget, type RunningTarget, type TargetContext } from './targets.js';
@@ -34,19 +27,8 @@ let tmpDir: string | undefined;
 
 /** `interrupted()` turns true at the first Ctrl-C / SIGTERM: the run is being torn down, stop measuring. */
 async function main(interrupted: () => boolean): Promise<number> {
-  let parsed: BenchOptions | 'help';
-  try {
-    parsed = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof OptionsError)) throw err;
-    process.stderr.write(`bench: ${err.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (parsed === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const options = parsed;
+  const options = optionsOrExitCode('bench', USAGE, parseOptions);
+  if ('exitCode' in options) return options.exitCode;
   const cpus = availableParallelism();
 
   if (options.mode === 'per-core') {

@@ -13,9 +13,9 @@ import { get as httpGet } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ChildRegistry, type Child } from './children.js';
+import { optionsOrExitCode, parseFlags, wholeNumber } from './flags.js';
 import type { LoadResult } from './loadgen.js';
 import { Progress } from './progress.js';
 import { freePort } from './targets.js';
@@ -85,28 +85,15 @@ interface RunResult {
   readonly listenerHolders: string[] | null;
 }
 
-class OptionsError extends Error {}
-
-function parseOptions(argv: string[]): Options | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        duration: { type: 'string', default: '8' },
-        warmup: { type: 'string', default: '1' },
-        rounds: { type: 'string', default: '3' },
-        connections: { type: 'string', default: '50' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    });
-  } catch (err) {
-    throw new OptionsError((err as Error).message);
-  }
-  const v = parsed.values;
+function parseOptions(argv: readonly string[]): Options | 'help' {
+  const v = parseFlags(argv, {
+    duration: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '50' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  });
   if (v.help) return 'help';
   return {
     durationSeconds: wholeNumber(v.duration, '--duration', 1),
@@ -115,11 +102,6 @@ function parseOptions(argv: string[]): Options | 'help' {
     connections: wholeNumber(v.connections, '--connections', 1),
     json: v.json,
   };
-}
-
-function wholeNumber(value: string, flag: string, min: number): number {
-  if (!/^\d+$/.test(value) || Number(value) < min) throw new OptionsError(`${flag}: expected a whole number >= ${min}, got "${value}"`);
-  return Number(value);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -493,19 +475,8 @@ let tmpDir: string | undefined;
 
 /** `interrupted()` turns true at the first Ctrl-C / SIGTERM: the run is being torn down, stop measuring. */
 async function main(interrupted: () => boolean): Promise<number> {
-  let parsed: Options | 'help';
-  try {
-    parsed = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof OptionsError)) throw err;
-    process.stderr.write(`bench:scheduling: ${err.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (parsed === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const options = parsed;
+  const options = optionsOrExitCode('bench:scheduling', USAGE, parseOptions);
+  if ('exitCode' in options) return options.exitCode;
   const cpus = availableParallelism();
   findVelofluxCli(projectRoot); // fail before starting anything when the build is missing
   if (!haveSs()) process.stderr.write('bench:scheduling: `ss` (iproute2) not found: no listener / connection-count checks\n');

@@ -11,9 +11,9 @@ import { createServer } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ChildRegistry, type Child } from './children.js';
+import { comparisonFlags, parseFlags, wholeNumber } from './flags.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import { findNginx, writeNginxConfig } from './nginx.js';
 import { LOAD_CPU, PROXY_CPU } from './options.js';
@@ -35,31 +35,17 @@ const USAGE = `Usage: npm run bench:websocket -- [flags]
   --json                 also print the results as JSON on stdout
 `;
 
-const { values: flags } = parseArgs({
-  strict: true,
-  options: {
-    role: { type: 'string', default: 'harness' },
-    url: { type: 'string' },
-    clients: { type: 'string', default: '50' },
-    size: { type: 'string', default: '32' },
-    pipeline: { type: 'string', default: '1' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    targets: { type: 'string', default: TARGETS.join(',') },
-    mode: { type: 'string', default: 'per-core' },
-    json: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
+const flags = parseFlags(process.argv.slice(2), {
+  role: { type: 'string', default: 'harness' },
+  url: { type: 'string' },
+  clients: { type: 'string', default: '50' },
+  size: { type: 'string', default: '32' },
+  pipeline: { type: 'string', default: '1' },
+  ...comparisonFlags(TARGETS),
 });
 
 function emit(msg: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(msg)}\n`);
-}
-
-function positive(flag: keyof typeof flags, allowZero = false): number {
-  const n = Number(flags[flag]);
-  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) throw new Error(`--${flag}: expected a whole number${allowZero ? '' : ' > 0'}, got "${String(flags[flag])}"`);
-  return n;
 }
 
 // ---- origin: echoes every message back as it came; plain GET / answers 200 for readiness probes.
@@ -85,12 +71,12 @@ interface ClientResult {
 async function runClients(): Promise<void> {
   const url = flags.url;
   if (url === undefined) throw new Error('--role client needs --url');
-  const clients = positive('clients');
-  const pipeline = positive('pipeline');
-  const warmupMs = positive('warmup', true) * 1000;
-  const durationMs = positive('duration') * 1000;
+  const clients = wholeNumber(flags.clients, '--clients', 1);
+  const pipeline = wholeNumber(flags.pipeline, '--pipeline', 1);
+  const warmupMs = wholeNumber(flags.warmup, '--warmup', 0) * 1000;
+  const durationMs = wholeNumber(flags.duration, '--duration', 1) * 1000;
   // Binary, so the origin spends nothing on UTF-8 checks: its CPU is shared with the clients.
-  const payload = Buffer.alloc(positive('size'), 'x');
+  const payload = Buffer.alloc(wholeNumber(flags.size, '--size', 1), 'x');
   const histogram = new LatencyHistogram();
   let measuring = false;
   let running = true;
@@ -172,8 +158,8 @@ async function runHarnessMain(): Promise<number> {
   }
   const { mode, targets, loadCpu, proxyCpu } = setUpMode(flags.mode, flags.targets, TARGETS);
   const pinned = mode === 'per-core';
-  const durationSeconds = positive('duration');
-  const warmupSeconds = positive('warmup', true);
+  const durationSeconds = wholeNumber(flags.duration, '--duration', 1);
+  const warmupSeconds = wholeNumber(flags.warmup, '--warmup', 0);
 
   tmpDir = mkdtempSync(join(tmpdir(), 'veloflux-bench-ws-'));
   const origin = children.spawn({ name: 'ws origin', command: process.execPath, args: [self, '--role', 'origin'], cpu: loadCpu });
@@ -218,7 +204,7 @@ async function runHarnessMain(): Promise<number> {
   }
   await children.stopAll();
   process.stdout.write(`${formatTable(rows, mode, availableParallelism())}\n`);
-  if (flags.json) process.stdout.write(`${JSON.stringify({ mode, clients: positive('clients'), size: positive('size'), pipeline: positive('pipeline'), rows })}\n`);
+  if (flags.json) process.stdout.write(`${JSON.stringify({ mode, clients: wholeNumber(flags.clients, '--clients', 1), size: wholeNumber(flags.size, '--size', 1), pipeline: wholeNumber(flags.pipeline, '--pipeline', 1), rows })}\n`);
   return rows.some((r) => r.error !== undefined || (r.result?.errors ?? 0) > 0) ? 1 : 0;
 }
 
@@ -262,7 +248,7 @@ async function measure(url: string, cpu: number | undefined): Promise<ClientResu
     const result = await child.waitForJsonLine((msg) => {
       if (msg['event'] === 'measuring') before = readCpuTimes();
       return msg['event'] === 'result' ? (msg['result'] as ClientResult) : undefined;
-    }, (positive('warmup', true) + positive('duration')) * 1000 + 30_000);
+    }, (wholeNumber(flags.warmup, '--warmup', 0) + wholeNumber(flags.duration, '--duration', 1)) * 1000 + 30_000);
     return { ...result, cpuBusy: busyPercent(before, readCpuTimes()) };
   } finally {
     await children.stop(child);
