@@ -199,6 +199,52 @@ t.test('TLS 1.0 and 1.1 are refused, 1.2 and 1.3 accepted', async (t) => {
   t.equal((await handshake({ servername: 'a.test' })).protocol, 'TLSv1.3');
 });
 
+// node:cluster gives every worker listening on a shared handle the ticket keys of the first one
+// (tls.Server _getServerData / _setServerData), so no key of VeloFlux's own is needed; this guards
+// that property against a change in how workers listen (exclusive or reusePort sockets lose it).
+t.test('a TLS session resumes on either worker: the workers share their session ticket keys', async (t) => {
+  const base: ConnectionOptions = { host: '127.0.0.1', port: httpsPort, ca, servername: 'a.test' };
+  const firstSession = (maxVersion: 'TLSv1.2' | 'TLSv1.3') =>
+    new Promise<Buffer>((resolve, reject) => {
+      const socket = connect({ ...base, maxVersion });
+      // The ticket arrives after the handshake (TLS 1.3) or with it (TLS 1.2).
+      socket.once('session', (session: Buffer) => {
+        resolve(session);
+        socket.end();
+      });
+      socket.on('error', reject);
+      socket.setTimeout(5000, () => socket.destroy(new Error('no session ticket')));
+    });
+  /** A resumed connection carries one request, so the workers' request counts show who took it. */
+  const resumes = (maxVersion: 'TLSv1.2' | 'TLSv1.3', session: Buffer) =>
+    new Promise<boolean>((resolve, reject) => {
+      const socket = connect({ ...base, maxVersion, session }, () => {
+        const reused = socket.isSessionReused();
+        socket.end('GET / HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\n\r\n');
+        socket.resume();
+        socket.on('end', () => resolve(reused));
+      });
+      socket.on('error', reject);
+      socket.setTimeout(5000, () => socket.destroy(new Error('timeout')));
+    });
+  const requestsByWorker = async () => {
+    const body = (await (await vf.admin('/admin/metrics')).json()) as { workers: { id: number; requests: number }[] };
+    return new Map(body.workers.map((w) => [w.id, w.requests]));
+  };
+  const before = await requestsByWorker();
+  for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+    const session = await firstSession(maxVersion);
+    const reused: boolean[] = [];
+    for (let i = 0; i < 8; i++) reused.push(await resumes(maxVersion, session));
+    t.same(reused, Array(8).fill(true), `${maxVersion}: every reconnection resumed the session`);
+  }
+  // Workers report their counters once a second.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const after = await requestsByWorker();
+  const served = [...after].filter(([id, requests]) => requests > (before.get(id) ?? 0));
+  t.equal(served.length, 2, 'both workers took resumed connections');
+});
+
 t.test('ALPN: a client offering h2 and http/1.1 gets http/1.1, with SNI on either certificate', async (t) => {
   t.equal((await handshake({ servername: 'a.test', ALPNProtocols: ['h2', 'http/1.1'] })).alpn, 'http/1.1');
   t.equal((await handshake({ servername: 'x.b.test', ALPNProtocols: ['h2', 'http/1.1'] })).alpn, 'http/1.1');
