@@ -26,7 +26,6 @@ import { accessLog, type Termination } from './access-log.js';
 const kExchange = Symbol('veloflux.exchange');
 type ResponseWithExchange = ServerResponse & { [kExchange]?: Exchange };
 
-
 class RetryOnAnotherBackend extends Error {}
 const RETRY = new RetryOnAnotherBackend('retrying on another backend');
 

@@ -1,7 +1,7 @@
 /**
  * One pass over the client's raw headers that both enforces the framing rules node's parser lets
- * through and builds the header list sent upstream (a flat `[name, value, ...]` array, as undici
- * takes it). Rules (RFC 9112 §6, §3.2, RFC 9110 §7.6.1):
+ * through and builds the header list sent upstream (a flat `[name, value, ...]` array, as the
+ * upstream client takes it). Rules (RFC 9112 §6, §3.2, RFC 9110 §7.6.1):
  * - more than one Host, no Host in HTTP/1.1, or a Host that is not `uri-host [":" port]`: 400
  *   (RFC 9112 §3.2 makes all three a MUST);
  * - more than one Content-Length, or one that is not 1*DIGIT: 400 (RFC 9112 §6.3 rule 5);

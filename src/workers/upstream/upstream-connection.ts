@@ -119,10 +119,6 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
     timeouts.add(this);
   }
 
-  get state(): State {
-    return this.#state;
-  }
-
   /** Starts `call` on this connection (connected and idle). */
   run(call: UpstreamCall): void {
     this.#state = 'busy';
@@ -255,7 +251,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
   };
 
   readonly #onData = (data: Buffer): void => {
-    if (this.#call === undefined && !this.#responseDone) {
+    if (this.#call === undefined) {
       // Bytes nobody asked for (while idle): the connection's framing can no longer be trusted.
       return this.#shutDown(undefined);
     }
@@ -370,9 +366,8 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
     this.#call = undefined;
     this.#body?.stop();
     this.#body = undefined;
-    // Mid-exchange: whatever the backend still sends belongs to this call; never reuse.
-    this.#keepAlive = false;
     call.fail(err);
+    // Mid-exchange: whatever the backend still sends belongs to this call, so it is never reused.
     this.#shutDown(undefined);
   }
 

@@ -54,7 +54,7 @@ export class UpstreamPool implements ConnectionOwner, CallOwner {
     this.#maxConnections = options.maxConnections;
   }
 
-  /** Connections open or opening, and how many of them are idle (for tests and the stats). */
+  /** Connections open or opening, how many of them are idle, and the calls waiting (for tests). */
   get connections(): { open: number; idle: number; pending: number } {
     return { open: this.#connections.size, idle: this.#idle.length, pending: this.#pending.length };
   }
