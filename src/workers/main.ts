@@ -11,18 +11,18 @@ import { isVelofluxMessage, workerMessage, type ConfigSnapshot, type PrimaryMess
 import { createLogger } from '../shared/log.js';
 import { logTap } from '../shared/log-tap.js';
 import { listenErrorMessage } from '../shared/listen-errors.js';
-import { BackendRegistry } from './backend-registry.js';
-import { createHttpEngine, createHttpsEngine } from './http-engine.js';
-import { ProxyHandler } from './proxy-handler.js';
-import { Runtime } from './runtime.js';
-import { StatsReporter } from './stats-reporter.js';
+import { BackendRegistry } from './runtime/backend-registry.js';
+import { createHttpEngine, createHttpsEngine } from './proxy/http-engine.js';
+import { ProxyHandler } from './proxy/proxy-handler.js';
+import { Runtime } from './runtime/runtime.js';
+import { StatsReporter } from './telemetry/stats-reporter.js';
 import { StateReplica } from './primary-link/state-replica.js';
 import { PrimaryRpc } from './primary-link/primary-rpc.js';
 import { createApiServer, type ApiServer } from './api/api-server.js';
 import { FeedRelay } from './api/feed-relay.js';
-import { accessLog } from './access-log.js';
+import { accessLog } from './telemetry/access-log.js';
 import { LogForwarder } from './primary-link/log-forwarder.js';
-import { CertificateStore } from './tls-certificates.js';
+import { CertificateStore } from './runtime/tls-certificates.js';
 import { RateLimitRegistry } from './rate-limit/rate-limit-registry.js';
 
 const log = createLogger('worker', { worker: cluster.worker?.id });

@@ -1,4 +1,4 @@
-import type { Backend } from '../backend.js';
+import type { Backend } from '../runtime/backend.js';
 
 /**
  * Balancers that keep per-backend tables index them with `backend.index`, which the pool sets to

@@ -3,7 +3,7 @@
  * up to date on events (start/end of a request, health, weight), never by scanning every backend
  * per request when the algorithm can avoid it.
  */
-import type { Backend } from '../backend.js';
+import type { Backend } from '../runtime/backend.js';
 
 /** What a balancer may look at to choose. Built once per request by the proxy handler. */
 export interface PickContext {

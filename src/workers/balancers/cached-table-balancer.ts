@@ -1,4 +1,4 @@
-import type { Backend } from '../backend.js';
+import type { Backend } from '../runtime/backend.js';
 import { assertValidWeight } from './backend-assertions.js';
 import type { Balancer, PickContext } from './balancer.js';
 

@@ -1,4 +1,4 @@
-import type { Backend } from '../backend.js';
+import type { Backend } from '../runtime/backend.js';
 import type { BalancerOptions, HashKey, PickContext } from './balancer.js';
 import { HashRingBalancer } from './hash-ring-balancer.js';
 import { murmur3String } from './string-hash.js';

@@ -3,7 +3,7 @@
  * `Balancer` event table in balancer.ts; a pool builds its balancer once per runtime with
  * `createBalancer` and feeds it health and weight events.
  */
-import type { Backend } from '../backend.js';
+import type { Backend } from '../runtime/backend.js';
 import type { Balancer, BalancerOptions } from './balancer.js';
 import { ConsistentHashBalancer } from './consistent-hash.js';
 import { IpHashBalancer } from './ip-hash.js';

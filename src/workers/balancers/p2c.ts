@@ -1,4 +1,4 @@
-import type { Backend } from '../backend.js';
+import type { Backend } from '../runtime/backend.js';
 import type { PickContext } from './balancer.js';
 import { CachedTableBalancer } from './cached-table-balancer.js';
 

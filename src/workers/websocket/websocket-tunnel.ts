@@ -15,14 +15,14 @@ import type { ServerResponse } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import type { ErrorCode } from '../../shared/errors.js';
-import type { Backend } from '../backend.js';
+import type { Backend } from '../runtime/backend.js';
 import type { PickContext } from '../balancers/balancer.js';
 import { DeadlineWheel, type Expirable } from '../deadline-wheel.js';
-import { sendError } from '../error-response.js';
-import type { PoolRuntime } from '../pool-runtime.js';
-import { classifyUpstreamError } from '../upstream-errors.js';
+import { sendError } from '../proxy/error-response.js';
+import type { PoolRuntime } from '../runtime/pool-runtime.js';
+import { classifyUpstreamError } from '../proxy/upstream-errors.js';
 import { WebSocketFrameCounter } from './websocket-frame-counter.js';
-import { websocketStats } from './websocket-stats.js';
+import { websocketStats } from '../telemetry/websocket-stats.js';
 
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** A backend's answer head larger than this is not a WebSocket handshake. */

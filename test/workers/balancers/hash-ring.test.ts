@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import type { Backend } from '../../../src/workers/backend.js';
+import type { Backend } from '../../../src/workers/runtime/backend.js';
 import { HashRing } from '../../../src/workers/balancers/hash-ring.js';
 import { makePool, withoutBackend } from './fixtures/pool.js';
 

@@ -4,9 +4,9 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Server } from 'node:http';
-import type { WorkerStats } from '../shared/ipc.js';
-import type { ProxyHandler } from './proxy-handler.js';
-import { websocketStats } from './websocket/websocket-stats.js';
+import type { WorkerStats } from '../../shared/ipc.js';
+import type { ProxyHandler } from '../proxy/proxy-handler.js';
+import { websocketStats } from './websocket-stats.js';
 import { requestMetrics } from './request-metrics.js';
 
 const INTERVAL_MS = 1000;

@@ -4,7 +4,7 @@
  * Labels are bounded: route (host + path prefix of the config), pool, backend, a fixed set of
  * methods and the status code; never the raw path or the client address.
  */
-import { DURATION_BUCKETS, SIZE_BUCKETS, type HistogramReport, type LatencySeries, type RateLimitedSeries, type RequestMetricsReport, type RequestSeries } from '../shared/metrics-report.js';
+import { DURATION_BUCKETS, SIZE_BUCKETS, type HistogramReport, type LatencySeries, type RateLimitedSeries, type RequestMetricsReport, type RequestSeries } from '../../shared/metrics-report.js';
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE']);
 
 function observe(h: HistogramReport, bounds: readonly number[], value: number): void {

@@ -1,5 +1,5 @@
 /** How an upstream failure maps to what the client sees, and whether another backend may be tried. */
-import type { ErrorCode } from '../shared/errors.js';
+import type { ErrorCode } from '../../shared/errors.js';
 
 export interface UpstreamFailure {
   readonly code: ErrorCode;

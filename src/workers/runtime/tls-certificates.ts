@@ -8,7 +8,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
-import { VelofluxError } from '../shared/errors.js';
+import { VelofluxError } from '../../shared/errors.js';
 
 export interface CertificateFiles {
   readonly cert: string;

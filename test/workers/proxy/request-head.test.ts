@@ -1,5 +1,5 @@
 import t from 'tap';
-import { HOP_BY_HOP, parseRequestHead, removeConnectionNominated, type RequestHeadFields } from '../../src/workers/request-head.js';
+import { HOP_BY_HOP, parseRequestHead, removeConnectionNominated, type RequestHeadFields } from '../../../src/workers/proxy/request-head.js';
 
 function fields(): RequestHeadFields {
   return {

@@ -1,12 +1,12 @@
 /** One configured pool inside a runtime: its backends, balancer, upstream pools and settings. */
 import { readFileSync } from 'node:fs';
-import type { PoolConfig, ServerConfig } from '../shared/config/schema.js';
-import { VelofluxError } from '../shared/errors.js';
+import type { PoolConfig, ServerConfig } from '../../shared/config/schema.js';
+import { VelofluxError } from '../../shared/errors.js';
 import { Backend } from './backend.js';
 import type { BackendRegistry } from './backend-registry.js';
-import type { UpstreamPool, UpstreamPoolOptions } from './upstream/upstream-pool.js';
-import type { Balancer, HashKey } from './balancers/balancer.js';
-import { createBalancer } from './balancers/index.js';
+import type { UpstreamPool, UpstreamPoolOptions } from '../upstream/upstream-pool.js';
+import type { Balancer, HashKey } from '../balancers/balancer.js';
+import { createBalancer } from '../balancers/index.js';
 import { StickySessions } from './sticky-sessions.js';
 
 export type OutlierReporter = (backendId: string, consecutiveFailures: number) => void;

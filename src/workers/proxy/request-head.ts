@@ -13,7 +13,7 @@
  *   such as h2c, nor its HTTP2-Settings.
  * The caller adds X-Forwarded-* and X-Request-Id afterwards.
  */
-import type { ErrorCode } from '../shared/errors.js';
+import type { ErrorCode } from '../../shared/errors.js';
 
 /** Where the parse writes what the proxy needs later (the per-request exchange). */
 export interface RequestHeadFields {

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CertificateStore, namesOf } from '../../src/workers/tls-certificates.js';
+import { CertificateStore, namesOf } from '../../../src/workers/runtime/tls-certificates.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'veloflux-certs-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { RouteTable } from '../../src/workers/route-table.js';
-import type { RouteConfig } from '../../src/shared/config/schema.js';
+import { RouteTable } from '../../../src/workers/runtime/route-table.js';
+import type { RouteConfig } from '../../../src/shared/config/schema.js';
 
 const pools = new Map([
   ['exact', 0],

@@ -10,18 +10,18 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { pipeline, type Readable } from 'node:stream';
-import { ERRORS, VelofluxError, type ErrorCode } from '../shared/errors.js';
+import { ERRORS, VelofluxError, type ErrorCode } from '../../shared/errors.js';
 import { BodyLimit } from './body-limit.js';
-import type { Backend } from './backend.js';
-import type { PickContext } from './balancers/balancer.js';
-import type { DeadlineWheel, Expirable } from './deadline-wheel.js';
+import type { Backend } from '../runtime/backend.js';
+import type { PickContext } from '../balancers/balancer.js';
+import type { DeadlineWheel, Expirable } from '../deadline-wheel.js';
 import { sendError } from './error-response.js';
-import type { PoolRuntime } from './pool-runtime.js';
-import { IDEMPOTENT_METHODS, type UpstreamController, type UpstreamHandler } from './upstream/upstream-call.js';
+import type { PoolRuntime } from '../runtime/pool-runtime.js';
+import { IDEMPOTENT_METHODS, type UpstreamController, type UpstreamHandler } from '../upstream/upstream-call.js';
 import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from './request-head.js';
 import { classifyUpstreamError } from './upstream-errors.js';
-import { requestMetrics } from './request-metrics.js';
-import { accessLog, type Termination } from './access-log.js';
+import { requestMetrics } from '../telemetry/request-metrics.js';
+import { accessLog, type Termination } from '../telemetry/access-log.js';
 
 const kExchange = Symbol('veloflux.exchange');
 type ResponseWithExchange = ServerResponse & { [kExchange]?: Exchange };

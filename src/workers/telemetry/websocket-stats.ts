@@ -4,7 +4,7 @@
  * snapshot once a second. Totals since the worker started, never reset.
  */
 import type { WebSocketStatsReport } from '../../shared/ipc.js';
-import type { DirectionTotals } from './websocket-frame-counter.js';
+import type { DirectionTotals } from '../websocket/websocket-frame-counter.js';
 
 /** Upper bounds (seconds) of the lifetime histogram: from a quick exchange to a long session. */
 const DURATION_BUCKETS_SECONDS = [1, 5, 30, 60, 300, 1800, 3600, 14400] as const;

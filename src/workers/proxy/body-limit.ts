@@ -3,7 +3,7 @@
  * as they stream (a declared Content-Length is checked before any byte is forwarded).
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { VelofluxError } from '../shared/errors.js';
+import { VelofluxError } from '../../shared/errors.js';
 
 export class BodyLimit extends Transform {
   readonly #limit: number;

@@ -3,12 +3,12 @@
  * swapped in whole. In-flight requests keep the runtime they started with.
  */
 import { BlockList, isIPv4 } from 'node:net';
-import type { ConfigSnapshot } from '../shared/ipc.js';
-import type { RateLimitConfig, ServerConfig } from '../shared/config/schema.js';
+import type { ConfigSnapshot } from '../../shared/ipc.js';
+import type { RateLimitConfig, ServerConfig } from '../../shared/config/schema.js';
 import type { BackendRegistry } from './backend-registry.js';
 import { PoolRuntime, type OutlierReporter } from './pool-runtime.js';
 import { RouteTable } from './route-table.js';
-import type { RateLimitRegistry } from './rate-limit/rate-limit-registry.js';
+import type { RateLimitRegistry } from '../rate-limit/rate-limit-registry.js';
 
 export class Runtime {
   readonly version: number;

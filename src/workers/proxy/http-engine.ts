@@ -15,10 +15,10 @@ import { createServer, type IncomingMessage, type Server, type ServerOptions, ty
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ServerConfig } from '../shared/config/schema.js';
-import type { ErrorCode } from '../shared/errors.js';
+import type { ServerConfig } from '../../shared/config/schema.js';
+import type { ErrorCode } from '../../shared/errors.js';
 import { writeRawError } from './error-response.js';
-import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type CertificateStore } from './tls-certificates.js';
+import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type CertificateStore } from '../runtime/tls-certificates.js';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 /** A request with `Connection: upgrade`: node hands over the raw socket and the bytes read past the head. */

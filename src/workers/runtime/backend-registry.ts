@@ -4,7 +4,7 @@
  * not thrown away by a reload that did not touch the backend.
  */
 import { BackendStats } from './backend.js';
-import { UpstreamPool, type UpstreamPoolOptions } from './upstream/upstream-pool.js';
+import { UpstreamPool, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
 
 export class BackendRegistry {
   readonly #stats = new Map<string, BackendStats>();

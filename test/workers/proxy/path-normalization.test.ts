@@ -1,5 +1,5 @@
 import t from 'tap';
-import { normalizePath } from '../../src/workers/path-normalization.js';
+import { normalizePath } from '../../../src/workers/proxy/path-normalization.js';
 
 t.test('normal paths come back as they are (the same string)', async (t) => {
   for (const path of ['/', '/api/users', '/a.b/c.d', '/x?y=/../%zz', '/a//b', '/.well-known/acme']) t.equal(normalizePath(path), path, path);

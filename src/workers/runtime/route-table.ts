@@ -7,8 +7,8 @@
  * `api.example.com` without a `/static` route still reaches `*.example.com /static` (as in
  * Traefik, where the most specific matching rule wins).
  */
-import type { RouteConfig } from '../shared/config/schema.js';
-import type { RateLimiter } from './rate-limit/rate-limiter.js';
+import type { RouteConfig } from '../../shared/config/schema.js';
+import type { RateLimiter } from '../rate-limit/rate-limiter.js';
 
 export interface CompiledRoute {
   /** `host` + `path` as configured: the route's metrics label. */

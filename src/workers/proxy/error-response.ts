@@ -1,7 +1,7 @@
 /** Error answers from the proxy itself: the JSON body from the catalogue, bodies built once. */
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ERRORS, errorBody, type ErrorCode } from '../shared/errors.js';
+import { ERRORS, errorBody, type ErrorCode } from '../../shared/errors.js';
 
 const BODIES = new Map<ErrorCode, string>(Object.keys(ERRORS).map((code) => [code as ErrorCode, errorBody(code as ErrorCode)]));
 const NO_HEADERS: readonly string[] = [];
