@@ -144,3 +144,12 @@ export async function launchVeloflux(configFile: string, options: StartOptions =
     },
   };
 }
+
+/**
+ * Env for startVeloflux that makes worker 1 refuse any change with a pool named `pool`, through
+ * the test-side fault injection in refuse-snapshot.mjs (production code has no such hook).
+ */
+export function refusingWorker1(pool: string): NodeJS.ProcessEnv {
+  const preload = fileURLToPath(new URL('./refuse-snapshot.mjs', import.meta.url));
+  return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload}`.trim(), VELOFLUX_TEST_REFUSE_POOL: pool };
+}

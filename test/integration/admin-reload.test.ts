@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { parse, stringify } from 'yaml';
-import { startVeloflux, type RunningVeloflux } from '../helpers/veloflux.js';
+import { refusingWorker1, startVeloflux, type RunningVeloflux } from '../helpers/veloflux.js';
 import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { childPids, waitFor } from '../helpers/processes.js';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -298,7 +298,7 @@ t.test('an invalid config is rejected whole: every worker keeps the old one', as
 });
 
 t.test('a change one worker cannot apply is applied on no worker', async (t) => {
-  const vf = await startVeloflux(webOn(A), { workers: 2, env: { VELOFLUX_TEST_REJECT_POOL: 'canary' } });
+  const vf = await startVeloflux(webOn(A), { workers: 2, env: refusingWorker1('canary') });
   t.teardown(() => vf.stop());
   const before = await configOf(vf);
   const seenByB = B.requests.length;
@@ -338,7 +338,7 @@ t.test('a change one worker cannot apply is applied on no worker', async (t) => 
 });
 
 t.test('a change one worker cannot apply is never served, not even until the rollback', async (t) => {
-  const vf = await startVeloflux(webOn(A), { workers: 2, env: { VELOFLUX_TEST_REJECT_POOL: 'canary' } });
+  const vf = await startVeloflux(webOn(A), { workers: 2, env: refusingWorker1('canary') });
   t.teardown(() => vf.stop());
   const { etag } = await configOf(vf);
   const seenByB = B.requests.length;

@@ -6,6 +6,9 @@
  */
 import t from 'tap';
 import cluster from 'node:cluster';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { validateConfig } from '../../src/shared/config/load.js';
 import { RecentLogs } from '../../src/primary/recent-logs.js';
@@ -18,13 +21,17 @@ import { waitFor } from '../helpers/processes.js';
 const { Supervisor } = (await import(new URL('../../dist/src/primary/supervisor.js', import.meta.url).href)) as typeof import('../../src/primary/supervisor.js');
 
 t.test("a worker's log line reaches the primary's ring with the bytes it wrote to stdout", async (t) => {
-  // Worker 1 refuses any snapshot with this pool and logs why at error level (workers/main.ts).
-  process.env.VELOFLUX_TEST_REJECT_POOL = 'refused';
+  // The "refused" pool names a CA file that passes validation and is then deleted: the worker
+  // cannot build that snapshot and logs why at error level (host.ts).
+  const dir = mkdtempSync(join(tmpdir(), 'vf-logs-'));
+  const caFile = join(dir, 'ca.pem');
+  writeFileSync(caFile, '');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const config = (pools: string[]) =>
     validateConfig(
       {
         server: { workers: 1, http: { port: 0, host: '127.0.0.1' }, api: { port: 0, host: '127.0.0.1' } },
-        pools: pools.map((name) => ({ name, backends: [{ id: `${name}-1`, url: 'http://127.0.0.1:9' }] })),
+        pools: pools.map((name) => ({ name, backends: [{ id: `${name}-1`, url: 'http://127.0.0.1:9' }], ...(name === 'refused' ? { tls: { ca: caFile } } : {}) })),
         routes: [{ path: '/', pool: pools[0]! }],
       },
       'test',
@@ -52,10 +59,12 @@ t.test("a worker's log line reaches the primary's ring with the bytes it wrote t
   t.teardown(() => supervisor.shutdown(2000));
   await allReady;
 
-  await t.rejects(supervisor.apply(snapshot(supervisor.nextVersion(), ['web', 'refused']) as never), { code: 'VF_ERR_APPLY_FAILED' });
+  const refused = snapshot(supervisor.nextVersion(), ['web', 'refused']);
+  rmSync(caFile);
+  await t.rejects(supervisor.apply(refused as never), { code: 'VF_ERR_APPLY_FAILED' });
   const refusal = () => recentLogs.query({ level: 'error' }).lines.find((l) => l.msg === 'could not build runtime');
   await waitFor(() => refusal() !== undefined, 3000, 'the worker line in the ring');
-  t.match(refusal(), { level: 50, role: 'worker', worker: 1, configVersion: 2, err: { message: 'refusing pool "refused" (VELOFLUX_TEST_REJECT_POOL)' } });
+  t.match(refusal(), { level: 50, role: 'worker', worker: 1, configVersion: 2, err: { message: `pools "refused" tls.ca: cannot read "${caFile}": ENOENT` } });
 
   const raw = forwarded.find((l) => l.includes('could not build runtime'))!;
   await waitFor(() => stdout.includes(raw), 3000, 'the same line on the worker stdout');

@@ -1,13 +1,23 @@
 /**
- * One proxied request: the upstream call's handler, the balancer's pick context and the
- * deadline entry, all in one object so a request costs one allocation for its state, not a
- * closure per callback.
+ * One proxied request, and the one backend-attempt path of the data plane: plain requests and
+ * WebSocket upgrades alike get the same sticky pin, pick, circuit breaker, retries within the
+ * budget, outlier reports, latency average, in-flight counts, metrics and access log, over the
+ * same upstream connections (TLS verification included) and the same strict response parser.
  *
- * Bodies stream both ways with backpressure: the client request is handed to the upstream
- * client as a stream, and a response chunk that node cannot write at once pauses the upstream
- * socket until the client drains.
+ * The exchange is the upstream call's handler, the balancer's pick context and the deadline
+ * entry, all in one object so a request costs one allocation for its state, not a closure per
+ * callback. Bodies stream both ways with backpressure: the client request is handed to the
+ * upstream client as a stream, and a response chunk that node cannot write at once pauses the
+ * upstream socket until the client drains.
+ *
+ * A WebSocket upgrade (RFC 6455 §4) is an exchange whose request asks the backend to switch
+ * protocols: a 101 with the right Sec-WebSocket-Accept turns the two connections into a tunnel
+ * that holds the backend (in-flight, as one connection) until it closes; any other answer is
+ * relayed like any response, and a malformed one is a 502 before a byte reaches the client.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { pipeline, type Readable } from 'node:stream';
 import { ERRORS, VelofluxError, type ErrorCode } from '../../shared/errors.js';
@@ -20,8 +30,29 @@ import type { PoolRuntime } from '../runtime/pool-runtime.js';
 import { IDEMPOTENT_METHODS, type UpstreamController, type UpstreamHandler } from '../upstream/upstream-call.js';
 import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from './request-head.js';
 import { classifyUpstreamError } from './upstream-errors.js';
-import { requestMetrics } from '../telemetry/request-metrics.js';
-import { accessLog, type Termination } from '../telemetry/access-log.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
+import type { Termination } from '../telemetry/access-log.js';
+import { WebSocketTunnel, type TunnelOwner } from '../websocket/websocket-tunnel.js';
+
+/** What every exchange of a worker shares: the worker's one timer wheel and its telemetry. */
+export interface ExchangeServices {
+  readonly wheel: DeadlineWheel;
+  readonly telemetry: Telemetry;
+}
+
+/** The client side of a WebSocket upgrade: its socket, the bytes it sent past its head, its key. */
+interface WebSocketClient {
+  readonly socket: Socket;
+  readonly head: Buffer;
+  readonly key: string;
+}
+
+const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** RFC 6455 §4.2.2: the Sec-WebSocket-Accept a backend must answer `key` with. */
+export function expectedAccept(key: string): string {
+  return createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
+}
 
 const kExchange = Symbol('veloflux.exchange');
 type ResponseWithExchange = ServerResponse & { [kExchange]?: Exchange };
@@ -31,7 +62,7 @@ const RETRY = new RetryOnAnotherBackend('retrying on another backend');
 
 const EWMA_WEIGHT = 0.2;
 
-export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext, Expirable {
+export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext, Expirable, TunnelOwner {
   // RequestHeadFields, filled by parseRequestHead.
   upstreamHeaders: string[] = [];
   rawHost = '';
@@ -50,6 +81,10 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   previousOnWheel: Expirable | undefined = undefined;
   nextOnWheel: Expirable | undefined = undefined;
 
+  /** Lower-case Host without its port ('' when absent), once routed. */
+  host = '';
+  /** The peer is one of server.trustedProxies: its X-Forwarded-* are believed. */
+  peerTrusted = false;
   /** The path sent upstream (after an optional prefix strip). */
   upstreamPath = '/';
   /** The route's metrics label (`host` + `path` as configured). */
@@ -63,8 +98,10 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
 
   readonly #req: IncomingMessage;
   readonly #res: ResponseWithExchange;
-  readonly #wheel: DeadlineWheel;
+  readonly #services: ExchangeServices;
   #pool!: PoolRuntime;
+  /** Set for a WebSocket upgrade. */
+  #websocket: WebSocketClient | undefined;
   #backend: Backend | undefined;
   #tried: Backend[] | undefined;
   /** The backend of the attempt that just ended (retries exclude it). */
@@ -86,10 +123,39 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   /** The sticky cookie named the backend in use: no need to set it again. */
   #stickyPinned = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, wheel: DeadlineWheel) {
+  constructor(req: IncomingMessage, res: ServerResponse, services: ExchangeServices) {
     this.#req = req;
     this.#res = res;
-    this.#wheel = wheel;
+    this.#services = services;
+  }
+
+  get request(): IncomingMessage {
+    return this.#req;
+  }
+
+  get response(): ServerResponse {
+    return this.#res;
+  }
+
+  get telemetry(): Telemetry {
+    return this.#services.telemetry;
+  }
+
+  /** Over our own TLS listener, or through a trusted proxy that terminated TLS and says so. */
+  get arrivedOverTls(): boolean {
+    if ((this.#req.socket as TLSSocket).encrypted === true) return true;
+    return this.peerTrusted && this.incomingForwardedProto?.toLowerCase() === 'https';
+  }
+
+  /**
+   * VeloFlux answers the request itself with an error (a bad head, no route, a stage's refusal):
+   * counted under the route and pool once routed (empty labels before), never sent upstream.
+   */
+  refuse(code: ErrorCode, extraHeaders?: readonly string[]): void {
+    this.#done = true;
+    const close = this.closeAfterResponse || this.contentLength !== 0;
+    this.#services.telemetry.requests.record(this.routeLabel, this.#pool?.name ?? '', '', this.#req.method ?? '', ERRORS[code].status, 0, 0);
+    sendError(this.#res, code, close, extraHeaders);
   }
 
   get headers(): IncomingHttpHeaders {
@@ -97,15 +163,29 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     return this.#req.headers;
   }
 
-  /** Starts proxying to `pool`. The caller has validated the request and filled the head fields. */
-  start(pool: PoolRuntime): void {
+  /** The pool the route sends to, set once routed (stages read its name). */
+  route(pool: PoolRuntime): void {
     this.#pool = pool;
+  }
+
+  /**
+   * Starts a WebSocket upgrade: `socket` is the client's (node handed it over with `head`, the
+   * bytes read past the request head), `key` its Sec-WebSocket-Key.
+   */
+  startWebSocket(socket: Socket, head: Buffer, key: string): void {
+    this.#websocket = { socket, head, key };
+    this.start();
+  }
+
+  /** Starts proxying to the routed pool. The caller has validated the request and filled the head fields. */
+  start(): void {
+    const pool = this.#pool;
     this.#startedAt = performance.now();
     pool.activeRequests++;
     this.#res[kExchange] = this;
     this.#res.on('close', onResponseClose);
     this.deadline = performance.now() + pool.requestTimeoutMs;
-    this.#wheel.add(this);
+    this.#services.wheel.add(this);
     let backend: Backend | undefined;
     if (pool.sticky !== undefined) {
       // A genuine cookie pins the client while its backend is available; otherwise balance and re-pin.
@@ -122,7 +202,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     // Circuit breaking: past its connections plus pending limit a backend gets no more requests
     // queued behind it; the client gets 503 at once instead of waiting without bound.
     if (backend.stats.inFlight >= this.#pool.maxInFlightPerBackend) {
-      requestMetrics.rejectedByCircuitBreaker(this.#pool.name);
+      this.#services.telemetry.requests.rejectedByCircuitBreaker(this.#pool.name);
       return this.#fail('VF_ERR_CIRCUIT_OPEN', 'proxy');
     }
     this.#backend = backend;
@@ -138,6 +218,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
         headers: this.upstreamHeaders,
         body: this.#requestBody(),
         contentLength: this.contentLength,
+        upgrade: this.#websocket === undefined ? undefined : 'websocket',
       },
       this,
     );
@@ -156,37 +237,54 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     const backend = this.#backend;
     if (backend === undefined) return;
     this.#backend = undefined;
-    backend.stats.inFlight--;
-    const latency = performance.now() - this.#attemptStart;
-    backend.stats.ewmaLatencyMs = backend.stats.ewmaLatencyMs === 0 ? latency : backend.stats.ewmaLatencyMs + EWMA_WEIGHT * (latency - backend.stats.ewmaLatencyMs);
-    this.#pool.balancer.onEnd(backend);
+    this.#sampleLatency(backend);
+    this.#release(backend);
     this.#lastBackend = backend;
   }
 
+  #sampleLatency(backend: Backend): void {
+    const latency = performance.now() - this.#attemptStart;
+    backend.stats.ewmaLatencyMs = backend.stats.ewmaLatencyMs === 0 ? latency : backend.stats.ewmaLatencyMs + EWMA_WEIGHT * (latency - backend.stats.ewmaLatencyMs);
+  }
+
+  #release(backend: Backend): void {
+    backend.stats.inFlight--;
+    this.#pool.balancer.onEnd(backend);
+  }
+
+  /** The client is answered (or gone): the request leaves the pool's counts and is counted in the metrics. */
   #finish(termination: Termination): void {
+    this.#settle();
+    const seconds = (performance.now() - this.#startedAt) / 1000;
+    const backend = this.#backend ?? this.#lastBackend;
+    this.#services.telemetry.requests.record(this.routeLabel, this.#pool.name, backend?.id ?? '', this.#req.method!, this.#status, seconds, this.#bytes);
+    this.#log(termination, seconds, this.#bytesIn, this.#bytes);
+  }
+
+  #settle(): void {
     this.#done = true;
-    this.#wheel.delete(this);
+    this.#services.wheel.delete(this);
     const pool = this.#pool;
     pool.activeRequests--;
     if (this.#retried) pool.activeRetries--;
-    const backend = this.#backend ?? this.#lastBackend;
-    const seconds = (performance.now() - this.#startedAt) / 1000;
-    requestMetrics.record(this.routeLabel, pool.name, backend?.id ?? '', this.#req.method!, this.#status, seconds, this.#bytes);
-    if (accessLog.enabled) {
-      accessLog.write({
-        requestId: this.requestId,
-        method: this.#req.method!,
-        route: this.routeLabel,
-        pool: pool.name,
-        backend: backend?.id ?? '',
-        status: this.#status,
-        durationMs: Math.round(seconds * 1e6) / 1e3,
-        bytesIn: this.#bytesIn,
-        bytesOut: this.#bytes,
-        client: this.clientAddress,
-        termination,
-      });
-    }
+  }
+
+  #log(termination: Termination, seconds: number, bytesIn: number, bytesOut: number): void {
+    const { accessLog } = this.#services.telemetry;
+    if (!accessLog.enabled) return;
+    accessLog.write({
+      requestId: this.requestId,
+      method: this.#req.method!,
+      route: this.routeLabel,
+      pool: this.#pool.name,
+      backend: (this.#backend ?? this.#lastBackend)?.id ?? '',
+      status: this.#status,
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+      bytesIn,
+      bytesOut,
+      client: this.clientAddress,
+      termination,
+    });
   }
 
   #fail(code: ErrorCode, termination: Termination = 'upstream'): void {
@@ -208,7 +306,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
       this.#tried.pop();
       return undefined;
     }
-    requestMetrics.retried(this.#pool.name);
+    this.#services.telemetry.requests.retried(this.#pool.name);
     if (!this.#retried) {
       this.#retried = true;
       this.#pool.activeRetries++;
@@ -247,6 +345,56 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
 
   onBodySent(bytes: number): void {
     this.#bytesIn += bytes;
+  }
+
+  /**
+   * The backend switched protocols. It must be a WebSocket answer to this key (RFC 6455
+   * §4.1): anything else is a bad response (502) and nothing of it reaches the client. The
+   * handshake is counted in the metrics now (status 101, time to the 101); the access log line
+   * is written when the tunnel closes, with its lifetime and bytes, as nginx logs it.
+   */
+  onUpgrade(headers: string[], upstream: Socket, head: Buffer): void {
+    const websocket = this.#websocket;
+    const backend = this.#backend!;
+    if (this.#done || websocket === undefined) {
+      upstream.destroy();
+      return this.#endAttempt();
+    }
+    if (!acceptsWebSocket(headers, websocket.key)) {
+      upstream.destroy();
+      this.#endAttempt();
+      this.#pool.recordFailure(backend);
+      return this.#fail('VF_ERR_UPSTREAM_BAD_RESPONSE');
+    }
+    this.#pool.recordSuccess(backend);
+    this.#sampleLatency(backend);
+    this.#status = 101;
+    this.#settle();
+    this.#services.telemetry.requests.record(this.routeLabel, this.#pool.name, backend.id, this.#req.method!, 101, (performance.now() - this.#startedAt) / 1000, 0);
+    const client = websocket.socket;
+    client.write(this.#switchingProtocolsHead(headers), 'latin1');
+    const { wheel, telemetry } = this.#services;
+    new WebSocketTunnel(this, client, upstream, this.#pool.websocket, wheel, telemetry.websockets).open(websocket.head, head);
+  }
+
+  /** The 101 the client gets: the backend's headers minus hop-by-hop ones, plus the sticky pin. */
+  #switchingProtocolsHead(raw: string[]): string {
+    const headers = responseHeaders(raw, false);
+    let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    const sticky = this.#pool.sticky;
+    if (sticky !== undefined && !this.#stickyPinned) head += `set-cookie: ${sticky.setCookieFor(this.#backend!, (this.#req.socket as TLSSocket).encrypted === true)}\r\n`;
+    return `${head}connection: Upgrade\r\nupgrade: websocket\r\n\r\n`;
+  }
+
+  // TunnelOwner.
+
+  tunnelClosed(termination: Termination, bytesFromClient: number, bytesToClient: number): void {
+    const backend = this.#backend;
+    if (backend === undefined) return;
+    this.#log(termination, (performance.now() - this.#startedAt) / 1000, bytesFromClient, bytesToClient);
+    this.#backend = undefined;
+    this.#release(backend);
   }
 
   onData(chunk: Buffer): boolean {
@@ -318,6 +466,18 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     // Once answered, the upstream connection may already carry another request: leave it alone.
     if (!this.#done) this.#upstream?.resume();
   }
+}
+
+/** RFC 6455 §4.1: `Upgrade: websocket` and the Sec-WebSocket-Accept that answers the client's key. */
+function acceptsWebSocket(headers: readonly string[], key: string): boolean {
+  let upgrade = false;
+  let accepted = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!.toLowerCase();
+    if (name === 'upgrade') upgrade = headers[i + 1]!.toLowerCase() === 'websocket';
+    else if (name === 'sec-websocket-accept') accepted = headers[i + 1] === expectedAccept(key);
+  }
+  return upgrade && accepted;
 }
 
 function onResponseClose(this: ResponseWithExchange): void {

@@ -1,23 +1,18 @@
 /**
- * The data plane's request entry: strict checks the parser leaves to us, routing, client
- * address resolution, forwarding headers, then an Exchange that streams to the chosen backend.
+ * The data plane's request entry, for plain requests and upgrades alike: the head checks the
+ * parser leaves to us, routing, client address resolution, the route's compiled stages
+ * (stages/pipeline.ts), forwarding headers, then an Exchange that makes the backend attempt.
  * It reads only the current runtime, which a config swap replaces whole.
  */
 import { randomUUID } from 'node:crypto';
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { DeadlineWheel } from '../deadline-wheel.js';
-import { answerAndLinger, sendError } from './error-response.js';
-import { requestMetrics } from '../telemetry/request-metrics.js';
-import { ERRORS, type ErrorCode } from '../../shared/errors.js';
-import { Exchange } from './exchange.js';
+import type { ErrorCode } from '../../shared/errors.js';
+import { Exchange, type ExchangeServices } from './exchange.js';
 import { parseRequestHead } from './request-head.js';
 import { normalizePath } from './path-normalization.js';
-import type { PoolRuntime } from '../runtime/pool-runtime.js';
-import type { RateLimiter } from '../rate-limit/rate-limiter.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { WebSocketTunnel } from '../websocket/websocket-tunnel.js';
 
 const kHostCache = Symbol('veloflux.hostCache');
 type CachingSocket = Socket & { [kHostCache]?: { raw: string; host: string } };
@@ -27,15 +22,14 @@ const ALLOW = 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE';
 
 export class ProxyHandler {
   #runtime: Runtime;
-  readonly #wheel = new DeadlineWheel();
+  readonly #services: ExchangeServices;
   #draining = false;
   /** Requests received (any outcome), for the stats the primary aggregates. */
   requests = 0;
-  /** Where `redirectHttps` sends plain-HTTP clients: the bound HTTPS port (443 is left out of the URL). */
-  httpsPort = 443;
 
-  constructor(runtime: Runtime) {
+  constructor(runtime: Runtime, services: ExchangeServices) {
     this.#runtime = runtime;
+    this.#services = services;
   }
 
   get runtime(): Runtime {
@@ -54,8 +48,7 @@ export class ProxyHandler {
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.requests++;
-    const prepared = this.#prepare(req, res);
-    if (prepared !== undefined) prepared.exchange.start(prepared.pool);
+    this.#prepare(req, res)?.start();
   };
 
   /**
@@ -70,98 +63,82 @@ export class ProxyHandler {
     res.shouldKeepAlive = false;
     // node's server does not manage this response: close the connection once it is written.
     res.once('finish', () => socket.destroySoon());
-    const prepared = this.#prepare(req, res);
-    if (prepared === undefined) return;
+    socket.on('error', destroySocket);
+    const exchange = this.#prepare(req, res);
+    if (exchange === undefined) return;
     if (!isWebSocketUpgrade(req)) {
       // node stops parsing at an upgrade head, so a body could not be read: refuse rather than hang.
-      if (prepared.exchange.contentLength !== 0) return reject(res, 'VF_ERR_BAD_REQUEST', true);
-      return prepared.exchange.start(prepared.pool);
+      if (exchange.contentLength !== 0) return exchange.refuse('VF_ERR_BAD_REQUEST');
+      return exchange.start();
     }
     const key = req.headers['sec-websocket-key'];
-    if (typeof key !== 'string' || key === '' || req.method !== 'GET') return reject(res, 'VF_ERR_BAD_REQUEST', true);
-    const { exchange } = prepared;
-    new WebSocketTunnel(socket, res, head, { method: 'GET', path: exchange.upstreamPath, headers: exchange.upstreamHeaders, key, pick: exchange }, prepared.pool).start();
+    if (typeof key !== 'string' || key === '' || req.method !== 'GET') return exchange.refuse('VF_ERR_BAD_REQUEST');
+    exchange.startWebSocket(socket, head, key);
   };
 
-  /** Checks, routing and forwarding headers shared by plain requests and upgrades; undefined when already answered. */
-  #prepare(req: IncomingMessage, res: ServerResponse): { exchange: Exchange; pool: PoolRuntime } | undefined {
+  /**
+   * Head checks, routing, the route's stages and forwarding headers, shared by plain requests
+   * and upgrades; undefined when the request is already answered.
+   */
+  #prepare(req: IncomingMessage, res: ServerResponse): Exchange | undefined {
     if (this.#draining) res.shouldKeepAlive = false;
+    const exchange = new Exchange(req, res, this.#services);
+    exchange.closeAfterResponse = this.#draining;
     // HTTP/0.9 has no headers and no framing; RFC 9112 §2.3 lets a server refuse it.
-    if (req.httpVersionMajor !== 1) return void reject(res, 'VF_ERR_BAD_REQUEST', true);
+    if (req.httpVersionMajor !== 1) return refuseAndClose(exchange, 'VF_ERR_BAD_REQUEST');
     const runtime = this.#runtime;
     // Framing and Host rules first, for every target: `OPTIONS *` answered without them would
     // let an ambiguous body (empty Transfer-Encoding + Content-Length) desync the connection.
-    const exchange = new Exchange(req, res, this.#wheel);
-    exchange.closeAfterResponse = this.#draining;
     const problem = parseRequestHead(req.rawHeaders, req.httpVersionMinor, exchange);
-    if (problem !== undefined) return void reject(res, problem, true);
+    if (problem !== undefined) return refuseAndClose(exchange, problem);
 
     let target = req.url ?? '';
     if (target.charCodeAt(0) !== 47 /* / */) {
-      if (target === '*') return void answerOptionsStar(req, res);
-      target = this.#originFormOf(target);
-      if (target === '') return void reject(res, 'VF_ERR_BAD_REQUEST', true);
+      if (target === '*') return void answerOptionsStar(exchange);
+      target = originFormOf(target);
+      if (target === '') return refuseAndClose(exchange, 'VF_ERR_BAD_REQUEST');
     }
     if (target !== req.url) replaceHost(exchange, req.url!);
     // Route (and forward) the path in its normal form: `/%61dmin` and `/x/../admin` are `/admin`.
     const normal = normalizePath(target);
-    if (normal === undefined) return void reject(res, 'VF_ERR_BAD_REQUEST', true);
+    if (normal === undefined) return refuseAndClose(exchange, 'VF_ERR_BAD_REQUEST');
     target = normal;
-    if (runtime.maxBodySize > 0 && exchange.contentLength > runtime.maxBodySize) return void reject(res, 'VF_ERR_BODY_TOO_LARGE', true);
+    if (runtime.maxBodySize > 0 && exchange.contentLength > runtime.maxBodySize) return refuseAndClose(exchange, 'VF_ERR_BODY_TOO_LARGE');
     if (exchange.contentLength === -1) exchange.chunkedBodyLimit = runtime.maxBodySize;
 
-    const host = normalizedHost(req.socket as CachingSocket, exchange.rawHost);
-    const route = runtime.routeTable.match(host, target);
-    if (route === undefined) return void reject(res, 'VF_ERR_NO_ROUTE', exchange.contentLength !== 0 || this.#draining);
-    if (route.redirectHttps && !arrivedOverTls(req, exchange, runtime)) {
-      return void this.#redirectToHttps(res, host, target, this.#draining);
-    }
-
+    exchange.host = normalizedHost(req.socket as CachingSocket, exchange.rawHost);
+    const route = runtime.routeTable.match(exchange.host, target);
+    if (route === undefined) return void exchange.refuse('VF_ERR_NO_ROUTE');
     exchange.path = target;
     exchange.routeLabel = route.label;
     exchange.upstreamPath = route.stripPrefix ? stripPrefix(target, route.path) : target;
-    addForwardingHeaders(exchange, req, runtime);
-    const pool = runtime.pools[route.poolIndex]!;
-    // After routing and client address resolution (the key may be the address), before any
-    // upstream work; upgrades come through here too.
-    const limiter = route.rateLimiter;
-    if (limiter !== undefined) {
-      const key = limiter.key.of(exchange.clientAddress, req.rawHeaders, route.label);
-      const now = performance.now();
-      if (!limiter.take(key, now)) {
-        return void rejectOverLimit(res, route.label, pool.name, limiter, key, now, exchange.contentLength !== 0 || this.#draining);
-      }
-    }
-    return { exchange, pool };
+    exchange.route(runtime.pools[route.poolIndex]!);
+    resolveClient(exchange, req, runtime);
+
+    const { stages } = route;
+    for (let i = 0; i < stages.length; i++) if (!stages[i]!.admit(exchange)) return undefined;
+    addForwardingHeaders(exchange, req);
+    return exchange;
   }
 
-  /**
-   * 308 (RFC 9110 §15.4.9) keeps the method and body, unlike 301; the upstream is never
-   * contacted. `host` is the request's host without its port, already validated as uri-host.
-   */
-  #redirectToHttps(res: ServerResponse, host: string, target: string, close: boolean): void {
-    if (host === '') return reject(res, 'VF_ERR_BAD_REQUEST', close);
-    const port = this.httpsPort === 443 ? '' : `:${this.httpsPort}`;
-    const location = `https://${host}${port}${target}`;
-    if (!res.req.complete && res.socket !== null) {
-      // The client is still sending a body it will repeat on HTTPS: answer on the socket and
-      // discard the rest (lingering close), or the client's next write would draw a reset that
-      // loses the answer.
-      res.req.resume();
-      return answerAndLinger(res.socket, `HTTP/1.1 308 Permanent Redirect\r\nlocation: ${location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
-    }
-    const headers: Record<string, string | number> = { location, 'content-length': 0 };
-    if (close) headers.connection = 'close';
-    res.writeHead(308, headers);
-    res.end();
-  }
+}
 
-  /** Absolute-form targets (RFC 9112 §3.2.2) are reduced to origin-form; '' when not http(s). */
-  #originFormOf(target: string): string {
-    if (!/^https?:\/\/[^/?#\s]+/i.test(target)) return '';
-    const url = URL.canParse(target) ? new URL(target) : undefined;
-    return url === undefined ? '' : url.pathname + url.search;
-  }
+/** Absolute-form targets (RFC 9112 §3.2.2) are reduced to origin-form; '' when not http(s). */
+function originFormOf(target: string): string {
+  if (!/^https?:\/\/[^/?#\s]+/i.test(target)) return '';
+  const url = URL.canParse(target) ? new URL(target) : undefined;
+  return url === undefined ? '' : url.pathname + url.search;
+}
+
+/** After a framing or syntax problem nothing more read from the connection can be trusted. */
+function refuseAndClose(exchange: Exchange, code: ErrorCode): undefined {
+  exchange.closeAfterResponse = true;
+  exchange.refuse(code);
+  return undefined;
+}
+
+function destroySocket(this: Socket): void {
+  this.destroy();
 }
 
 /** For absolute-form, the Host header is replaced by the target's authority (RFC 9112 §3.2.2). */
@@ -178,27 +155,10 @@ function replaceHost(exchange: Exchange, absoluteTarget: string): void {
   headers.push('host', authority);
 }
 
-/** VeloFlux answers the request itself with an error, counted with empty route/pool/backend labels. */
-function reject(res: ServerResponse, code: ErrorCode, close: boolean): void {
-  requestMetrics.record('', '', '', res.req.method ?? '', ERRORS[code].status, 0, 0);
-  sendError(res, code, close);
-}
-
-/**
- * 429 from a rate limit (RFC 6585 §4), with Retry-After and the RateLimit-* headers. Unlike the
- * answers above it is counted under its route and pool: the route is known, and operators want
- * to see which one is being limited.
- */
-function rejectOverLimit(res: ServerResponse, route: string, pool: string, limiter: RateLimiter, key: string, now: number, close: boolean): void {
-  requestMetrics.record(route, pool, '', res.req.method ?? '', ERRORS.VF_ERR_RATE_LIMITED.status, 0, 0);
-  requestMetrics.rateLimited(route, limiter.name);
-  sendError(res, 'VF_ERR_RATE_LIMITED', close, limiter.refusalHeaders(key, now));
-}
-
-function answerOptionsStar(req: IncomingMessage, res: ServerResponse): void {
-  if (req.method !== 'OPTIONS') return reject(res, 'VF_ERR_BAD_REQUEST', true);
-  res.writeHead(200, { allow: ALLOW, 'content-length': 0 });
-  res.end();
+function answerOptionsStar(exchange: Exchange): void {
+  if (exchange.request.method !== 'OPTIONS') return void refuseAndClose(exchange, 'VF_ERR_BAD_REQUEST');
+  exchange.response.writeHead(200, { allow: ALLOW, 'content-length': 0 });
+  exchange.response.end();
 }
 
 /**
@@ -222,17 +182,25 @@ function stripPrefix(target: string, prefix: string): string {
 }
 
 /**
- * X-Forwarded-For / -Proto / -Host and X-Request-Id. What a client sent is believed only when
- * the peer is a trusted proxy (as Traefik's forwardedHeaders.trustedIPs); otherwise it is
- * replaced, so a client cannot forge its address or request id.
+ * Who the client is: the peer, or, when the peer is a trusted proxy (as Traefik's
+ * forwardedHeaders.trustedIPs), the rightmost untrusted address it forwarded. Before the
+ * stages, which may key on it (rate limits, address lists).
  */
-function addForwardingHeaders(exchange: Exchange, req: IncomingMessage, runtime: Runtime): void {
+function resolveClient(exchange: Exchange, req: IncomingMessage, runtime: Runtime): void {
   const peer = req.socket.remoteAddress ?? '';
-  const trusted = runtime.trustsAnyProxy && peer !== '' && runtime.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
+  exchange.peerTrusted = runtime.trustsAnyProxy && peer !== '' && runtime.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
+  exchange.clientAddress = exchange.peerTrusted ? clientFromForwardedFor(exchange.incomingForwardedFor, peer, runtime) : peer;
+}
+
+/**
+ * X-Forwarded-For / -Proto / -Host and X-Request-Id. What a client sent is believed only from
+ * a trusted proxy; otherwise it is replaced, so a client cannot forge its address or request id.
+ */
+function addForwardingHeaders(exchange: Exchange, req: IncomingMessage): void {
+  const peer = req.socket.remoteAddress ?? '';
   const headers = exchange.upstreamHeaders;
   const proto = (req.socket as TLSSocket).encrypted === true ? 'https' : 'http';
-  if (trusted) {
-    exchange.clientAddress = clientFromForwardedFor(exchange.incomingForwardedFor, peer, runtime);
+  if (exchange.peerTrusted) {
     headers.push(
       'x-forwarded-for', exchange.incomingForwardedFor === undefined ? peer : `${exchange.incomingForwardedFor}, ${peer}`,
       'x-forwarded-proto', exchange.incomingForwardedProto ?? proto,
@@ -241,21 +209,9 @@ function addForwardingHeaders(exchange: Exchange, req: IncomingMessage, runtime:
     const forwardedHost = exchange.incomingForwardedHost ?? exchange.rawHost;
     if (forwardedHost !== '') headers.push('x-forwarded-host', forwardedHost);
   } else {
-    exchange.clientAddress = peer;
     headers.push('x-forwarded-for', peer, 'x-forwarded-proto', proto, 'x-request-id', (exchange.requestId = randomUUID()));
     if (exchange.rawHost !== '') headers.push('x-forwarded-host', exchange.rawHost);
   }
-}
-
-/**
- * Whether the client reached us over TLS: our own HTTPS listener, or a trusted proxy in front
- * that terminated TLS and says so (else `redirectHttps` behind it would loop forever).
- */
-function arrivedOverTls(req: IncomingMessage, exchange: Exchange, runtime: Runtime): boolean {
-  if ((req.socket as TLSSocket).encrypted === true) return true;
-  if (exchange.incomingForwardedProto?.toLowerCase() !== 'https' || !runtime.trustsAnyProxy) return false;
-  const peer = req.socket.remoteAddress ?? '';
-  return peer !== '' && runtime.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
 }
 
 /** The rightmost address in X-Forwarded-For that is not a trusted proxy is the client. */

@@ -5,11 +5,18 @@
  */
 import { BackendStats } from './backend.js';
 import { UpstreamPool, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
+import type { DeadlineWheel } from '../deadline-wheel.js';
 
 export class BackendRegistry {
+  /** The worker's one timer wheel, for the upstream connections' deadlines. */
+  readonly #wheel: DeadlineWheel;
   readonly #stats = new Map<string, BackendStats>();
   /** By backend id, origin and options: a changed URL or option set gets a new pool. */
   readonly #pools = new Map<string, UpstreamPool>();
+
+  constructor(wheel: DeadlineWheel) {
+    this.#wheel = wheel;
+  }
 
   statsFor(backendId: string): BackendStats {
     let stats = this.#stats.get(backendId);
@@ -29,7 +36,7 @@ export class BackendRegistry {
     const key = `${backendId} ${origin} ${options.connectTimeoutMs} ${options.responseTimeoutMs} ${options.keepAliveMs} ${options.maxConnections} ${JSON.stringify(options.tls)}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
-      pool = new UpstreamPool(origin, options);
+      pool = new UpstreamPool(origin, options, this.#wheel);
       this.#pools.set(key, pool);
     }
     return { key, pool };

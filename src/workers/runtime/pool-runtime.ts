@@ -4,7 +4,7 @@ import type { PoolConfig, ServerConfig } from '../../shared/config/schema.js';
 import { VelofluxError } from '../../shared/errors.js';
 import { Backend } from './backend.js';
 import type { BackendRegistry } from './backend-registry.js';
-import type { UpstreamPool, UpstreamPoolOptions } from '../upstream/upstream-pool.js';
+import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import type { Balancer, HashKey } from '../balancers/balancer.js';
 import { createBalancer } from '../balancers/index.js';
 import { StickySessions } from './sticky-sessions.js';
@@ -33,9 +33,8 @@ export class PoolRuntime {
   activeRetries = 0;
   readonly panicMode: boolean;
   #panicNext = 0;
+  /** Idle timeout and max lifetime of the pool's WebSocket tunnels. */
   readonly websocket: PoolConfig['websocket'];
-  /** For https:// backends: what a raw TLS connection (a WebSocket tunnel) needs to verify them as the pools do. */
-  readonly upstreamTls: UpstreamPoolOptions['tls'];
 
   /** What a checked backend counts as until its first probe result (unchecked ones are healthy). */
   readonly #defaultHealthy: boolean;
@@ -68,7 +67,6 @@ export class PoolRuntime {
       servername: config.tls.servername,
       rejectUnauthorized: !config.tls.insecureSkipVerify,
     };
-    this.upstreamTls = tls;
     const upstreams = this.backends.map((b) =>
       registry.poolFor(b.id, b.url.origin, {
         connectTimeoutMs: timeouts.connect,

@@ -8,7 +8,7 @@
  * Traefik, where the most specific matching rule wins).
  */
 import type { RouteConfig } from '../../shared/config/schema.js';
-import type { RateLimiter } from '../rate-limit/rate-limiter.js';
+import type { RequestStage } from '../proxy/stages/request-stage.js';
 
 export interface CompiledRoute {
   /** `host` + `path` as configured: the route's metrics label. */
@@ -17,11 +17,11 @@ export interface CompiledRoute {
   readonly path: string;
   readonly poolIndex: number;
   readonly stripPrefix: boolean;
-  /** Plain-HTTP requests get a 308 to HTTPS instead of being proxied. */
-  readonly redirectHttps: boolean;
-  /** The policy named by `rateLimit`, resolved when the table is built. */
-  readonly rateLimiter: RateLimiter | undefined;
+  /** What a request meets between routing and the upstream (redirect, rate limit...), compiled per snapshot. */
+  readonly stages: readonly RequestStage[];
 }
+
+const NO_STAGES: readonly RequestStage[] = Object.freeze([]);
 
 interface SuffixGroup {
   /** `.example.com` for `*.example.com`. */
@@ -36,7 +36,7 @@ export class RouteTable {
   readonly #suffixes: SuffixGroup[] = [];
   readonly #wildcard: CompiledRoute[] = [];
 
-  constructor(routes: readonly RouteConfig[], poolIndexByName: ReadonlyMap<string, number>, rateLimiters: ReadonlyMap<string, RateLimiter> = new Map()) {
+  constructor(routes: readonly RouteConfig[], poolIndexByName: ReadonlyMap<string, number>, stagesOf: (route: RouteConfig) => readonly RequestStage[] = () => NO_STAGES) {
     const suffixMap = new Map<string, CompiledRoute[]>();
     for (const route of routes) {
       const compiled: CompiledRoute = {
@@ -45,8 +45,7 @@ export class RouteTable {
         path: route.path,
         poolIndex: poolIndexByName.get(route.pool) ?? -1,
         stripPrefix: route.stripPrefix,
-        redirectHttps: route.redirectHttps,
-        rateLimiter: route.rateLimit === undefined ? undefined : rateLimiters.get(route.rateLimit),
+        stages: stagesOf(route),
       };
       if (route.host === '*') this.#wildcard.push(compiled);
       else if (route.host.startsWith('*.')) pushTo(suffixMap, route.host.slice(1), compiled);

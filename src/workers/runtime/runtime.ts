@@ -9,6 +9,18 @@ import type { BackendRegistry } from './backend-registry.js';
 import { PoolRuntime, type OutlierReporter } from './pool-runtime.js';
 import { RouteTable } from './route-table.js';
 import type { RateLimitRegistry } from '../rate-limit/rate-limit-registry.js';
+import { compileStages } from '../proxy/stages/pipeline.js';
+import type { ListenerPorts } from '../proxy/stages/redirect-https.js';
+
+/** What outlives runtimes in a worker, and what a runtime is built against. */
+export interface RuntimeContext {
+  readonly registry: BackendRegistry;
+  /** Active health check results by backend id, as the primary last pushed them. */
+  readonly health: ReadonlyMap<string, boolean>;
+  readonly reportOutlier: OutlierReporter;
+  readonly rateLimits: RateLimitRegistry;
+  readonly ports: ListenerPorts;
+}
 
 export class Runtime {
   readonly version: number;
@@ -25,7 +37,7 @@ export class Runtime {
   readonly #rateLimits: RateLimitRegistry;
   readonly #rateLimitPolicies: readonly RateLimitConfig[];
 
-  constructor(snapshot: ConfigSnapshot, registry: BackendRegistry, health: ReadonlyMap<string, boolean>, reportOutlier: OutlierReporter, rateLimits: RateLimitRegistry) {
+  constructor(snapshot: ConfigSnapshot, { registry, health, reportOutlier, rateLimits, ports }: RuntimeContext) {
     const { config } = snapshot;
     this.version = snapshot.version;
     this.config = config;
@@ -33,8 +45,9 @@ export class Runtime {
     // Limiters come from the registry, so an unchanged policy keeps its buckets across swaps.
     this.#rateLimits = rateLimits;
     this.#rateLimitPolicies = config.rateLimits;
-    const limiters = new Map(config.rateLimits.map((policy) => [policy.name, rateLimits.limiterFor(policy)]));
-    this.routeTable = new RouteTable(config.routes, new Map(config.pools.map((pool, i) => [pool.name, i])), limiters);
+    const rateLimiters = new Map(config.rateLimits.map((policy) => [policy.name, rateLimits.limiterFor(policy)]));
+    const poolIndex = new Map(config.pools.map((pool, i) => [pool.name, i]));
+    this.routeTable = new RouteTable(config.routes, poolIndex, (route) => compileStages(route, { ports, rateLimiters }));
     this.trustedProxies = buildBlockList(config.server);
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;
     this.maxBodySize = config.server.limits.maxBodySize;

@@ -23,7 +23,7 @@ export interface AccessRecord {
   termination: Termination;
 }
 
-class AccessLog {
+export class AccessLog {
   #logger: Logger | undefined;
   #rate = 0;
 
@@ -52,5 +52,3 @@ class AccessLog {
   }
 }
 
-/** One per worker process. */
-export const accessLog = new AccessLog();

@@ -28,7 +28,7 @@ const METHOD_NAMES = [...METHODS, 'OTHER'];
 const METHOD_INDEX = new Map(METHOD_NAMES.map((m, i) => [m, i]));
 const OTHER = METHOD_NAMES.length - 1;
 
-class RequestMetrics {
+export class RequestMetrics {
   /** route -> pool -> backend -> group: lookups with strings that already exist, nothing built per request. */
   readonly #groups = new Map<string, Map<string, Map<string, Group>>>();
   readonly #requests: RequestSeries[] = [];
@@ -102,5 +102,3 @@ class RequestMetrics {
   }
 }
 
-/** One per worker process. */
-export const requestMetrics = new RequestMetrics();

@@ -6,8 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { WorkerStats } from '../../shared/ipc.js';
 import type { ProxyHandler } from '../proxy/proxy-handler.js';
-import { websocketStats } from './websocket-stats.js';
-import { requestMetrics } from './request-metrics.js';
+import type { Telemetry } from './telemetry.js';
 
 const INTERVAL_MS = 1000;
 /** The histogram samples every RESOLUTION_MS, so an idle loop reads as this much "delay". */
@@ -18,7 +17,10 @@ export class StatsReporter {
   #connections = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(server: Server, handler: ProxyHandler, send: (stats: WorkerStats) => void) {
+  readonly #telemetry: Telemetry;
+
+  constructor(server: Server, handler: ProxyHandler, telemetry: Telemetry, send: (stats: WorkerStats) => void) {
+    this.#telemetry = telemetry;
     server.on('connection', (socket) => {
       this.#connections++;
       socket.once('close', () => this.#connections--);
@@ -52,8 +54,8 @@ export class StatsReporter {
           consecutiveFailures: b.stats.consecutiveFailures,
         })),
       ),
-      websockets: websocketStats.report(),
-      http: requestMetrics.report(),
+      websockets: this.#telemetry.websockets.report(),
+      http: this.#telemetry.requests.report(),
     };
     this.#lag.reset();
     return stats;

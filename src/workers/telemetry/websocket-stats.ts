@@ -42,5 +42,3 @@ export class WebSocketStats {
   }
 }
 
-/** One per worker process. */
-export const websocketStats = new WebSocketStats();

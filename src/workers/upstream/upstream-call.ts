@@ -2,6 +2,7 @@
  * What the data plane hands the upstream client (one request to one backend) and what it gets
  * back (callbacks, in the order of the exchange), plus the client's own errors.
  */
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 
 export interface UpstreamRequest {
@@ -18,6 +19,12 @@ export interface UpstreamRequest {
   readonly body: Readable | null;
   /** The declared Content-Length (it is in `headers`); -1: sent chunked; 0: no body. */
   readonly contentLength: number;
+  /**
+   * A protocol to switch to (`websocket`): sent as `Upgrade` with `Connection: Upgrade`; a 101
+   * answer hands the connection itself to the handler (onUpgrade), any other answer is an
+   * ordinary response. The connection is never reused after an upgrade request.
+   */
+  readonly upgrade?: string;
 }
 
 /** What the handler can do to its call. */
@@ -43,6 +50,12 @@ export interface UpstreamHandler {
   onError(err: Error): void;
   /** Request body bytes written to the backend (without chunk framing). */
   onBodySent(bytes: number): void;
+  /**
+   * The backend switched protocols (101) for an upgrade request: the socket is the handler's
+   * from now on (the pool has let go of it), with `head` the bytes read past the 101 head.
+   * Nothing else is reported for this call.
+   */
+  onUpgrade(headers: string[], socket: Socket, head: Buffer): void;
 }
 
 /** Why a call failed on the client's side (system errors such as ECONNREFUSED pass through as they are). */
@@ -53,7 +66,7 @@ export type UpstreamErrorCode =
   | 'UPSTREAM_RESPONSE_TIMEOUT'
   /** The backend closed the connection before the response was complete. */
   | 'UPSTREAM_CLOSED'
-  /** Not a valid HTTP/1.1 response for this request (101 without an upgrade, bytes when none was asked). */
+  /** Not a valid HTTP/1.1 response for this request (101 when no upgrade was asked, bytes when none was asked). */
   | 'UPSTREAM_BAD_RESPONSE'
   /** The pool was closed (its backend was removed or changed) before the call could run. */
   | 'UPSTREAM_POOL_CLOSED'
@@ -127,5 +140,11 @@ export class UpstreamCall implements UpstreamController {
     if (this.finished) return;
     this.finished = true;
     this.handler.onError(err);
+  }
+
+  upgraded(headers: string[], socket: Socket, head: Buffer): void {
+    if (this.finished) return void socket.destroy();
+    this.finished = true;
+    this.handler.onUpgrade(headers, socket, head);
   }
 }

@@ -9,13 +9,17 @@
  * else arrived with the response. Anything unexpected (bytes while idle, a second response in
  * the same read, a parse error) closes it, so one response can never be taken for another's.
  *
- * Timeouts run on one shared coarse wheel (100 ms) rather than a timer per call: connect while
+ * Timeouts run on the worker's one coarse wheel rather than a timer per call: connect while
  * connecting, response silence while a call runs (refreshed by every byte either way, suspended
  * while the client is not reading), keep-alive while idle.
+ *
+ * An upgrade request (a WebSocket handshake) runs like any call until its answer: a 101 hands
+ * the socket, detached from this connection and its pool, to the handler; anything else is an
+ * ordinary response, after which the connection is closed rather than reused.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { DeadlineWheel, type Expirable } from '../deadline-wheel.js';
+import type { DeadlineWheel, Expirable } from '../deadline-wheel.js';
 import { RequestBodyWriter } from './request-body-writer.js';
 import { createResponseParser, type ResponseEvents, type ResponseParser } from './response-parser.js';
 import { IDEMPOTENT_METHODS, UpstreamError, type UpstreamCall, type UpstreamRequest } from './upstream-call.js';
@@ -47,8 +51,6 @@ export interface ConnectionOwner {
 
 /** undici's default limit for a response head, kept so backends see no change. */
 const MAX_RESPONSE_HEADER_SIZE = 16 * 1024;
-const TICK_MS = 100;
-const timeouts = new DeadlineWheel(TICK_MS);
 
 type State = 'connecting' | 'idle' | 'busy' | 'closed';
 
@@ -63,6 +65,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
   readonly #owner: ConnectionOwner;
   readonly #target: ConnectTarget;
   readonly #timeouts: ConnectionTimeouts;
+  readonly #wheel: DeadlineWheel;
 
   // The call in progress and what is known about it.
   #call: UpstreamCall | undefined;
@@ -88,11 +91,14 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
   /** Inside onHeaders/onData, and whether the handler called resume() there. */
   #inHandler = false;
   #resumedInHandler = false;
+  /** The backend answered an upgrade request with 101: the socket goes to the handler once the parser returns. */
+  #switched: string[] | undefined;
 
-  constructor(owner: ConnectionOwner, target: ConnectTarget, timeoutsMs: ConnectionTimeouts) {
+  constructor(owner: ConnectionOwner, target: ConnectTarget, timeoutsMs: ConnectionTimeouts, wheel: DeadlineWheel) {
     this.#owner = owner;
     this.#target = target;
     this.#timeouts = timeoutsMs;
+    this.#wheel = wheel;
     this.#parser = createResponseParser(this, MAX_RESPONSE_HEADER_SIZE);
     const { tls } = target;
     this.#socket =
@@ -116,7 +122,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
     this.#socket.on('close', this.#onClose);
     this.#socket.on('drain', this.#onDrain);
     this.deadline = performance.now() + timeoutsMs.connectMs;
-    timeouts.add(this);
+    wheel.add(this);
   }
 
   /** Starts `call` on this connection (connected and idle). */
@@ -133,6 +139,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
     this.#informational = false;
     this.#keepAlive = false;
     this.#paused = false;
+    this.#switched = undefined;
     const { request } = call;
     this.#skipBody = request.method === 'HEAD';
     const chunked = request.contentLength === -1;
@@ -181,10 +188,15 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
       this.#broken = true;
       return true;
     }
+    if (status === 101) {
+      // The parser stops after a 101 head: what follows is the new protocol's (RFC 9110 §15.2.2).
+      if (call.request.upgrade !== undefined) this.#switched = headers;
+      else this.#failCall(new UpstreamError('UPSTREAM_BAD_RESPONSE', 'the backend switched protocols unasked (101)'));
+      return true;
+    }
     if (status < 200) {
-      // 101 would switch protocols, which was never asked for; other 1xx are interim: skipped.
-      if (status === 101) this.#failCall(new UpstreamError('UPSTREAM_BAD_RESPONSE', 'the backend switched protocols unasked (101)'));
-      else this.#informational = true;
+      // Interim answers (100, 103): skipped.
+      this.#informational = true;
       return true;
     }
     this.#headSeen = true;
@@ -210,6 +222,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
   }
 
   onMessageComplete(): void {
+    if (this.#switched !== undefined) return;
     if (this.#informational) {
       this.#informational = false;
       return;
@@ -221,6 +234,8 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
     this.#call = undefined;
     // Answered before the whole body was sent (an early 413, say): the rest cannot be sent now.
     if (!this.#requestSent) this.#keepAlive = false;
+    // A backend that declined an upgrade may still read what follows as the new protocol.
+    if (call.request.upgrade !== undefined) this.#keepAlive = false;
     this.#body?.stop();
     this.#body = undefined;
     call.complete();
@@ -231,7 +246,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
   expire(): void {
     if (this.#state === 'closed') return;
     if (this.deadline > performance.now()) {
-      timeouts.add(this);
+      this.#wheel.add(this);
       return;
     }
     if (this.#state === 'connecting') {
@@ -265,6 +280,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
       return this.#shutDown(undefined);
     }
     if (this.#broken) return this.#shutDown(undefined);
+    if (this.#switched !== undefined) return this.#handOver(data.subarray(result));
     if (this.#responseDone) this.#release();
   };
 
@@ -354,6 +370,25 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
     this.#becomeReady();
   }
 
+  /**
+   * The 101 head is parsed: the socket leaves this connection (its listeners, the wheel, the
+   * pool) and goes to the handler with the bytes read past the head.
+   */
+  #handOver(rest: Buffer): void {
+    const call = this.#call!;
+    const headers = this.#switched!;
+    this.#call = undefined;
+    this.#switched = undefined;
+    this.#state = 'closed';
+    this.#wheel.delete(this);
+    const socket = this.#socket;
+    socket.off('connect', this.#onConnected).off('secureConnect', this.#onConnected).off('data', this.#onData);
+    socket.off('end', this.#onEnd).off('error', this.#onError).off('close', this.#onClose).off('drain', this.#onDrain);
+    this.#parser.close();
+    this.#owner.connectionClosed(this, undefined);
+    call.upgraded(headers, socket, rest);
+  }
+
   #becomeReady(): void {
     this.#state = 'idle';
     this.deadline = performance.now() + this.#timeouts.keepAliveMs;
@@ -374,7 +409,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
   #shutDown(connectError: Error | undefined): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    timeouts.delete(this);
+    this.#wheel.delete(this);
     this.#socket.destroy();
     if (!this.#parsing) this.#parser.close();
     this.#owner.connectionClosed(this, connectError);
@@ -392,6 +427,7 @@ function requestHead(request: UpstreamRequest, hostHeader: string, chunked: bool
     head += `${name}: ${headers[i + 1]!}\r\n`;
   }
   if (!hasHost) head += `host: ${hostHeader}\r\n`;
+  if (request.upgrade !== undefined) head += `connection: Upgrade\r\nupgrade: ${request.upgrade}\r\n`;
   if (chunked) head += 'transfer-encoding: chunked\r\n';
   return `${head}\r\n`;
 }

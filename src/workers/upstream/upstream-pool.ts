@@ -8,6 +8,7 @@
  * which is where it saves the time a general-purpose client spends per request.
  */
 import { isIP } from 'node:net';
+import type { DeadlineWheel } from '../deadline-wheel.js';
 import { CallQueue } from './call-queue.js';
 import { UpstreamConnection, type ConnectTarget, type ConnectionOwner, type ConnectionTimeouts } from './upstream-connection.js';
 import { UpstreamCall, UpstreamError, type CallOwner, type UpstreamHandler, type UpstreamRequest } from './upstream-call.js';
@@ -27,6 +28,8 @@ export class UpstreamPool implements ConnectionOwner, CallOwner {
   readonly #target: ConnectTarget;
   readonly #timeouts: ConnectionTimeouts;
   readonly #maxConnections: number;
+  /** The worker's one timer wheel: connect, response and keep-alive deadlines. */
+  readonly #wheel: DeadlineWheel;
   /** Every connection not yet closed, connecting ones included. */
   readonly #connections = new Set<UpstreamConnection>();
   /** Idle connections, the most recently used last. */
@@ -37,7 +40,8 @@ export class UpstreamPool implements ConnectionOwner, CallOwner {
   #closedPromise: Promise<void> | undefined;
   #closed: (() => void) | undefined;
 
-  constructor(origin: string, options: UpstreamPoolOptions) {
+  constructor(origin: string, options: UpstreamPoolOptions, wheel: DeadlineWheel) {
+    this.#wheel = wheel;
     const url = new URL(origin);
     this.origin = url.origin;
     const https = url.protocol === 'https:';
@@ -137,6 +141,6 @@ export class UpstreamPool implements ConnectionOwner, CallOwner {
   }
 
   #open(): void {
-    this.#connections.add(new UpstreamConnection(this, this.#target, this.#timeouts));
+    this.#connections.add(new UpstreamConnection(this, this.#target, this.#timeouts, this.#wheel));
   }
 }

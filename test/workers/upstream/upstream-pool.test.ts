@@ -10,6 +10,7 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UpstreamPool, type UpstreamPoolOptions } from '../../../src/workers/upstream/upstream-pool.js';
 import type { UpstreamController, UpstreamHandler, UpstreamRequest } from '../../../src/workers/upstream/upstream-call.js';
+import { DeadlineWheel } from '../../../src/workers/deadline-wheel.js';
 
 type CodedError = Error & { code?: string };
 
@@ -128,6 +129,9 @@ async function backend(t: Test, onData?: OnData): Promise<Backend> {
 // ---------------------------------------------------------------------------------------------
 // Client side.
 
+/** The worker's one timer wheel, as the worker builds it. */
+const wheel = new DeadlineWheel(100);
+
 function pool(t: Test, origin: string, options: Partial<UpstreamPoolOptions> = {}): UpstreamPool {
   const upstream = new UpstreamPool(origin, {
     connectTimeoutMs: 1000,
@@ -136,7 +140,7 @@ function pool(t: Test, origin: string, options: Partial<UpstreamPoolOptions> = {
     maxConnections: 4,
     tls: { ca: undefined, servername: undefined, rejectUnauthorized: true },
     ...options,
-  });
+  }, wheel);
   t.teardown(() => upstream.destroy());
   return upstream;
 }
@@ -221,6 +225,16 @@ class Recorder implements UpstreamHandler {
 
   onBodySent(bytes: number): void {
     this.bodySent += bytes;
+  }
+
+  /** Set by onUpgrade: the socket the client let go of, and the bytes read past the 101 head. */
+  upgraded: { headers: string[]; socket: Socket; head: Buffer } | undefined;
+
+  onUpgrade(headers: string[], socket: Socket, head: Buffer): void {
+    this.events.push('upgrade');
+    this.upgraded = { headers, socket, head };
+    this.settledAt = performance.now();
+    this.#settle();
   }
 }
 
@@ -1103,4 +1117,65 @@ t.test('connect timeout: a backend that accepts TCP but never completes TLS', as
   await server.until(() => server.conns[0]?.closed === true, 'the half-open connection to be closed');
   t.ok(server.conns[0]!.bytes.length > 0, 'a TLS ClientHello was sent');
   t.same(upstream.connections, { open: 0, idle: 0, pending: 0 });
+});
+
+t.test('upgrade requests', async (t) => {
+  const upgradeRequest = (path: string): UpstreamRequest => ({ ...request('GET', path, ['sec-websocket-key', 'k']), upgrade: 'websocket' });
+  const SWITCHED = 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: a\r\n\r\n';
+
+  t.test('a 101 hands the socket over, with the bytes past the head, and the pool lets go of it', async (t) => {
+    const server = await backend(t, answering(() => Buffer.from(`${SWITCHED}\x81\x02hi`, 'latin1')));
+    const upstream = pool(t, server.origin);
+    const recorder = await call(upstream, upgradeRequest('/ws'));
+    t.same(recorder.events, ['connect', 'upgrade'], 'only onUpgrade, no onHeaders or onComplete');
+    t.match(server.conns[0]!.text, /^GET \/ws HTTP\/1\.1\r\n[^]*connection: Upgrade\r\nupgrade: websocket\r\n\r\n$/, 'Connection: Upgrade and Upgrade are sent');
+    const { socket, head, headers } = recorder.upgraded!;
+    t.same(headers, ['upgrade', 'websocket', 'connection', 'Upgrade', 'sec-websocket-accept', 'a']);
+    t.equal(head.toString('latin1'), '\x81\x02hi', 'the first frame is not lost');
+    t.same(upstream.connections, { open: 0, idle: 0, pending: 0 }, 'the pool forgot the connection');
+    t.teardown(() => socket.destroy());
+    // The socket is a plain byte stream now: what the backend sends next arrives as it is.
+    const more = once(socket, 'data');
+    server.conns[0]!.socket.write('after');
+    t.equal(String((await more)[0]), 'after');
+    socket.write('to backend');
+    await server.until(() => server.conns[0]!.text.endsWith('to backend'), 'bytes written on the handed-over socket');
+    t.notOk(server.conns[0]!.closed, 'the connection stays open');
+  });
+
+  t.test('a 101 split across reads, with nothing behind it', async (t) => {
+    const server = await backend(
+      t,
+      answering((_line, conn) => {
+        conn.socket.write(SWITCHED.slice(0, 20));
+        setTimeout(() => conn.socket.write(SWITCHED.slice(20)), 50);
+        return undefined;
+      }),
+    );
+    const recorder = await call(pool(t, server.origin), upgradeRequest('/'));
+    t.ok(recorder.upgraded !== undefined, 'upgraded');
+    t.equal(recorder.upgraded!.head.length, 0);
+    recorder.upgraded!.socket.destroy();
+  });
+
+  t.test('a declined upgrade is an ordinary response, and its connection is not reused', async (t) => {
+    const server = await backend(t, answering(() => 'HTTP/1.1 401 Unauthorized\r\ncontent-length: 4\r\n\r\nnope'));
+    const upstream = pool(t, server.origin);
+    const recorder = await call(upstream, upgradeRequest('/'));
+    t.equal(recorder.status, 401);
+    t.equal(recorder.body, 'nope');
+    t.ok(recorder.completed);
+    await server.until(() => server.conns[0]!.closed, 'the connection to close');
+    t.same(upstream.connections, { open: 0, idle: 0, pending: 0 });
+  });
+
+  t.test('a malformed 101 head fails the call and reports no head', async (t) => {
+    const server = await backend(t, answering(() => 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nBad Header Line\r\n\r\n'));
+    const upstream = pool(t, server.origin);
+    const recorder = await call(upstream, upgradeRequest('/'));
+    t.equal(recorder.upgraded, undefined);
+    t.equal(recorder.headerCalls, 0);
+    t.match(recorder.error, { code: 'HPE_INVALID_HEADER_TOKEN' });
+    await server.until(() => server.conns[0]!.closed, 'the connection to close');
+  });
 });

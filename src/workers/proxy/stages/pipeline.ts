@@ -1,0 +1,35 @@
+/**
+ * Compiles each route's request stages once per snapshot (as fastify precomputes per-route work
+ * at registration): the request path then only runs the list it finds on the matched route.
+ * To add a stage: write it beside the others (a class with `admit` and a static `for`), then add
+ * it to STAGES where it belongs in the order.
+ */
+import type { RouteConfig } from '../../../shared/config/schema.js';
+import type { RateLimiter } from '../../rate-limit/rate-limiter.js';
+import { RateLimitStage } from './rate-limit.js';
+import { RedirectHttpsStage, type ListenerPorts } from './redirect-https.js';
+import type { RequestStage } from './request-stage.js';
+
+/** What stages may take from the worker when they are built. */
+export interface StageContext {
+  readonly ports: ListenerPorts;
+  /** The rate-limit policies' limiters by name (they outlive snapshots, see RateLimitRegistry). */
+  readonly rateLimiters: ReadonlyMap<string, RateLimiter>;
+}
+
+/** Builds a route's stage, or undefined when the route does not use it. */
+type StageFactory = (route: RouteConfig, context: StageContext) => RequestStage | undefined;
+
+/** In the order a request meets them (next: security filter, then tenant plan and quota, before the rate limit). */
+const STAGES: readonly StageFactory[] = [RedirectHttpsStage.for, RateLimitStage.for];
+
+const NONE: readonly RequestStage[] = Object.freeze([]);
+
+export function compileStages(route: RouteConfig, context: StageContext): readonly RequestStage[] {
+  const stages: RequestStage[] = [];
+  for (const factory of STAGES) {
+    const stage = factory(route, context);
+    if (stage !== undefined) stages.push(stage);
+  }
+  return stages.length === 0 ? NONE : stages;
+}
