@@ -1,8 +1,11 @@
 /**
  * The error catalogue: one class per failure, each with a stable `VF_ERR_*` code and the HTTP
- * status it maps to. Callers match on `code`, never on message text. The JSON body every listener
- * answers with is `{"error": {"code", "message"}}`.
+ * status it maps to. Callers match on `code`, never on message text, and what a failure carries
+ * beyond its message (a config error's problems) is data on the error.
+ * The JSON body every listener answers with is `{"error": {"code", "message"}}`.
  */
+import { formatProblem, type ConfigProblem } from './config/problems.js';
+
 export const ERRORS = {
   VF_ERR_BAD_REQUEST: { status: 400, message: 'Bad request' },
   VF_ERR_CLIENT_TIMEOUT: { status: 408, message: 'Request timeout' },
@@ -58,6 +61,24 @@ export class VelofluxError extends Error {
     this.name = 'VelofluxError';
     this.code = code;
     this.status = ERRORS[code].status;
+  }
+}
+
+/**
+ * An invalid configuration (a file, a runtime-state record, an admin change) with every problem
+ * and its path. The message lists them too, for logs and `veloflux check`; code reads `problems`.
+ */
+export class ConfigError extends VelofluxError {
+  declare readonly code: 'VF_ERR_CONFIG_INVALID';
+  /** What was checked: a file path, `candidate`, `runtime state v3 from node-a`, ... */
+  readonly source: string;
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(source: string, problems: readonly ConfigProblem[], options?: ErrorOptions) {
+    super('VF_ERR_CONFIG_INVALID', `${source}: ${problems.length} problem(s)\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`, options);
+    this.name = 'ConfigError';
+    this.source = source;
+    this.problems = problems;
   }
 }
 

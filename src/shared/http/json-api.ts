@@ -5,8 +5,8 @@
  * `{"error": {"code": "VF_ERR_...", "message": ...}}` with the catalogue's status.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import { ConfigError } from '../config/load.js';
-import { ERRORS, VelofluxError, type ErrorCode } from '../errors.js';
+import { formatProblem } from '../config/problems.js';
+import { ConfigError, ERRORS, VelofluxError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export function sendError(reply: FastifyReply, code: ErrorCode, message: string = ERRORS[code].message, extra: Record<string, unknown> = {}): FastifyReply {
@@ -43,12 +43,10 @@ export function createJsonApi({ name, bodyLimit, log, trustProxy }: JsonApiOptio
   });
 
   app.setErrorHandler((err: FastifyError, _request, reply) => {
-    if (err instanceof VelofluxError) return sendError(reply, err.code, err.message);
     if (err instanceof ConfigError) {
-      return sendError(reply, 'VF_ERR_CONFIG_INVALID', `${err.problems.length} problem(s) in the configuration`, {
-        problems: err.message.split('\n').slice(1).map((line) => line.trim()),
-      });
+      return sendError(reply, err.code, `${err.problems.length} problem(s) in the configuration`, { problems: err.problems.map(formatProblem) });
     }
+    if (err instanceof VelofluxError) return sendError(reply, err.code, err.message);
     if (err.validation !== undefined) {
       const fields = err.validation.map((v) => ({ field: `${err.validationContext ?? 'body'}${v.instancePath.replace(/\//g, '.')}${v.keyword === 'required' ? `.${String(v.params.missingProperty)}` : v.keyword === 'additionalProperties' ? `.${String(v.params.additionalProperty)}` : ''}`, problem: v.message ?? v.keyword }));
       return sendError(reply, 'VF_ERR_VALIDATION', err.message, { fields });
