@@ -1,6 +1,6 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { ConfigError, ERRORS, VelofluxError, errorBody } from '../../src/shared/errors.js';
+import { ConfigError, ERRORS, VelofluxError, errorBody, errorFromWire, errorToWire } from '../../src/shared/errors.js';
 import { validateConfig } from '../../src/shared/config/load.js';
 
 t.test('every error code is documented in the README with its status', async (t) => {
@@ -34,4 +34,16 @@ t.test('ConfigError is a VelofluxError with VF_ERR_CONFIG_INVALID and its proble
   const fromLoader = t.throws(() => validateConfig({ pools: [], routes: [{ path: '/', pool: 'web' }] }, 'test.yaml', {}));
   t.ok(fromLoader instanceof ConfigError && fromLoader instanceof VelofluxError, 'the loader throws it');
   t.match((fromLoader as ConfigError).problems, [{ path: ['routes', 0, 'pool'], message: /unknown pool "web"/ }]);
+});
+
+t.test('errors cross the IPC as data: code, message, and a ConfigError\'s source and problems', async (t) => {
+  const overJson = (err: unknown) => errorFromWire(JSON.parse(JSON.stringify(errorToWire(err))));
+  const config = overJson(new ConfigError('candidate', [{ path: ['pools', 0, 'backends', 1, 'url'], message: 'expected an http:// or https:// origin' }]));
+  t.ok(config instanceof ConfigError);
+  t.same((config as ConfigError).problems, [{ path: ['pools', 0, 'backends', 1, 'url'], message: 'expected an http:// or https:// origin' }]);
+  t.equal((config as ConfigError).source, 'candidate');
+
+  t.match(overJson(new VelofluxError('VF_ERR_BUSY', 'a restart is running')), { code: 'VF_ERR_BUSY', status: 409, message: 'a restart is running' });
+  t.match(overJson(new RangeError('boom')), { code: 'VF_ERR_INTERNAL', status: 500, message: 'boom' }, 'not ours: internal, its message kept for the log');
+  t.match(errorFromWire({ code: 'VF_ERR_FROM_A_NEWER_BUILD', message: 'x' }), { code: 'VF_ERR_INTERNAL', status: 500 }, 'an unknown code');
 });
