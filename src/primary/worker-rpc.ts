@@ -1,7 +1,8 @@
 /**
  * The primary's side of shared/rpc.ts: one handler per method, each answer (or error, with its
- * VF_ERR code) sent back to the worker that asked.
+ * VF_ERR code and a config error's problems) sent back to the worker that asked.
  */
+import { VelofluxError, errorToWire } from '../shared/errors.js';
 import { primaryMessage, type PrimaryMessage } from '../shared/ipc.js';
 import type { RpcMethod, RpcMethods } from '../shared/rpc.js';
 
@@ -22,13 +23,10 @@ export class WorkerRpc {
 
   dispatch(workerId: number, requestId: number, method: RpcMethod, params: unknown): void {
     const handler = this.#handlers.get(method);
-    const run = handler === undefined ? Promise.reject(Object.assign(new Error(`unknown method ${method}`), { code: 'VF_ERR_INTERNAL' })) : handler(params as never, workerId);
+    const run = handler === undefined ? Promise.reject(new VelofluxError('VF_ERR_INTERNAL', `unknown method ${method}`)) : handler(params as never, workerId);
     run.then(
       (result) => this.#sendTo(workerId, primaryMessage({ type: 'rpc-reply', requestId, result })),
-      (err: unknown) => {
-        const code = typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('VF_ERR_') ? (err as { code: string }).code : 'VF_ERR_INTERNAL';
-        this.#sendTo(workerId, primaryMessage({ type: 'rpc-reply', requestId, error: { code, message: (err as Error).message } }));
-      },
+      (err: unknown) => this.#sendTo(workerId, primaryMessage({ type: 'rpc-reply', requestId, error: errorToWire(err) })),
     );
   }
 }

@@ -1,8 +1,11 @@
 /**
  * The error catalogue: one class per failure, each with a stable `VF_ERR_*` code and the HTTP
- * status it maps to. Callers match on `code`, never on message text. The JSON body every listener
- * answers with is `{"error": {"code", "message"}}`.
+ * status it maps to. Callers match on `code`, never on message text, and what a failure carries
+ * beyond its message (a config error's problems) travels as data, over IPC too (WireError).
+ * The JSON body every listener answers with is `{"error": {"code", "message"}}`.
  */
+import { formatProblem, type ConfigProblem } from './config/problems.js';
+
 export const ERRORS = {
   VF_ERR_BAD_REQUEST: { status: 400, message: 'Bad request' },
   VF_ERR_CLIENT_TIMEOUT: { status: 408, message: 'Request timeout' },
@@ -59,6 +62,51 @@ export class VelofluxError extends Error {
     this.code = code;
     this.status = ERRORS[code].status;
   }
+}
+
+/**
+ * An invalid configuration (a file, a runtime-state record, an admin change) with every problem
+ * and its path. The message lists them too, for logs and `veloflux check`; code reads `problems`.
+ */
+export class ConfigError extends VelofluxError {
+  declare readonly code: 'VF_ERR_CONFIG_INVALID';
+  /** What was checked: a file path, `candidate`, `runtime state v3 from node-a`, ... */
+  readonly source: string;
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(source: string, problems: readonly ConfigProblem[], options?: ErrorOptions) {
+    super('VF_ERR_CONFIG_INVALID', `${source}: ${problems.length} problem(s)\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`, options);
+    this.name = 'ConfigError';
+    this.source = source;
+    this.problems = problems;
+  }
+}
+
+/**
+ * An error as it crosses the IPC (a worker's call to the primary answered with a failure): its
+ * catalogue code and message, and a ConfigError's source and problems as data, so the receiving
+ * side rebuilds the same error instead of parsing the message. `code` is a string because the
+ * receiver must cope with one it does not know (read as VF_ERR_INTERNAL).
+ */
+export interface WireError {
+  readonly code: string;
+  readonly message: string;
+  /** Set together, for a ConfigError. */
+  readonly source?: string;
+  readonly problems?: readonly ConfigProblem[];
+}
+
+/** The WireError for any thrown value; one that is not ours becomes VF_ERR_INTERNAL. */
+export function errorToWire(err: unknown): WireError {
+  if (err instanceof ConfigError) return { code: err.code, message: err.message, source: err.source, problems: err.problems };
+  if (err instanceof VelofluxError) return { code: err.code, message: err.message };
+  return { code: 'VF_ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** The error a WireError stands for: a ConfigError when it has problems, else a VelofluxError with its code. */
+export function errorFromWire(wire: WireError): VelofluxError {
+  if (wire.problems !== undefined) return new ConfigError(wire.source ?? 'the configuration', wire.problems);
+  return new VelofluxError(Object.hasOwn(ERRORS, wire.code) ? (wire.code as ErrorCode) : 'VF_ERR_INTERNAL', wire.message);
 }
 
 /** The JSON body for an error response. */

@@ -7,6 +7,7 @@ import type { VelofluxConfig } from './config/schema.js';
 import type { RequestMetricsReport } from './metrics-report.js';
 import type { StateChange, StateRecord, StateStatus } from './state/store.js';
 import type { RpcMethod } from './rpc.js';
+import type { WireError } from './errors.js';
 import type { ApiFeed } from './api-feed.js';
 import type { RateShares, RateUsage } from './rate-limit-report.js';
 
@@ -63,8 +64,8 @@ export type PrimaryMessage =
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'state-status'; status: StateStatus }
   /** Once a second: what the main API serves and streams (metrics, backends, status, health), built once for all workers. */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'api-feed'; feed: ApiFeed }
-  /** The answer to a worker's rpc-request, by its id. */
-  | { v: typeof IPC_PROTOCOL_VERSION; type: 'rpc-reply'; requestId: number; result?: unknown; error?: { code: string; message: string } }
+  /** The answer to a worker's rpc-request, by its id; a failure keeps its code and problems (errors.ts WireError). */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'rpc-reply'; requestId: number; result?: unknown; error?: WireError }
   /** The answer to a worker's state-request, by its id. */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'state-reply'; requestId: number; result?: unknown; error?: { code: string; message: string } };
 

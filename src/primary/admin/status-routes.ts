@@ -20,12 +20,9 @@ export function registerStatusRoutes(app: FastifyInstance, { controller, supervi
     const membership = cluster();
     if (membership === undefined) return sendError(reply, 'VF_ERR_STATE_UNAVAILABLE', 'the instance is still starting');
     const state = controller.store.status();
-    try {
-      const [nodes, leader] = await Promise.all([membership.nodes(), membership.leader()]);
-      return { nodeId: membership.nodeId, leader: leader ?? null, isLeader: membership.isLeader, state, nodes };
-    } catch (err) {
-      return sendError(reply, 'VF_ERR_STATE_UNAVAILABLE', (err as Error).message);
-    }
+    // Redis away rejects with VF_ERR_STATE_UNAVAILABLE (503); anything else is a 500 of ours.
+    const [nodes, leader] = await Promise.all([membership.nodes(), membership.leader()]);
+    return { nodeId: membership.nodeId, leader: leader ?? null, isLeader: membership.isLeader, state, nodes };
   });
 
   app.get('/admin/metrics', async () => {

@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { VelofluxError } from '../../shared/errors.js';
 
 export interface AdminToken {
   readonly value: string;
@@ -21,11 +22,12 @@ export async function resolveAdminToken(admin: { host: string; tokenFile?: strin
   let value = env.VELOFLUX_ADMIN_TOKEN?.trim();
   if (!value && admin.tokenFile !== undefined) value = (await readFile(admin.tokenFile, 'utf8')).trim();
   if (value) {
-    if (value.length < MIN_LENGTH) throw new Error(`the admin token must be at least ${MIN_LENGTH} characters`);
+    if (value.length < MIN_LENGTH) throw new VelofluxError('VF_ERR_CONFIG_INVALID', `the admin token must be at least ${MIN_LENGTH} characters`);
     return { value, generated: false };
   }
   if (!isLoopback(admin.host)) {
-    throw new Error(
+    throw new VelofluxError(
+      'VF_ERR_CONFIG_INVALID',
       `the admin API would listen on ${admin.host} without a token: set VELOFLUX_ADMIN_TOKEN or server.admin.tokenFile, or bind it to 127.0.0.1`,
     );
   }

@@ -10,6 +10,7 @@
  */
 import type { Logger } from '../../shared/log.js';
 import { ConfigError, validateConfig } from '../../shared/config/load.js';
+import { formatProblem } from '../../shared/config/problems.js';
 import type { VelofluxConfig } from '../../shared/config/schema.js';
 import { VelofluxError } from '../../shared/errors.js';
 import type { ConfigSnapshot } from '../../shared/ipc.js';
@@ -183,7 +184,7 @@ export class ConfigController {
       return { valid: true, problems: [] };
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      return { valid: false, problems: err.message.split('\n').slice(1).map((line) => line.trim()) };
+      return { valid: false, problems: err.problems.map(formatProblem) };
     }
   }
 

@@ -9,18 +9,11 @@ import { LineCounter, parseDocument } from 'yaml';
 import { configSchema, type VelofluxConfig } from './schema.js';
 import { checkReferences } from './references.js';
 import { checkFiles } from './files.js';
-import { formatProblem, type ConfigProblem } from './problems.js';
+import type { ConfigProblem } from './problems.js';
+import { ConfigError } from '../errors.js';
 
-export class ConfigError extends Error {
-  readonly code = 'VF_ERR_CONFIG_INVALID';
-  readonly problems: readonly ConfigProblem[];
-
-  constructor(source: string, problems: readonly ConfigProblem[]) {
-    super(`${source}: ${problems.length} problem(s)\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`);
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
-}
+// ConfigError lives in the error catalogue (shared/errors.ts); re-exported for the loaders' callers.
+export { ConfigError };
 
 /** Environment variables that override a config path (DESIGN.md §2). */
 const ENV_OVERRIDES: readonly [string, readonly string[], 'int' | 'workers' | 'string'][] = [

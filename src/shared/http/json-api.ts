@@ -2,11 +2,14 @@
  * What every VeloFlux JSON API (admin on :9000, main API on :9090) does the same way: strict
  * schema validation (unknown fields are errors, nothing coerced, every problem listed), an empty
  * body with a JSON content type counts as no body, and every error, ours or fastify's, answers
- * `{"error": {"code": "VF_ERR_...", "message": ...}}` with the catalogue's status.
+ * `{"error": {"code": "VF_ERR_...", "message": ...}}` with the catalogue's status. A 5xx answer
+ * also carries the request id (body and X-Request-Id) under which the detail was logged; an
+ * unexpected error's own message stays in the log, never in the answer (issue 12).
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import { ConfigError } from '../config/load.js';
-import { ERRORS, VelofluxError, type ErrorCode } from '../errors.js';
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { formatProblem } from '../config/problems.js';
+import { ConfigError, ERRORS, VelofluxError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export function sendError(reply: FastifyReply, code: ErrorCode, message: string = ERRORS[code].message, extra: Record<string, unknown> = {}): FastifyReply {
@@ -28,6 +31,9 @@ export function createJsonApi({ name, bodyLimit, log, trustProxy }: JsonApiOptio
     loggerInstance: log.child({ component: name }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit,
     trustProxy: trustProxy ?? false,
+    // Unique across workers and restarts (fastify's default counts from req-1 in each process),
+    // so the id a client reports finds one log line. A client's own X-Request-Id is not taken.
+    genReqId: () => randomUUID(),
     // Unknown fields must be errors, not silently dropped (fastify's ajv default removes them).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
   });
@@ -42,12 +48,25 @@ export function createJsonApi({ name, bodyLimit, log, trustProxy }: JsonApiOptio
     parseJson(request, text, done);
   });
 
-  app.setErrorHandler((err: FastifyError, _request, reply) => {
-    if (err instanceof VelofluxError) return sendError(reply, err.code, err.message);
+  /**
+   * A 5xx: logged with the request id, which the answer carries too, so a report finds the log
+   * line. Only a 500 is a fault of ours; a 503 (Redis or the primary away) is logged as a warning.
+   */
+  const sendFailure = (request: FastifyRequest, reply: FastifyReply, err: Error, code: ErrorCode, message: string): FastifyReply => {
+    log[ERRORS[code].status === 500 ? 'error' : 'warn']({ err, requestId: request.id, method: request.method, url: request.url }, `${name} error`);
+    void reply.header('x-request-id', request.id);
+    return sendError(reply, code, message, { requestId: request.id });
+  };
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof ConfigError) {
-      return sendError(reply, 'VF_ERR_CONFIG_INVALID', `${err.problems.length} problem(s) in the configuration`, {
-        problems: err.message.split('\n').slice(1).map((line) => line.trim()),
-      });
+      return sendError(reply, err.code, `${err.problems.length} problem(s) in the configuration`, { problems: err.problems.map(formatProblem) });
+    }
+    if (err instanceof VelofluxError) {
+      if (err.status < 500) return sendError(reply, err.code, err.message);
+      // VF_ERR_INTERNAL's message is a detail for the log (a primary's failure arrives as one over
+      // the RPC); the other 5xx codes (apply, persist, unavailable) word theirs for the user.
+      return sendFailure(request, reply, err, err.code, err.code === 'VF_ERR_INTERNAL' ? ERRORS.VF_ERR_INTERNAL.message : err.message);
     }
     if (err.validation !== undefined) {
       const fields = err.validation.map((v) => ({ field: `${err.validationContext ?? 'body'}${v.instancePath.replace(/\//g, '.')}${v.keyword === 'required' ? `.${String(v.params.missingProperty)}` : v.keyword === 'additionalProperties' ? `.${String(v.params.additionalProperty)}` : ''}`, problem: v.message ?? v.keyword }));
@@ -59,8 +78,7 @@ export function createJsonApi({ name, bodyLimit, log, trustProxy }: JsonApiOptio
     if (err.statusCode === 413) return sendError(reply, 'VF_ERR_BODY_TOO_LARGE', `the request body is larger than ${bodyLimit} bytes`);
     if (err.statusCode === 415) return sendError(reply, 'VF_ERR_VALIDATION', 'Content-Type must be application/json');
     if (err.statusCode !== undefined && err.statusCode < 500) return sendError(reply, 'VF_ERR_VALIDATION', err.message);
-    log.error({ err }, `${name} error`);
-    return sendError(reply, 'VF_ERR_INTERNAL', err.message);
+    return sendFailure(request, reply, err, 'VF_ERR_INTERNAL', ERRORS.VF_ERR_INTERNAL.message);
   });
 
   app.setNotFoundHandler((request, reply) => sendError(reply, 'VF_ERR_NOT_FOUND', `no ${name} route ${request.method} ${request.url}`));

@@ -3,7 +3,7 @@
  * that does not answer in time fails the request with VF_ERR_STATE_UNAVAILABLE-like errors the
  * caller chooses, so nothing in a worker ever waits on the primary without a bound.
  */
-import { VelofluxError, type ErrorCode } from '../../shared/errors.js';
+import { VelofluxError, errorFromWire, type ErrorCode, type WireError } from '../../shared/errors.js';
 
 interface Waiting {
   resolve(result: unknown): void;
@@ -35,14 +35,17 @@ export class PendingRequests {
     });
   }
 
-  /** The primary's answer: a result, or an error with its code (kept, so the API answers with the right status). */
-  settle(requestId: number, result: unknown, error: { code: string; message: string } | undefined): void {
+  /**
+   * The primary's answer: a result, or an error rebuilt from its wire form (code kept, so the API
+   * answers with the right status; a config error's problems kept, so it can list them).
+   */
+  settle(requestId: number, result: unknown, error: WireError | undefined): void {
     const waiting = this.#waiting.get(requestId);
     if (waiting === undefined) return;
     this.#waiting.delete(requestId);
     clearTimeout(waiting.timer);
     if (error === undefined) waiting.resolve(result);
-    else waiting.reject(new VelofluxError(error.code as ErrorCode, error.message));
+    else waiting.reject(errorFromWire(error));
   }
 
   /** Fails everything still waiting (the worker is stopping). */

@@ -1,4 +1,5 @@
 /** The worker's side of shared/rpc.ts: typed calls to the primary, each bounded by a timeout. */
+import type { WireError } from '../../shared/errors.js';
 import { workerMessage, type WorkerMessage } from '../../shared/ipc.js';
 import type { RpcMethod, RpcMethods } from '../../shared/rpc.js';
 import { PendingRequests } from './pending-requests.js';
@@ -19,7 +20,7 @@ export class PrimaryRpc {
   }
 
   /** The primary's rpc-reply. */
-  settle(requestId: number, result: unknown, error: { code: string; message: string } | undefined): void {
+  settle(requestId: number, result: unknown, error: WireError | undefined): void {
     this.#pending.settle(requestId, result, error);
   }
 

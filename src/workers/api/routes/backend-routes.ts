@@ -5,7 +5,8 @@
  * live state from the primary's feed (health, ejection, in-flight, latency).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { VelofluxError } from '../../../shared/errors.js';
+import { ConfigError, VelofluxError } from '../../../shared/errors.js';
+import { formatProblem } from '../../../shared/config/problems.js';
 import type { VelofluxConfig } from '../../../shared/config/schema.js';
 import { sendError } from '../../../shared/http/json-api.js';
 import type { ApiContext } from '../api-context.js';
@@ -34,15 +35,13 @@ const backendSchema = {
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 200 } } } as const;
 
 /**
- * The primary refuses a change that would make the config invalid with VF_ERR_CONFIG_INVALID and
- * its ConfigError message (`<config file>: N problem(s)`, then one line per problem); over the RPC
- * only code and message survive. List the problems as the admin API does, and keep the path of
- * the server's config file (the first line) from API users.
+ * The primary refuses a change that would make the config invalid with a ConfigError, which the
+ * RPC carries with its problems. List them as the admin API does; the message names the change,
+ * not the server's config file (its path is the error's source, kept from API users).
  */
 function answerInvalidChange(reply: FastifyReply, err: unknown): FastifyReply {
-  if (!(err instanceof VelofluxError) || err.code !== 'VF_ERR_CONFIG_INVALID') throw err;
-  const problems = err.message.split('\n').slice(1).map((line) => line.trim()).filter((line) => line !== '');
-  return sendError(reply, 'VF_ERR_CONFIG_INVALID', `the change would make the configuration invalid: ${problems.length} problem(s)`, { problems });
+  if (!(err instanceof ConfigError)) throw err;
+  return sendError(reply, err.code, `the change would make the configuration invalid: ${err.problems.length} problem(s)`, { problems: err.problems.map(formatProblem) });
 }
 
 interface BackendView {
