@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { startUpstream } from '../helpers/upstream.js';
 import { METRIC_SPECS } from '../docker/docker-config.test.js';
 import { startVeloflux } from '../helpers/veloflux.js';
+import { metricsPort, samples } from '../helpers/metrics.js';
 
 function get(port: number, path: string, method = 'GET'): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -20,16 +21,6 @@ function get(port: number, path: string, method = 'GET'): Promise<number> {
   });
 }
 
-/** Sample values by series text (`name{labels}`) from an exposition. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    out.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return out;
-}
 
 t.test('counters and histograms match the traffic sent, summed over workers', async (t) => {
   const upstream = await startUpstream((req, res) => {
@@ -44,9 +35,9 @@ t.test('counters and histograms match the traffic sent, summed over workers', as
     await vf.stop();
     await upstream.close();
   });
-  const metricsPort = (vf.logs().find((l) => l.msg === 'veloflux ready')!.metrics as { port: number }).port;
+  const port = metricsPort(vf);
   const scrape = async () => {
-    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
     t.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
     return res.text();
   };
@@ -78,7 +69,7 @@ t.test('counters and histograms match the traffic sent, summed over workers', as
   const noRouteVf = await startVeloflux({ pools: [{ name: 'web', backends: [{ id: 'u1', url: upstream.url }] }], routes: [{ host: 'only.test', path: '/', pool: 'web' }] }, { workers: 1 });
   t.teardown(() => noRouteVf.stop());
   t.equal(await get(noRouteVf.port, '/nothing'), 404);
-  const noRoutePort = (noRouteVf.logs().find((l) => l.msg === 'veloflux ready')!.metrics as { port: number }).port;
+  const noRoutePort = metricsPort(noRouteVf);
   let own: number | undefined;
   for (let tries = 0; tries < 20 && own === undefined; tries++) {
     await new Promise((r) => setTimeout(r, 150));
@@ -94,7 +85,7 @@ t.test('the families operators need are declared, and /health answers', async (t
     await vf.stop();
     await upstream.close();
   });
-  const port = (vf.logs().find((l) => l.msg === 'veloflux ready')!.metrics as { port: number }).port;
+  const port = metricsPort(vf);
   t.equal(await get(vf.port, '/'), 200);
   let text = '';
   for (let tries = 0; tries < 30 && !text.includes('http_requests_total{'); tries++) {

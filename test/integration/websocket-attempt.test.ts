@@ -19,6 +19,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { closedPort, startUpstream, type Upstream, type UpstreamHandler } from '../helpers/upstream.js';
 import { rawRequest, type RawResult } from '../helpers/raw-http.js';
 import { startVeloflux, type RunningVeloflux } from '../helpers/veloflux.js';
+import { scrape } from '../helpers/metrics.js';
 
 // Seven instances started and stopped, plus the deadlines the failing cases run out: more than
 // the 120 s .taprc gives a file when the machine is busy.
@@ -121,22 +122,6 @@ function errorCode(body: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function metricsPort(vf: RunningVeloflux): number {
-  return (vf.logs().find((l) => l.msg === 'veloflux ready')!.metrics as { port: number }).port;
-}
-
-/** Sample values by series text (`name{labels}`) from the primary's /metrics. */
-async function scrape(vf: RunningVeloflux): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort(vf)}/metrics`)).text();
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    out.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return out;
 }
 
 /** Polls `check` until it holds or `ms` pass (metrics are aggregated once a second); whether it held. */
