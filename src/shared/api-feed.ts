@@ -159,3 +159,20 @@ export function realtimePoints(realtime: ApiRealtime): RealtimePoint[] {
     activeWebSockets: realtime.activeWebSockets[i]!,
   }));
 }
+
+/**
+ * The main API's streams (`/api/ws/<name>`), in one list: adding a stream is one entry here, and
+ * a misspelt name in a publish is a compile error. The feed streams carry parts of the ApiFeed
+ * above and are public unless `server.api.publicStreams` is false; `private` ones always need the
+ * `auth` handshake and are tenant-scoped (filled by later features: nothing publishes on them yet).
+ */
+export const API_STREAMS = [
+  { name: 'backends', private: false },
+  { name: 'metrics', private: false },
+  { name: 'status', private: false },
+  { name: 'health', private: false },
+  { name: 'ai', private: true },
+  { name: 'security', private: true },
+  { name: 'billing', private: true },
+] as const;
+export type StreamName = (typeof API_STREAMS)[number]['name'];

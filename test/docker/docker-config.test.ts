@@ -2,7 +2,8 @@
  * The docker/ deployment files (issue 7): Prometheus config and alert rules pass promtool
  * (including the rule unit tests), the Alertmanager config passes amtool, the compose file maps
  * the VeloFlux port map, every metric name used in the alert rules and the Grafana dashboard is
- * one VeloFlux exports, and the image runs as a non-root user with a HEALTHCHECK.
+ * one VeloFlux exports, the image runs as a non-root user with a HEALTHCHECK, and the container
+ * config is valid both alone (embedded state) and under compose (state in the redis service).
  *
  * EXPECTED_METRICS (and METRIC_SPECS with types and labels) is the list the docker files are
  * checked against; the metrics tests compare it with a live `/metrics` output, so a metric that
@@ -20,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { parseConfigText, validateConfig } from '../../src/shared/config/load.js';
 import { resolveAdminToken } from '../../src/primary/admin/token.js';
+import { resolveApiSecrets } from '../../src/primary/api-secrets.js';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 export interface MetricSpec {
@@ -402,8 +404,20 @@ function runTests(): void {
       [80, 9090, 9000, 8080, 3000],
     );
     t.equal(config.server.dataDir, '/var/lib/veloflux');
-    t.equal(config.server.redis, undefined, 'no Redis until the Redis state store exists');
+    t.equal(config.server.redis, undefined, 'the file names no Redis: run alone, it is a single instance in embedded mode');
     await t.rejects(resolveAdminToken(config.server.admin, {}), /without a token/, 'the admin API needs VELOFLUX_ADMIN_TOKEN here');
+  });
+
+  t.test('under compose, docker/veloflux.yaml shares its state through the redis service', async (t) => {
+    const compose = readYaml('docker/docker-compose.yml');
+    const redisUrl = /^\$\{VELOFLUX_REDIS_URL:-(redis:\/\/[^}]+)\}$/.exec(compose.services.veloflux.environment.VELOFLUX_REDIS_URL)?.[1];
+    t.equal(redisUrl, 'redis://redis:6379', 'compose sets VELOFLUX_REDIS_URL to the redis service unless overridden');
+    const file = join(DOCKER, 'veloflux.yaml');
+    const config = validateConfig(parseConfigText(readFileSync(file, 'utf8'), file), file, { VELOFLUX_REDIS_URL: redisUrl });
+    t.match(config.server.redis, { url: 'redis://redis:6379', keyPrefix: 'veloflux:' }, 'which becomes server.redis: the Redis state store');
+    await t.rejects(resolveApiSecrets(config.server, {}), /VELOFLUX_JWT_SECRET/, 'with Redis, VeloFlux refuses to start without a shared token key');
+    const secrets = await resolveApiSecrets(config.server, { VELOFLUX_JWT_SECRET: 'x'.repeat(48), VELOFLUX_ALERT_WEBHOOK_TOKEN: 'y'.repeat(32) });
+    t.match(secrets, { jwtSecret: 'x'.repeat(48), alertWebhookToken: 'y'.repeat(32) }, 'and starts with the secrets compose requires');
   });
 }
 

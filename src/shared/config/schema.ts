@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
 import { parseDuration, parseSize } from '../duration.js';
+import { BALANCER_ALGORITHMS } from './algorithms.js';
 
 const duration = z
   .string()
@@ -199,8 +200,6 @@ function isHttpOrigin(text: string): boolean {
   return (url.protocol === 'http:' || url.protocol === 'https:') && (url.pathname === '/' || url.pathname === '') && !url.search && !url.username;
 }
 
-export const ALGORITHMS = ['round_robin', 'least_conn', 'random', 'p2c', 'ip_hash', 'consistent_hash'] as const;
-
 /** `header:<name>`, `cookie:<name>` or `path`: what consistent_hash hashes. */
 const hashKey = z.string().regex(/^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=]+|path)$/, 'expected header:<name>, cookie:<name> or path');
 
@@ -242,7 +241,7 @@ const outlierDetection = z.strictObject({
 
 const pool = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-"'),
-  algorithm: z.enum(ALGORITHMS).default('round_robin'),
+  algorithm: z.enum(BALANCER_ALGORITHMS).default('round_robin'),
   hashKey: hashKey.optional(),
   backends: z.array(backend).min(1, 'a pool needs at least one backend'),
   /** Per-pool overrides of server.timeouts. */
@@ -364,7 +363,6 @@ export type ServerConfig = VelofluxConfig['server'];
 export type PoolConfig = VelofluxConfig['pools'][number];
 export type BackendConfig = PoolConfig['backends'][number];
 export type RouteConfig = VelofluxConfig['routes'][number];
-export type Algorithm = (typeof ALGORITHMS)[number];
 export type HealthCheckConfig = NonNullable<PoolConfig['healthCheck']>;
 export type ApiConfig = ServerConfig['api'];
 export type RedisConfig = NonNullable<ServerConfig['redis']>;

@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import { API_STREAMS } from '../../shared/api-feed.js';
 import { AccessTokens } from '../../shared/auth/jwt.js';
 import { LoginThrottle } from '../../shared/auth/login-throttle.js';
 import { RefreshTokens } from '../../shared/auth/refresh-tokens.js';
@@ -28,10 +29,6 @@ import { StreamHub } from './streams/stream-hub.js';
 import { STREAM_PATH_PREFIX } from './streams/stream-protocol.js';
 import { rejectUpgrade } from './streams/upgrade-rejection.js';
 import { Tenants } from './tenants.js';
-
-/** Streams other issues fill (AI, security, billing) are private: tenant-scoped after the auth handshake. */
-const PRIVATE_STREAMS = ['ai', 'security', 'billing'];
-const FEED_STREAMS = ['backends', 'metrics', 'status', 'health'];
 
 export interface ApiServer {
   readonly app: FastifyInstance;
@@ -86,7 +83,7 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
   await app.ready();
 
   const streams = new StreamHub({
-    streams: [...FEED_STREAMS.map((name) => ({ name, private: !server.api.publicStreams })), ...PRIVATE_STREAMS.map((name) => ({ name, private: true }))],
+    streams: API_STREAMS.map((stream) => ({ name: stream.name, private: stream.private || !server.api.publicStreams })),
     allowedOrigins: server.api.allowedOrigins,
     pingIntervalMs: server.api.streamPingInterval,
     verifyToken: (token) => {

@@ -3,7 +3,7 @@
  * metrics every feed, backends and health (with the newest alerts) when they change (and at least
  * every 5 s), status every 5 s. One publish per stream per tick for all of the worker's clients; no per-connection timers.
  */
-import type { ApiFeed } from '../../shared/api-feed.js';
+import type { ApiFeed, StreamName } from '../../shared/api-feed.js';
 import type { StreamHub } from './streams/stream-hub.js';
 
 /** Backends, health and status go out at least this often even when nothing changed. */
@@ -12,7 +12,7 @@ const RESEND_MS = 5000;
 export class FeedRelay {
   #latest: ApiFeed | undefined;
   #hub: StreamHub | undefined;
-  readonly #lastSent = new Map<string, { json: string; at: number }>();
+  readonly #lastSent = new Map<StreamName, { json: string; at: number }>();
 
   /** The newest feed, or undefined in the first moments of a worker's life. */
   get latest(): ApiFeed | undefined {
@@ -40,7 +40,7 @@ export class FeedRelay {
   }
 
   /** Publishes `data` when it differs from the last one sent (if `onChange`), or when RESEND_MS have passed. */
-  #onChange(hub: StreamHub, stream: string, data: unknown, now: number, onChange: boolean): void {
+  #onChange(hub: StreamHub, stream: StreamName, data: unknown, now: number, onChange: boolean): void {
     const json = JSON.stringify(data);
     const last = this.#lastSent.get(stream);
     if (last !== undefined && now - last.at < RESEND_MS && (!onChange || last.json === json)) return;

@@ -2,7 +2,11 @@
  * Balancers: choosing a pool's backend for each request. One algorithm per file, each behind the
  * `Balancer` event table in balancer.ts; a pool builds its balancer once per runtime with
  * `createBalancer` and feeds it health and weight events.
+ *
+ * Adding an algorithm: its file here, its name in src/shared/config/algorithms.ts (which the
+ * config schema validates against), and its entry in BALANCERS, which does not compile without it.
  */
+import { BALANCER_ALGORITHMS, type BalancerAlgorithm } from '../../shared/config/algorithms.js';
 import type { Backend } from '../runtime/backend.js';
 import type { Balancer, BalancerOptions } from './balancer.js';
 import { ConsistentHashBalancer } from './consistent-hash.js';
@@ -13,32 +17,22 @@ import { RandomBalancer } from './random.js';
 import { RoundRobinBalancer } from './round-robin.js';
 
 export type { Balancer, BalancerOptions, HashKey, PickContext } from './balancer.js';
+export { BALANCER_ALGORITHMS, type BalancerAlgorithm };
 
-export const BALANCER_ALGORITHMS = ['round_robin', 'least_conn', 'random', 'p2c', 'ip_hash', 'consistent_hash'] as const;
-export type BalancerAlgorithm = (typeof BALANCER_ALGORITHMS)[number];
+type BalancerFactory = (backends: readonly Backend[], options: BalancerOptions) => Balancer;
 
-export function createBalancer(
-  algorithm: BalancerAlgorithm,
-  backends: readonly Backend[],
-  options: BalancerOptions,
-): Balancer {
-  switch (algorithm) {
-    case 'round_robin':
-      return new RoundRobinBalancer(backends);
-    case 'least_conn':
-      return new LeastConnBalancer(backends);
-    case 'random':
-      return new RandomBalancer(backends);
-    case 'p2c':
-      return new P2cBalancer(backends);
-    case 'ip_hash':
-      return new IpHashBalancer(backends);
-    case 'consistent_hash':
-      return new ConsistentHashBalancer(backends, options);
-    default: {
-      // Config is validated upstream; this guards callers that bypass the types.
-      const unknown: never = algorithm;
-      throw new TypeError(`unknown balancing algorithm "${String(unknown)}"`);
-    }
-  }
+/** One factory per algorithm name: a name without an entry (or an entry without a name) is a type error. */
+const BALANCERS: Readonly<Record<BalancerAlgorithm, BalancerFactory>> = {
+  round_robin: (backends) => new RoundRobinBalancer(backends),
+  least_conn: (backends) => new LeastConnBalancer(backends),
+  random: (backends) => new RandomBalancer(backends),
+  p2c: (backends) => new P2cBalancer(backends),
+  ip_hash: (backends) => new IpHashBalancer(backends),
+  consistent_hash: (backends, options) => new ConsistentHashBalancer(backends, options),
+};
+
+export function createBalancer(algorithm: BalancerAlgorithm, backends: readonly Backend[], options: BalancerOptions): Balancer {
+  // Config is validated upstream; this guards callers that bypass the types (and inherited keys).
+  if (!Object.hasOwn(BALANCERS, algorithm)) throw new TypeError(`unknown balancing algorithm "${String(algorithm)}"`);
+  return BALANCERS[algorithm](backends, options);
 }

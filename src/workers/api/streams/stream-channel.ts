@@ -2,6 +2,7 @@
  * One stream's subscribers, grouped by tenant scope, with the last message of each scope so a client
  * that connects (or authenticates) gets a snapshot at once instead of waiting for the next update.
  */
+import type { StreamName } from '../../../shared/api-feed.js';
 import type { StreamClient } from './stream-client.js';
 
 interface ScopeGroup {
@@ -10,12 +11,12 @@ interface ScopeGroup {
 }
 
 export class StreamChannel {
-  readonly name: string;
+  readonly name: StreamName;
   readonly isPrivate: boolean;
   /** Keyed by tenant; `null` is the unscoped, whole-cluster view. Bounded by the number of tenants. */
   readonly #scopes = new Map<string | null, ScopeGroup>();
 
-  constructor(name: string, isPrivate: boolean) {
+  constructor(name: StreamName, isPrivate: boolean) {
     this.name = name;
     this.isPrivate = isPrivate;
   }

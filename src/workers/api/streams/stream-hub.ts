@@ -15,6 +15,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { StreamName } from '../../../shared/api-feed.js';
 import { VelofluxError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/log.js';
 import { OriginPolicy } from './origin-policy.js';
@@ -31,7 +32,7 @@ import {
 import { rejectUpgrade } from './upgrade-rejection.js';
 
 export interface StreamDefinition {
-  name: string;
+  name: StreamName;
   /** Private streams need an `auth` message first and are scoped to the user's tenant. */
   private: boolean;
 }
@@ -142,7 +143,7 @@ export class StreamHub {
    * Sends `data` to every subscriber of `stream` in `scope` (unscoped when omitted) and keeps it as
    * that scope's snapshot for clients that connect later. Serialised once, whatever the fan-out.
    */
-  publish(stream: string, data: unknown, scope?: { tenant: string | null }): void {
+  publish(stream: StreamName, data: unknown, scope?: { tenant: string | null }): void {
     const channel = this.#channels.get(STREAM_PATH_PREFIX + stream);
     if (channel === undefined) throw new RangeError(`Unknown stream "${stream}"`);
     const tenant = scope?.tenant ?? null;

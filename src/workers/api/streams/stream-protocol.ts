@@ -5,6 +5,7 @@
  * cannot set an Authorization header on a WebSocket; the server answers `{"type":"auth_ok"}`.
  */
 import type { RawData } from 'ws';
+import type { StreamName } from '../../../shared/api-feed.js';
 
 export const STREAM_PATH_PREFIX = '/api/ws/';
 
@@ -23,7 +24,7 @@ export const AUTH_REQUIRED_MESSAGE: Buffer = Buffer.from('{"type":"auth_required
 export const AUTH_OK_MESSAGE: Buffer = Buffer.from('{"type":"auth_ok"}');
 
 /** Serialised once per publish; the result is sent unchanged to every subscriber. */
-export function encodeStreamMessage(stream: string, data: unknown, ts: number): Buffer {
+export function encodeStreamMessage(stream: StreamName, data: unknown, ts: number): Buffer {
   return Buffer.from(JSON.stringify({ type: stream, data, ts }));
 }
 
