@@ -228,7 +228,11 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     if (this.contentLength === 0) return null;
     if (this.contentLength > 0 || this.chunkedBodyLimit === 0) return this.#req;
     const limited = new BodyLimit(this.chunkedBodyLimit);
-    pipeline(this.#req, limited, () => {});
+    // The limit may be crossed while the call still waits for a connection, before anything
+    // reads the body's errors: the call is cancelled with the 413 then and there.
+    pipeline(this.#req, limited, (err) => {
+      if (err instanceof VelofluxError) this.#upstream?.abort(err);
+    });
     return limited;
   }
 
