@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '../shared/atomic-file.js';
 import type { ServerConfig } from '../shared/config/schema.js';
 import type { ApiSecrets } from '../shared/ipc.js';
+import { VelofluxError } from '../shared/errors.js';
 
 const MIN_JWT_SECRET_BYTES = 32;
 const MIN_WEBHOOK_TOKEN_LENGTH = 16;
@@ -32,7 +33,7 @@ export async function resolveApiSecrets(server: ServerConfig, env: NodeJS.Proces
   let jwt = await fromEnvOrFile(env.VELOFLUX_JWT_SECRET, server.api.jwtSecretFile);
   if (jwt === undefined) {
     if (server.redis !== undefined) {
-      throw new Error(`with server.redis every instance must sign API tokens with the same key: set VELOFLUX_JWT_SECRET or server.api.jwtSecretFile (${HOW_TO_GENERATE})`);
+      throw new VelofluxError('VF_ERR_CONFIG_INVALID', `with server.redis every instance must sign API tokens with the same key: set VELOFLUX_JWT_SECRET or server.api.jwtSecretFile (${HOW_TO_GENERATE})`);
     }
     const file = join(server.dataDir, 'jwt-secret');
     const stored = (await readFileIfExists(file))?.trim();
@@ -40,11 +41,11 @@ export async function resolveApiSecrets(server: ServerConfig, env: NodeJS.Proces
     if (!stored) await writeFileAtomic(file, `${jwt.value}\n`);
   }
   if (Buffer.byteLength(jwt.value) < MIN_JWT_SECRET_BYTES) {
-    throw new Error(`the API token signing secret from ${jwt.from} is ${Buffer.byteLength(jwt.value)} bytes; at least ${MIN_JWT_SECRET_BYTES} are needed (${HOW_TO_GENERATE})`);
+    throw new VelofluxError('VF_ERR_CONFIG_INVALID', `the API token signing secret from ${jwt.from} is ${Buffer.byteLength(jwt.value)} bytes; at least ${MIN_JWT_SECRET_BYTES} are needed (${HOW_TO_GENERATE})`);
   }
   const webhook = await fromEnvOrFile(env.VELOFLUX_ALERT_WEBHOOK_TOKEN, server.api.alertWebhookTokenFile);
   if (webhook !== undefined && webhook.value.length < MIN_WEBHOOK_TOKEN_LENGTH) {
-    throw new Error(`the alert webhook token from ${webhook.from} must be at least ${MIN_WEBHOOK_TOKEN_LENGTH} characters`);
+    throw new VelofluxError('VF_ERR_CONFIG_INVALID', `the alert webhook token from ${webhook.from} must be at least ${MIN_WEBHOOK_TOKEN_LENGTH} characters`);
   }
   return { jwtSecret: jwt.value, ...(webhook !== undefined ? { alertWebhookToken: webhook.value } : {}) };
 }

@@ -33,6 +33,7 @@ export const ERRORS = {
   VF_ERR_PERSIST_FAILED: { status: 500, message: 'The change could not be saved under dataDir; it was rolled back' },
   VF_ERR_RATE_LIMITED: { status: 429, message: 'Too many requests: the rate limit for this route was reached' },
   VF_ERR_STATE_UNAVAILABLE: { status: 503, message: 'The state store (Redis) did not answer; retry once it is available' },
+  VF_ERR_STATE_FILE_INVALID: { status: 500, message: 'A state file under dataDir cannot be read or understood' },
   VF_ERR_STATE_CONFLICT: { status: 409, message: 'The record was changed concurrently; read it again and retry' },
   VF_ERR_PRIMARY_UNAVAILABLE: { status: 503, message: 'The VeloFlux primary did not answer in time' },
   VF_ERR_TENANT_EXISTS: { status: 409, message: 'A tenant with this id already exists' },

@@ -98,7 +98,12 @@ export async function launchVeloflux(configFile: string, options: StartOptions =
       .map((l) => JSON.parse(l) as Record<string, unknown>);
 
   const { port, adminPort, apiPort, httpsPort } = await new Promise<{ port: number; adminPort: number; apiPort: number; httpsPort: number | undefined }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`VeloFlux not ready in time:\n${out}`)), options.readyTimeoutMs ?? 15_000);
+    const timer = setTimeout(() => {
+      clearInterval(poll);
+      // Not left running behind a failed test (its workers go with it: they stop when the primary is gone).
+      child.kill('SIGKILL');
+      reject(new Error(`VeloFlux not ready in time:\n${out}`));
+    }, options.readyTimeoutMs ?? 15_000);
     const poll = setInterval(() => {
       const ready = logs().find((l) => l.msg === 'veloflux ready');
       if (ready !== undefined) {

@@ -35,9 +35,9 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-export class StateFileError extends Error {
+export class StateFileError extends VelofluxError {
   constructor(readonly path: string, message: string) {
-    super(`${path}: ${message}; it holds VeloFlux's state (runtime changes, users, ...): fix it, or move it away to start without it`);
+    super('VF_ERR_STATE_FILE_INVALID', `${path}: ${message}; it holds VeloFlux's state (runtime changes, users, ...): fix it, or move it away to start without it`);
     this.name = 'StateFileError';
   }
 }

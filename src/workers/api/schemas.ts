@@ -4,7 +4,7 @@ import { ROLES } from '../../shared/auth/jwt.js';
 export const errorSchema = {
   type: 'object',
   required: ['error'],
-  properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } }, additionalProperties: true } },
+  properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, requestId: { type: 'string' } }, additionalProperties: true } },
 } as const;
 
 export const idPattern = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';

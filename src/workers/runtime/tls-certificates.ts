@@ -98,22 +98,22 @@ function loadCertificate(entry: CertificateFiles, path: string): LoadedCertifica
     // The first PEM block is the leaf; intermediates may follow it in the same file.
     x509 = new X509Certificate(certPem);
   } catch (err) {
-    throw new Error(`${path}.cert: "${entry.cert}" is not a PEM certificate (${(err as Error).message})`);
+    throw new VelofluxError('VF_ERR_CONFIG_INVALID', `${path}.cert: "${entry.cert}" is not a PEM certificate (${(err as Error).message})`);
   }
   let matches: boolean;
   try {
     matches = x509.checkPrivateKey(createPrivateKey(keyPem));
   } catch (err) {
-    throw new Error(`${path}.key: "${entry.key}" is not an unencrypted PEM private key (${(err as Error).message})`);
+    throw new VelofluxError('VF_ERR_CONFIG_INVALID', `${path}.key: "${entry.key}" is not an unencrypted PEM private key (${(err as Error).message})`);
   }
-  if (!matches) throw new Error(`${path}.key: "${entry.key}" does not match the certificate ${entry.cert}`);
+  if (!matches) throw new VelofluxError('VF_ERR_CONFIG_INVALID', `${path}.key: "${entry.key}" does not match the certificate ${entry.cert}`);
   const names = namesOf(x509);
   const options: SecureContextOptions = { cert: certPem, key: keyPem, minVersion: MIN_TLS_VERSION };
   let context: SecureContext;
   try {
     context = createSecureContext(options);
   } catch (err) {
-    throw new Error(`${path}: cannot use "${entry.cert}" with "${entry.key}" (${(err as Error).message})`);
+    throw new VelofluxError('VF_ERR_CONFIG_INVALID', `${path}: cannot use "${entry.cert}" with "${entry.key}" (${(err as Error).message})`);
   }
   return { names, options, context };
 }
@@ -123,7 +123,7 @@ function readPem(file: string, path: string): string {
     return readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`${path}: cannot read "${file}": ${code ?? (err as Error).message}`);
+    throw new VelofluxError('VF_ERR_CONFIG_INVALID', `${path}: cannot read "${file}": ${code ?? (err as Error).message}`);
   }
 }
 
