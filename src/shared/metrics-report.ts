@@ -29,18 +29,33 @@ export interface LatencySeries {
   size: HistogramReport;
 }
 
-/** Requests answered 429 by a rate limit policy on a route. */
-export interface RateLimitedSeries {
-  route: string;
-  policy: string;
+/**
+ * The labelled counters workers keep besides requests and latency, each with its Prometheus
+ * name, help and label names. Adding one is an entry here and a `count()` where it happens: the
+ * report, the cluster sum and /metrics follow from this table.
+ */
+export const WORKER_COUNTERS = {
+  retries: { name: 'veloflux_retries_total', help: 'Requests sent again to another backend.', labels: ['pool'] },
+  circuitRejections: { name: 'veloflux_circuit_breaker_rejections_total', help: 'Requests answered 503 because a backend had too many pending.', labels: ['pool'] },
+  rateLimited: {
+    name: 'veloflux_rate_limited_requests_total',
+    help: 'Requests answered 429 because a rate limit policy was exceeded, by route and policy.',
+    labels: ['route', 'policy'],
+  },
+} as const satisfies Record<string, { name: string; help: string; labels: readonly [string] | readonly [string, string] }>;
+
+export type WorkerCounter = keyof typeof WORKER_COUNTERS;
+
+/** One series of a WORKER_COUNTERS counter: label values in the order of its `labels`. */
+export interface CounterSeries {
+  counter: WorkerCounter;
+  labels: string[];
   value: number;
 }
 
 export interface RequestMetricsReport {
   requests: RequestSeries[];
   latency: LatencySeries[];
-  retries: Record<string, number>;
-  circuitRejections: Record<string, number>;
-  rateLimited: RateLimitedSeries[];
+  counters: CounterSeries[];
 }
 

@@ -3,7 +3,7 @@
  * counters never go backwards when a worker is replaced).
  */
 import type { WebSocketStatsReport, WorkerStats } from '../../shared/ipc.js';
-import type { HistogramReport, LatencySeries, RateLimitedSeries, RequestMetricsReport, RequestSeries } from '../../shared/metrics-report.js';
+import type { CounterSeries, HistogramReport, LatencySeries, RequestMetricsReport, RequestSeries } from '../../shared/metrics-report.js';
 
 export /** Every worker's WebSocket counters added up; histogram buckets by their bound. */
 function sumWebSockets(reports: readonly (WebSocketStatsReport | undefined)[]): WebSocketStatsReport {
@@ -44,9 +44,7 @@ function addHistogram(into: HistogramReport, from: HistogramReport): void {
 export function sumRequestMetrics(reports: readonly (RequestMetricsReport | undefined)[]): RequestMetricsReport {
   const requests = new Map<string, RequestSeries>();
   const latency = new Map<string, LatencySeries>();
-  const retries: Record<string, number> = {};
-  const circuitRejections: Record<string, number> = {};
-  const rateLimited = new Map<string, RateLimitedSeries>();
+  const counters = new Map<string, CounterSeries>();
   for (const report of reports) {
     if (report === undefined) continue;
     for (const r of report.requests) {
@@ -64,17 +62,14 @@ export function sumRequestMetrics(reports: readonly (RequestMetricsReport | unde
         addHistogram(existing.size, l.size);
       }
     }
-    for (const [pool, n] of Object.entries(report.retries)) retries[pool] = (retries[pool] ?? 0) + n;
-    for (const [pool, n] of Object.entries(report.circuitRejections)) circuitRejections[pool] = (circuitRejections[pool] ?? 0) + n;
-    // Absent in reports from a worker of an older build (rolling upgrade).
-    for (const r of report.rateLimited ?? []) {
-      const key = JSON.stringify([r.route, r.policy]);
-      const existing = rateLimited.get(key);
-      if (existing !== undefined) existing.value += r.value;
-      else rateLimited.set(key, { ...r });
+    for (const c of report.counters) {
+      const key = JSON.stringify([c.counter, ...c.labels]);
+      const existing = counters.get(key);
+      if (existing !== undefined) existing.value += c.value;
+      else counters.set(key, { ...c });
     }
   }
-  return { requests: [...requests.values()], latency: [...latency.values()], retries, circuitRejections, rateLimited: [...rateLimited.values()] };
+  return { requests: [...requests.values()], latency: [...latency.values()], counters: [...counters.values()] };
 }
 
 /** Cumulative stats of every live worker plus the last report of each exited one. */

@@ -32,6 +32,12 @@ export class Exposition {
     return this;
   }
 
+  /** Several counter or gauge families in a row. */
+  families(list: readonly { name: string; type: 'counter' | 'gauge'; help: string; samples: readonly { labels: Labels; value: number }[] }[]): this {
+    for (const f of list) this.family(f.name, f.type, f.help, f.samples);
+    return this;
+  }
+
   /** A histogram family from per-bucket counts (made cumulative here). */
   histogram(name: string, help: string, bounds: readonly number[], samples: readonly { labels: Labels; histogram: HistogramReport }[]): this {
     this.#header(name, 'histogram', help);

@@ -3,14 +3,14 @@
  * (summed with the last reports of exited workers), health checks, ejections, config changes.
  * Names follow the VeloFlux port map (http_*, websocket_*) plus veloflux_* for operators.
  */
-import { DURATION_BUCKETS, SIZE_BUCKETS } from '../../shared/metrics-report.js';
+import { DURATION_BUCKETS, SIZE_BUCKETS, WORKER_COUNTERS, type CounterSeries, type WorkerCounter } from '../../shared/metrics-report.js';
 import type { ConfigController } from '../config/config-controller.js';
 import type { HealthChecker } from '../health-checker.js';
 import type { OutlierDetector } from '../outlier-detector.js';
 import type { Supervisor } from '../supervisor.js';
 import type { ClusterMembership } from '../state/cluster-membership.js';
 import { backendTotals, clusterTotals } from './aggregate.js';
-import { Exposition } from './exposition.js';
+import { Exposition, type Labels } from './exposition.js';
 
 export interface MetricsSources {
   readonly supervisor: Supervisor;
@@ -20,6 +20,17 @@ export interface MetricsSources {
   readonly version: string;
   /** This instance among the ones sharing Redis; undefined until the workers are ready. */
   readonly cluster: () => ClusterMembership | undefined;
+}
+
+/** One counter family per WORKER_COUNTERS entry, its series labelled by the entry's label names. */
+function workerCounterFamilies(series: readonly CounterSeries[]): { name: string; type: 'counter'; help: string; samples: { labels: Labels; value: number }[] }[] {
+  return (Object.keys(WORKER_COUNTERS) as WorkerCounter[]).map((counter) => {
+    const { name, help, labels } = WORKER_COUNTERS[counter];
+    const samples = series
+      .filter((s) => s.counter === counter)
+      .map((s) => ({ labels: Object.fromEntries(labels.map((label, i) => [label, s.labels[i] ?? ''])), value: s.value }));
+    return { name, type: 'counter' as const, help, samples };
+  });
 }
 
 export function renderMetrics({ supervisor, controller, healthChecker, outliers, version, cluster }: MetricsSources): string {
@@ -59,11 +70,7 @@ export function renderMetrics({ supervisor, controller, healthChecker, outliers,
     .family('veloflux_backend_in_flight', 'gauge', 'Requests in flight to the backend, all workers.', perBackend((_, id) => totals.get(id)?.inFlight ?? 0))
     .family('veloflux_upstream_latency_seconds', 'gauge', 'Moving average of the backend response time, weighted by requests per worker.',
       perBackend((_, id) => (totals.get(id)?.ewmaLatencyMs ?? 0) / 1000))
-    .family('veloflux_retries_total', 'counter', 'Requests sent again to another backend.', Object.entries(http.retries).map(([pool, value]) => ({ labels: { pool }, value })))
-    .family('veloflux_circuit_breaker_rejections_total', 'counter', 'Requests answered 503 because a backend had too many pending.',
-      Object.entries(http.circuitRejections).map(([pool, value]) => ({ labels: { pool }, value })))
-    .family('veloflux_rate_limited_requests_total', 'counter', 'Requests answered 429 because a rate limit policy was exceeded, by route and policy.',
-      http.rateLimited.map((r) => ({ labels: { route: r.route, policy: r.policy }, value: r.value })))
+    .families(workerCounterFamilies(http.counters))
     .family('veloflux_config_reloads_total', 'counter', 'Config changes (file reloads and admin API changes), by result.', [
       { labels: { result: 'success' }, value: controller.changeCounts.success },
       { labels: { result: 'failure' }, value: controller.changeCounts.failure },

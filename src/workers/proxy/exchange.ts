@@ -202,7 +202,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     // Circuit breaking: past its connections plus pending limit a backend gets no more requests
     // queued behind it; the client gets 503 at once instead of waiting without bound.
     if (backend.stats.inFlight >= this.#pool.maxInFlightPerBackend) {
-      this.#services.telemetry.requests.rejectedByCircuitBreaker(this.#pool.name);
+      this.#services.telemetry.requests.count('circuitRejections', this.#pool.name);
       return this.#fail('VF_ERR_CIRCUIT_OPEN', 'proxy');
     }
     this.#backend = backend;
@@ -310,7 +310,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
       this.#tried.pop();
       return undefined;
     }
-    this.#services.telemetry.requests.retried(this.#pool.name);
+    this.#services.telemetry.requests.count('retries', this.#pool.name);
     if (!this.#retried) {
       this.#retried = true;
       this.#pool.activeRetries++;

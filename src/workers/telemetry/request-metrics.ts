@@ -4,7 +4,7 @@
  * Labels are bounded: route (host + path prefix of the config), pool, backend, a fixed set of
  * methods and the status code; never the raw path or the client address.
  */
-import { DURATION_BUCKETS, SIZE_BUCKETS, type HistogramReport, type LatencySeries, type RateLimitedSeries, type RequestMetricsReport, type RequestSeries } from '../../shared/metrics-report.js';
+import { DURATION_BUCKETS, SIZE_BUCKETS, WORKER_COUNTERS, type CounterSeries, type HistogramReport, type LatencySeries, type RequestMetricsReport, type RequestSeries, type WorkerCounter } from '../../shared/metrics-report.js';
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE']);
 
 function observe(h: HistogramReport, bounds: readonly number[], value: number): void {
@@ -33,11 +33,9 @@ export class RequestMetrics {
   readonly #groups = new Map<string, Map<string, Map<string, Group>>>();
   readonly #requests: RequestSeries[] = [];
   readonly #latency: LatencySeries[] = [];
-  readonly #retries: Record<string, number> = {};
-  readonly #circuitRejections: Record<string, number> = {};
-  /** route -> policy -> series, as #groups: no key built per request. */
-  readonly #rateLimitedByRoute = new Map<string, Map<string, RateLimitedSeries>>();
-  readonly #rateLimited: RateLimitedSeries[] = [];
+  /** counter -> first label -> second label ('' for one-label counters) -> series, as #groups. */
+  readonly #counters = new Map<WorkerCounter, Map<string, Map<string, CounterSeries>>>();
+  readonly #counterSeries: CounterSeries[] = [];
 
   /** One answered request (or one the client abandoned: code 499, as nginx logs it). */
   record(route: string, pool: string, backend: string, rawMethod: string, code: number, seconds: number, bytes: number): void {
@@ -71,23 +69,19 @@ export class RequestMetrics {
     return group;
   }
 
-  retried(pool: string): void {
-    this.#retries[pool] = (this.#retries[pool] ?? 0) + 1;
-  }
-
-  rejectedByCircuitBreaker(pool: string): void {
-    this.#circuitRejections[pool] = (this.#circuitRejections[pool] ?? 0) + 1;
-  }
-
-  rateLimited(route: string, policy: string): void {
-    let byPolicy = this.#rateLimitedByRoute.get(route);
-    if (byPolicy === undefined) this.#rateLimitedByRoute.set(route, (byPolicy = new Map()));
-    const series = byPolicy.get(policy);
+  /** One event of a WORKER_COUNTERS counter, with its label values in order. */
+  count(counter: WorkerCounter, first: string, second = ''): void {
+    let byFirst = this.#counters.get(counter);
+    if (byFirst === undefined) this.#counters.set(counter, (byFirst = new Map()));
+    let bySecond = byFirst.get(first);
+    if (bySecond === undefined) byFirst.set(first, (bySecond = new Map()));
+    const series = bySecond.get(second);
     if (series !== undefined) series.value++;
     else {
-      const created: RateLimitedSeries = { route, policy, value: 1 };
-      byPolicy.set(policy, created);
-      this.#rateLimited.push(created);
+      const labels = WORKER_COUNTERS[counter].labels.length === 1 ? [first] : [first, second];
+      const created: CounterSeries = { counter, labels, value: 1 };
+      bySecond.set(second, created);
+      this.#counterSeries.push(created);
     }
   }
 
@@ -95,9 +89,7 @@ export class RequestMetrics {
     return {
       requests: this.#requests,
       latency: this.#latency,
-      retries: { ...this.#retries },
-      circuitRejections: { ...this.#circuitRejections },
-      rateLimited: this.#rateLimited,
+      counters: this.#counterSeries,
     };
   }
 }

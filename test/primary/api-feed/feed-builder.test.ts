@@ -52,7 +52,7 @@ function stats(fields: Partial<WorkerStats> & { series?: RequestSeries[]; latenc
     eventLoopLagMs: { mean: 0, p99: 0, max: 0 },
     backends: [],
     websockets: websockets(),
-    http: { requests: series, latency: latencySeries, retries: {}, circuitRejections: {}, rateLimited: [] },
+    http: { requests: series, latency: latencySeries, counters: [] },
     ...rest,
   };
 }

@@ -27,7 +27,7 @@ export class RateLimitStage implements RequestStage {
     const key = limiter.key.of(exchange.clientAddress, exchange.request.rawHeaders, exchange.routeLabel);
     const now = performance.now();
     if (limiter.take(key, now)) return true;
-    exchange.telemetry.requests.rateLimited(exchange.routeLabel, limiter.name);
+    exchange.telemetry.requests.count('rateLimited', exchange.routeLabel, limiter.name);
     exchange.refuse('VF_ERR_RATE_LIMITED', limiter.refusalHeaders(key, now));
     return false;
   }
