@@ -14,6 +14,7 @@ import { ConfigController } from './config/config-controller.js';
 import { HealthChecker } from './health-checker.js';
 import { OutlierDetector } from './outlier-detector.js';
 import { Supervisor } from './supervisor.js';
+import { clusterWorkers } from './worker-process.js';
 import { createAdminServer } from './admin/server.js';
 import { resolveAdminToken } from './admin/token.js';
 import { resolveStickySecret } from './sticky-secret.js';
@@ -79,33 +80,18 @@ export async function runPrimary(configPath: string): Promise<void> {
     return undefined;
   });
 
-  let supervisor: Supervisor | undefined;
+  const supervisor = new Supervisor({ version: 1, config: controller.config, stickySecret, apiSecrets }, log, { workers: clusterWorkers() });
   const stopAndExit = (message: string) => {
     log.fatal(message);
     process.stderr.write(`veloflux: ${message}\n`);
-    void (supervisor?.shutdown(0) ?? Promise.resolve()).finally(() => process.exit(1));
+    void supervisor.shutdown(0).finally(() => process.exit(1));
   };
 
   const audit = controller.audit;
   const stateService = new StateService(controller.store, REPLICATED_NAMESPACES, log);
-  const workersReady = new Promise<{ httpPort: number; apiPort: number; httpsPort: number | undefined }>((resolve) => {
-    supervisor = new Supervisor({ version: 1, config: controller.config, stickySecret, apiSecrets }, log, {
-      onAllReady: resolve,
-      onFatal: stopAndExit,
-      onOutlier: (backendId, failures) => outliers.report(backendId, failures),
-      onRateUsage: (workerId, usage) => rateLimits.report(workerId, usage),
-      onWorkerHello: (workerId) => {
-        void stateService.sync(workerId);
-        if (lastFeed !== undefined) supervisor!.sendTo(workerId, primaryMessage({ type: 'api-feed', feed: lastFeed }));
-      },
-      onStateRequest: (workerId, requestId, request) => stateService.handle(workerId, requestId, request),
-      onRpcRequest: (workerId, requestId, method, params) => workerRpc.dispatch(workerId, requestId, method, params),
-      onLogLines: (_workerId, lines, dropped) => recentLogs.addBatch(lines, dropped),
-    });
-  });
-  controller.attach(supervisor!);
-  stateService.attach(supervisor!);
-  const workerRpc = new WorkerRpc((workerId, message) => void supervisor!.sendTo(workerId, message));
+  controller.attach(supervisor);
+  stateService.attach(supervisor);
+  const workerRpc = new WorkerRpc((workerId, message) => void supervisor.sendTo(workerId, message));
   handleBackendCalls(workerRpc, controller);
   workerRpc.handle('logs.recent', async (query) => recentLogs.query(query));
   const alerts = new AlertStore();
@@ -119,7 +105,7 @@ export async function runPrimary(configPath: string): Promise<void> {
   const publishAvailability = () => {
     const available = healthChecker.states();
     for (const id of outliers.ejected()) available[id] = false;
-    supervisor!.broadcastHealth(available);
+    supervisor.broadcastHealth(available);
   };
   const healthChecker = new HealthChecker(log, publishAvailability);
   const outliers = new OutlierDetector(log, publishAvailability);
@@ -131,8 +117,8 @@ export async function runPrimary(configPath: string): Promise<void> {
       server.redis === undefined
         ? new EmbeddedDemandExchange()
         : new RedisDemandExchange(createRedisConnection(server.redis, 'rate-limits'), { keyPrefix: server.redis.keyPrefix, instanceId: nodeId, log }),
-    send: (workerId, message) => void supervisor!.sendTo(workerId, message),
-    workerIds: () => supervisor!.servingWorkerIds(),
+    send: (workerId, message) => void supervisor.sendTo(workerId, message),
+    workerIds: () => supervisor.servingWorkerIds(),
     log,
   });
   controller.onApplied = (config) => {
@@ -142,15 +128,29 @@ export async function runPrimary(configPath: string): Promise<void> {
   };
   warnInsecureUpstreams(controller.config, log);
   let membership: ClusterMembership | undefined;
-  const admin = createAdminServer({ controller, supervisor: supervisor!, audit, healthChecker, outliers, shutdownDeadlineMs: server.timeouts.shutdown, rootLog: log, cluster: () => membership }, token.value, log);
-  supervisor!.start();
+  const admin = createAdminServer({ controller, supervisor: supervisor, audit, healthChecker, outliers, shutdownDeadlineMs: server.timeouts.shutdown, rootLog: log, cluster: () => membership }, token.value, log);
+  const workersReady = new Promise<{ httpPort: number; apiPort: number; httpsPort: number | undefined }>((onAllReady) =>
+    supervisor.start({
+      onAllReady,
+      onFatal: stopAndExit,
+      onOutlier: (backendId, failures) => outliers.report(backendId, failures),
+      onRateUsage: (workerId, usage) => rateLimits.report(workerId, usage),
+      onWorkerHello: (workerId) => {
+        void stateService.sync(workerId);
+        if (lastFeed !== undefined) supervisor.sendTo(workerId, primaryMessage({ type: 'api-feed', feed: lastFeed }));
+      },
+      onStateRequest: (workerId, requestId, request) => stateService.handle(workerId, requestId, request),
+      onRpcRequest: (workerId, requestId, method, params) => workerRpc.dispatch(workerId, requestId, method, params),
+      onLogLines: (_workerId, lines, dropped) => recentLogs.addBatch(lines, dropped),
+    }),
+  );
   rateLimits.start();
   // The main API's data, built once a second for every worker (DESIGN: fed by the primary once per tick).
-  const apiFeed = new ApiFeedBuilder({ supervisor: supervisor!, controller, healthChecker, outliers, cluster: () => membership, version: VELOFLUX_VERSION, startedAt: Date.now(), log, alerts: () => alerts.newest(FEED_ALERTS) });
+  const apiFeed = new ApiFeedBuilder({ supervisor: supervisor, controller, healthChecker, outliers, cluster: () => membership, version: VELOFLUX_VERSION, startedAt: Date.now(), log, alerts: () => alerts.newest(FEED_ALERTS) });
   let lastFeed: ApiFeed | undefined;
   const publishFeed = (feed: ApiFeed) => {
     lastFeed = feed;
-    supervisor!.broadcast(primaryMessage({ type: 'api-feed', feed }));
+    supervisor.broadcast(primaryMessage({ type: 'api-feed', feed }));
   };
   apiFeed.start(publishFeed);
   healthChecker.update(controller.config);
@@ -163,7 +163,7 @@ export async function runPrimary(configPath: string): Promise<void> {
     );
   });
 
-  const metricsServer = createMetricsServer({ supervisor: supervisor!, controller, healthChecker, outliers, version: VELOFLUX_VERSION, cluster: () => membership });
+  const metricsServer = createMetricsServer({ supervisor: supervisor, controller, healthChecker, outliers, version: VELOFLUX_VERSION, cluster: () => membership });
   let adminPort: number;
   let adminHost: string;
   let metricsAddress: AddressInfo;
@@ -202,7 +202,7 @@ export async function runPrimary(configPath: string): Promise<void> {
       admin: { host: adminHost, port: adminPort },
       metrics: { host: metricsAddress.address, port: metricsAddress.port },
       workers: server.workers,
-      configVersion: supervisor!.committed.version,
+      configVersion: supervisor.committed.version,
       nodeId,
       state: controller.store.status().backend,
     },
@@ -224,7 +224,7 @@ export async function runPrimary(configPath: string): Promise<void> {
     stopMaintenance();
     // Leave the node list and hand the lease over at once, rather than after their timeouts.
     const leaving = membership?.stop() ?? Promise.resolve();
-    void supervisor!.shutdown(server.timeouts.shutdown).then(async () => {
+    void supervisor.shutdown(server.timeouts.shutdown).then(async () => {
       log.info('all workers stopped');
       await Promise.race([leaving, new Promise((r) => setTimeout(r, 1000))]);
       await Promise.race([controller.store.close(), new Promise((r) => setTimeout(r, 1000))]);
