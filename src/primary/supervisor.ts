@@ -20,9 +20,16 @@ const APPLY_TIMEOUT_MS = 10_000;
 /** How long a replacement worker may take to start during a rolling restart. */
 const START_TIMEOUT_MS = 15_000;
 
+/** The ports the workers bound (`httpsPort` when HTTPS is configured). */
+export interface WorkerPorts {
+  httpPort: number;
+  apiPort: number;
+  httpsPort: number | undefined;
+}
+
 export interface SupervisorEvents {
-  /** Every worker has built its runtime and listens; the bound ports (`httpsPort` when HTTPS is configured). */
-  onAllReady(ports: { httpPort: number; apiPort: number; httpsPort: number | undefined }): void;
+  /** Every worker has built its runtime and listens. */
+  onAllReady(ports: WorkerPorts): void;
   /** A worker could not start in a way respawning cannot fix (port taken, permission). */
   onFatal(message: string): void;
   /** A worker saw a backend fail repeatedly (passive outlier detection). */

@@ -7,7 +7,7 @@
  */
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
-import { Supervisor, type SupervisorEvents } from '../../src/primary/supervisor.js';
+import { Supervisor, type WorkerPorts } from '../../src/primary/supervisor.js';
 import { validateConfig } from '../../src/shared/config/load.js';
 import type { ConfigSnapshot, PrimaryMessage } from '../../src/shared/ipc.js';
 import { FAKE_PORTS, FakeWorkers, type FakeWorker } from '../helpers/fake-workers.js';
@@ -40,7 +40,7 @@ function setup(t: Test, options: Options = {}) {
   const fakes = new FakeWorkers();
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  const told = { ready: [] as Parameters<SupervisorEvents['onAllReady']>[0][], fatal: [] as string[], hellos: [] as number[] };
+  const told = { ready: [] as WorkerPorts[], fatal: [] as string[], hellos: [] as number[] };
   const supervisor = new Supervisor(snapshotOf(count, 1), log, {
     workers: fakes.factory,
     ...(options.clock !== undefined ? { clock: options.clock } : {}),
@@ -255,7 +255,7 @@ t.test('shutdown tells every worker to drain within the deadline, kills one that
   const took = Date.now() - started;
   for (const worker of fakes.all) t.match(ofType(worker, 'shutdown'), [{ deadlineMs: 100 }], `worker ${worker.id} told to drain within 100 ms`);
   t.same(fakes.byId(3).killedWith, ['SIGKILL'], 'the one that ignored it is killed');
-  t.ok(took >= 2000 && took < 4000, `resolved once all had exited, the last killed 2 s after the deadline (${took} ms)`);
+  t.ok(took >= 2000 && took < 10_000, `resolved once all had exited, the last killed 2 s after the deadline (${took} ms)`);
   t.ok(fakes.all.every((w) => w.exited));
   await sleep(300);
   t.equal(fakes.all.length, 3, 'nothing respawned');
