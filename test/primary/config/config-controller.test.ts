@@ -90,6 +90,8 @@ t.test('a PUT every worker accepts is served everywhere, answered by GET, persis
   t.same((await storedState(controller))?.value.apiBase?.dynamic, next, 'the state store holds it');
   t.match(controller.audit.list()[0], { actor, action: 'config.replace', outcome: 'applied', configVersion: 2 });
   t.same(applied, [1], 'the health checker and the rest followed it once');
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(controller.changeCounts, { success: 1, failure: 0, lastSucceeded: true }, 'counted once for /metrics');
 });
 
 t.test('a change one worker refuses is rolled back everywhere: config, version, ETag and stored state unchanged', async (t) => {
@@ -116,6 +118,20 @@ t.test('a change one worker refuses is rolled back everywhere: config, version, 
   const result = await controller.operate({ kind: 'drain', backendId: 'b', drain: true }, actor);
   t.equal(result.configVersion, 3);
   t.ok(fakes.all.every((w) => w.configVersion === 3));
+});
+
+t.test('the metrics count each change once and report the outcome of the last one', async (t) => {
+  // Regression: the store reports the controller's own write back; that echo was queued as a
+  // change, counted as a second success and, behind a change that failed, flipped the gauge back.
+  const { controller } = await startController(t, await writeConfigFile(await tempDir(t)), (w) => {
+    if (w.id === 2) w.refuse = refusing('canary');
+  });
+  const drained = controller.operate({ kind: 'drain', backendId: 'b', drain: true }, actor);
+  const refused = controller.operate({ kind: 'add', pool: 'web', backend: backend('canary', 10_009) }, actor);
+  await drained;
+  await t.rejects(refused, { code: 'VF_ERR_APPLY_FAILED' });
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(controller.changeCounts, { success: 1, failure: 1, lastSucceeded: false });
 });
 
 t.test('PUT needs If-Match with the current ETag (or *); a missing or stale one reaches no worker', async (t) => {
