@@ -4,15 +4,13 @@
  * crashed worker with exponential backoff (logging why it died), replaces workers one at a time
  * on a rolling restart, and on shutdown tells every worker to drain and waits for them to exit.
  */
-import cluster, { type Worker } from 'node:cluster';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '../shared/log.js';
 import type { RpcMethod } from '../shared/rpc.js';
 import { VelofluxError } from '../shared/errors.js';
 import type { RateUsage } from '../shared/rate-limit-report.js';
 import { isVelofluxMessage, primaryMessage, type ConfigSnapshot, type LogLevel, type PrimaryMessage, type StateRequest, type WorkerMessage, type WorkerStats } from '../shared/ipc.js';
+import type { WorkerFactory, WorkerProcess as Worker } from './worker-process.js';
 
-const WORKER_ENTRY = fileURLToPath(new URL('../workers/main.js', import.meta.url));
 const BACKOFF_START_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
 /** A worker that lived this long resets the crash streak. */
@@ -22,9 +20,16 @@ const APPLY_TIMEOUT_MS = 10_000;
 /** How long a replacement worker may take to start during a rolling restart. */
 const START_TIMEOUT_MS = 15_000;
 
+/** The ports the workers bound (`httpsPort` when HTTPS is configured). */
+export interface WorkerPorts {
+  httpPort: number;
+  apiPort: number;
+  httpsPort: number | undefined;
+}
+
 export interface SupervisorEvents {
-  /** Every worker has built its runtime and listens; the bound ports (`httpsPort` when HTTPS is configured). */
-  onAllReady(ports: { httpPort: number; apiPort: number; httpsPort: number | undefined }): void;
+  /** Every worker has built its runtime and listens. */
+  onAllReady(ports: WorkerPorts): void;
   /** A worker could not start in a way respawning cannot fix (port taken, permission). */
   onFatal(message: string): void;
   /** A worker saw a backend fail repeatedly (passive outlier detection). */
@@ -41,6 +46,20 @@ export interface SupervisorEvents {
   onLogLines?(workerId: number, lines: string[], dropped: number): void;
 }
 
+export interface SupervisorOptions {
+  /** Starts one worker (clusterWorkers() in production; a test passes its own IPC peers). */
+  readonly workers: WorkerFactory;
+  /** Ms since the epoch: how long a worker lived decides whether its crash continues a streak. */
+  readonly clock?: () => number;
+  /** How long a worker may take to build (or swap in) a runtime before the change counts as failed. */
+  readonly applyTimeoutMs?: number;
+  /** How long a replacement worker may take to start during a rolling restart. */
+  readonly startTimeoutMs?: number;
+}
+
+/** Before start(): no worker exists, so nothing can call these. */
+const NO_EVENTS: SupervisorEvents = { onAllReady: () => {}, onFatal: () => {}, onOutlier: () => {} };
+
 interface WorkerState {
   readonly startedAt: number;
   ready: boolean;
@@ -50,6 +69,8 @@ interface WorkerState {
   configVersion: number;
   stats: WorkerStats | undefined;
   onReady: (() => void) | undefined;
+  /** Settles once the process has exited (and the supervisor has handled it). */
+  readonly exited: Promise<void>;
 }
 
 interface PendingApply {
@@ -76,9 +97,15 @@ export class Supervisor {
   #committed: ConfigSnapshot;
   #nextVersion: number;
   readonly #log: Logger;
-  readonly #events: SupervisorEvents;
+  #events: SupervisorEvents = NO_EVENTS;
+  readonly #startWorker: WorkerFactory;
+  readonly #clock: () => number;
+  readonly #applyTimeoutMs: number;
+  readonly #startTimeoutMs: number;
   readonly #workers = new Map<Worker, WorkerState>();
   readonly #target: number;
+  /** Respawns waiting out their backoff; cancelled by shutdown. */
+  readonly #respawns = new Set<NodeJS.Timeout>();
   #crashStreak = 0;
   #stopping = false;
   #announcedReady = false;
@@ -92,13 +119,15 @@ export class Supervisor {
   #health: Record<string, boolean> = {};
   #logLevel: LogLevel | undefined;
 
-  constructor(snapshot: ConfigSnapshot, log: Logger, events: SupervisorEvents) {
+  constructor(snapshot: ConfigSnapshot, log: Logger, options: SupervisorOptions) {
     this.#committed = snapshot;
     this.#nextVersion = snapshot.version + 1;
     this.#log = log;
-    this.#events = events;
     this.#target = snapshot.config.server.workers as number;
-    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false });
+    this.#startWorker = options.workers;
+    this.#clock = options.clock ?? Date.now;
+    this.#applyTimeoutMs = options.applyTimeoutMs ?? APPLY_TIMEOUT_MS;
+    this.#startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
   }
 
   get committed(): ConfigSnapshot {
@@ -110,7 +139,9 @@ export class Supervisor {
     return this.#nextVersion++;
   }
 
-  start(): void {
+  /** Forks the workers; what they report from now on goes to `events`. */
+  start(events: SupervisorEvents): void {
+    this.#events = events;
     for (let i = 0; i < this.#target; i++) this.#fork();
   }
 
@@ -121,20 +152,25 @@ export class Supervisor {
   workers(): WorkerView[] {
     return [...this.#workers].map(([worker, state]) => ({
       id: worker.id,
-      pid: worker.process.pid,
+      pid: worker.pid,
       ready: state.ready,
-      uptimeMs: Date.now() - state.startedAt,
+      uptimeMs: this.#clock() - state.startedAt,
       stats: state.stats,
     }));
   }
 
   #fork(): Worker {
-    const worker = cluster.fork();
-    this.#workers.set(worker, { startedAt: Date.now(), ready: false, retiring: false, configVersion: 0, stats: undefined, onReady: undefined });
-    worker.on('message', (message: unknown) => {
+    const worker = this.#startWorker();
+    let exited = () => {};
+    const state: WorkerState = { startedAt: this.#clock(), ready: false, retiring: false, configVersion: 0, stats: undefined, onReady: undefined, exited: new Promise((resolve) => (exited = resolve)) };
+    this.#workers.set(worker, state);
+    worker.onMessage((message: unknown) => {
       if (isVelofluxMessage(message)) this.#onMessage(worker, message as WorkerMessage);
     });
-    worker.on('exit', (code, signal) => this.#onExit(worker, code, signal));
+    worker.onExit((code, signal) => {
+      this.#onExit(worker, code, signal);
+      exited();
+    });
     return worker;
   }
 
@@ -151,7 +187,7 @@ export class Supervisor {
       case 'ready':
         state.ready = true;
         state.configVersion = message.configVersion;
-        this.#log.info({ worker: worker.id, workerPid: worker.process.pid, configVersion: message.configVersion }, 'worker serving');
+        this.#log.info({ worker: worker.id, workerPid: worker.pid, configVersion: message.configVersion }, 'worker serving');
         // It started on an older snapshot while a change was being committed: catch it up.
         if (message.configVersion < this.#committed.version) worker.send(primaryMessage({ type: 'snapshot', snapshot: this.#committed }));
         state.onReady?.();
@@ -263,7 +299,7 @@ export class Supervisor {
     this.#committed = snapshot;
     const commit = await this.#broadcast(snapshot.version, 'snapshot-applied', primaryMessage({ type: 'commit', configVersion: snapshot.version }), answered);
     if (commit.failures.length > 0) this.#log.error({ failures: commit.failures }, 'workers failed to commit a prepared config; restarting them');
-    for (const failure of commit.workersFailed) failure.process.kill('SIGTERM');
+    for (const failure of commit.workersFailed) failure.kill('SIGTERM');
     // Workers that were still starting got the previous snapshot; bring them up to date.
     for (const [worker, state] of this.#workers) {
       if (state.configVersion < snapshot.version && !answered.includes(worker) && worker.isConnected()) {
@@ -288,12 +324,12 @@ export class Supervisor {
     for (const worker of targets) worker.send(message);
     const timer = setTimeout(() => {
       for (const worker of pending.waiting) {
-        pending.failures.push(`worker ${worker.id}: no answer within ${APPLY_TIMEOUT_MS} ms`);
+        pending.failures.push(`worker ${worker.id}: no answer within ${this.#applyTimeoutMs} ms`);
         pending.failed.add(worker);
       }
       pending.waiting.clear();
       pending.done();
-    }, APPLY_TIMEOUT_MS);
+    }, this.#applyTimeoutMs);
     if (targets.length === 0) pending.done();
     await finished;
     clearTimeout(timer);
@@ -332,9 +368,10 @@ export class Supervisor {
   }
 
   #whenReady(worker: Worker): Promise<void> {
-    const state = this.#workers.get(worker)!;
+    const state = this.#workers.get(worker);
+    if (state === undefined) return Promise.reject(new VelofluxError('VF_ERR_INTERNAL', `replacement worker ${worker.id} exited before serving`));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new VelofluxError('VF_ERR_INTERNAL', `replacement worker ${worker.id} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      const timer = setTimeout(() => reject(new VelofluxError('VF_ERR_INTERNAL', `replacement worker ${worker.id} did not start within ${this.#startTimeoutMs} ms`)), this.#startTimeoutMs);
       state.onReady = () => {
         clearTimeout(timer);
         resolve();
@@ -343,16 +380,16 @@ export class Supervisor {
   }
 
   /** Tells one worker to drain within `deadlineMs` and resolves when it has exited. */
-  #retire(worker: Worker, deadlineMs: number): Promise<void> {
+  async #retire(worker: Worker, deadlineMs: number): Promise<void> {
     const state = this.#workers.get(worker);
-    if (state !== undefined) state.retiring = true;
-    return new Promise<void>((resolve) => {
-      if (worker.isDead()) return resolve();
-      worker.once('exit', () => resolve());
-      worker.send(primaryMessage({ type: 'shutdown', deadlineMs }));
-      // Backstop: a worker that ignores the deadline is killed shortly after it.
-      setTimeout(() => worker.process.kill('SIGKILL'), deadlineMs + 2_000).unref();
-    });
+    // Gone already (its exit was handled).
+    if (state === undefined) return;
+    state.retiring = true;
+    worker.send(primaryMessage({ type: 'shutdown', deadlineMs }));
+    // Backstop: a worker that ignores the deadline is killed shortly after it.
+    const backstop = setTimeout(() => worker.kill('SIGKILL'), deadlineMs + 2_000).unref();
+    await state.exited;
+    clearTimeout(backstop);
   }
 
   #onExit(worker: Worker, code: number | null, signal: string | null): void {
@@ -365,20 +402,24 @@ export class Supervisor {
       if (this.#pending.waiting.size === 0) this.#pending.done();
     }
     if (this.#stopping || state?.retiring) return;
-    const lived = state === undefined ? 0 : Date.now() - state.startedAt;
+    const lived = state === undefined ? 0 : this.#clock() - state.startedAt;
     this.#crashStreak = lived >= STABLE_AFTER_MS ? 1 : this.#crashStreak + 1;
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** (this.#crashStreak - 1));
-    this.#log.error({ worker: worker.id, workerPid: worker.process.pid, code, signal, livedMs: lived, respawnInMs: delay }, `worker died (${signal ?? `exit code ${code}`}); respawning`);
-    setTimeout(() => {
+    this.#log.error({ worker: worker.id, workerPid: worker.pid, code, signal, livedMs: lived, respawnInMs: delay }, `worker died (${signal ?? `exit code ${code}`}); respawning`);
+    const respawn = setTimeout(() => {
+      this.#respawns.delete(respawn);
       if (this.#stopping) return;
       this.restarts++;
       this.#fork();
     }, delay);
+    this.#respawns.add(respawn);
   }
 
   /** Asks every worker to drain within `deadlineMs`, resolves when all have exited. */
   async shutdown(deadlineMs: number): Promise<void> {
     this.#stopping = true;
+    for (const respawn of this.#respawns) clearTimeout(respawn);
+    this.#respawns.clear();
     await Promise.all([...this.#workers.keys()].map((worker) => this.#retire(worker, deadlineMs)));
   }
 }

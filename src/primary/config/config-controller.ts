@@ -287,6 +287,10 @@ export class ConfigController {
   /** A runtime state written elsewhere (another instance): apply it like any change. */
   #onStateChange(change: StateChange): void {
     if (change.namespace !== RUNTIME_STATE_KEY.namespace || change.id !== RUNTIME_STATE_KEY.id) return;
+    // Our own write coming back (the store reports every change): #commit has taken it in. Queued
+    // as a change it counted twice in the metrics, and could mark the change after it, which
+    // failed, as succeeded (veloflux_config_last_reload_success).
+    if (change.origin === this.#store.nodeId) return;
     if (this.#stateVersion !== undefined && change.version <= this.#stateVersion) return;
     void this.#adopt(change.deleted ? emptyRuntimeState() : change.value, change.version, change.origin);
   }
