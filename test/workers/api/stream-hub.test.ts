@@ -8,16 +8,9 @@ import { WebSocket, type ClientOptions } from 'ws';
 import { OriginPolicy } from '../../../src/workers/api/streams/origin-policy.js';
 import { StreamHub, type StreamHubOptions, type StreamIdentity } from '../../../src/workers/api/streams/stream-hub.js';
 import { STREAM_CLOSE_CODES } from '../../../src/workers/api/streams/stream-protocol.js';
+import { API_STREAMS } from '../../../src/shared/api-feed.js';
 
-const STREAMS = [
-  { name: 'backends', private: false },
-  { name: 'metrics', private: false },
-  { name: 'status', private: false },
-  { name: 'health', private: false },
-  { name: 'ai', private: true },
-  { name: 'security', private: true },
-  { name: 'billing', private: true },
-];
+const STREAMS = API_STREAMS;
 const IDENTITIES: Record<string, StreamIdentity> = {
   'token-a': { tenant: 'a', subject: 'alice' },
   'token-b': { tenant: 'b', subject: 'bob' },
