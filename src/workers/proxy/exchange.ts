@@ -15,7 +15,6 @@
  * that holds the backend (in-flight, as one connection) until it closes; any other answer is
  * relayed like any response, and a malformed one is a 502 before a byte reaches the client.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -33,6 +32,7 @@ import { classifyUpstreamError } from './upstream-errors.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { Termination } from '../telemetry/access-log.js';
 import { WebSocketTunnel, type TunnelOwner } from '../websocket/websocket-tunnel.js';
+import { acceptsWebSocket, switchingProtocolsHead } from '../websocket/websocket-handshake.js';
 
 /** What every exchange of a worker shares: the worker's one timer wheel and its telemetry. */
 export interface ExchangeServices {
@@ -47,12 +47,6 @@ interface WebSocketClient {
   readonly key: string;
 }
 
-const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-
-/** RFC 6455 §4.2.2: the Sec-WebSocket-Accept a backend must answer `key` with. */
-export function expectedAccept(key: string): string {
-  return createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
-}
 
 const kExchange = Symbol('veloflux.exchange');
 type ResponseWithExchange = ServerResponse & { [kExchange]?: Exchange };
@@ -376,19 +370,11 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     this.#settle();
     this.#services.telemetry.requests.record(this.routeLabel, this.#pool.name, backend.id, this.#req.method!, 101, (performance.now() - this.#startedAt) / 1000, 0);
     const client = websocket.socket;
-    client.write(this.#switchingProtocolsHead(headers), 'latin1');
+    const sticky = this.#pool.sticky;
+    const pin = sticky === undefined || this.#stickyPinned ? undefined : sticky.setCookieFor(backend, (this.#req.socket as TLSSocket).encrypted === true);
+    client.write(switchingProtocolsHead(responseHeaders(headers, false), pin), 'latin1');
     const { wheel, telemetry } = this.#services;
     new WebSocketTunnel(this, client, upstream, this.#pool.websocket, wheel, telemetry.websockets).open(websocket.head, head);
-  }
-
-  /** The 101 the client gets: the backend's headers minus hop-by-hop ones, plus the sticky pin. */
-  #switchingProtocolsHead(raw: string[]): string {
-    const headers = responseHeaders(raw, false);
-    let head = 'HTTP/1.1 101 Switching Protocols\r\n';
-    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    const sticky = this.#pool.sticky;
-    if (sticky !== undefined && !this.#stickyPinned) head += `set-cookie: ${sticky.setCookieFor(this.#backend!, (this.#req.socket as TLSSocket).encrypted === true)}\r\n`;
-    return `${head}connection: Upgrade\r\nupgrade: websocket\r\n\r\n`;
   }
 
   // TunnelOwner.
@@ -470,18 +456,6 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     // Once answered, the upstream connection may already carry another request: leave it alone.
     if (!this.#done) this.#upstream?.resume();
   }
-}
-
-/** RFC 6455 §4.1: `Upgrade: websocket` and the Sec-WebSocket-Accept that answers the client's key. */
-function acceptsWebSocket(headers: readonly string[], key: string): boolean {
-  let upgrade = false;
-  let accepted = false;
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!.toLowerCase();
-    if (name === 'upgrade') upgrade = headers[i + 1]!.toLowerCase() === 'websocket';
-    else if (name === 'sec-websocket-accept') accepted = headers[i + 1] === expectedAccept(key);
-  }
-  return upgrade && accepted;
 }
 
 function onResponseClose(this: ResponseWithExchange): void {
