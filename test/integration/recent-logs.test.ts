@@ -6,7 +6,8 @@
  */
 import t from 'tap';
 import cluster from 'node:cluster';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -19,13 +20,16 @@ import { waitFor } from '../helpers/processes.js';
 
 // The compiled Supervisor forks the compiled worker next to it (npm run build first).
 const { Supervisor } = (await import(new URL('../../dist/src/primary/supervisor.js', import.meta.url).href)) as typeof import('../../src/primary/supervisor.js');
+const { clusterWorkers } = (await import(new URL('../../dist/src/primary/worker-process.js', import.meta.url).href)) as typeof import('../../src/primary/worker-process.js');
 
 t.test("a worker's log line reaches the primary's ring with the bytes it wrote to stdout", async (t) => {
   // The "refused" pool names a CA file that passes validation and is then deleted: the worker
   // cannot build that snapshot and logs why at error level (host.ts).
   const dir = mkdtempSync(join(tmpdir(), 'vf-logs-'));
   const caFile = join(dir, 'ca.pem');
-  writeFileSync(caFile, '');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'ca.key'), '-out', caFile, '-days', '2', '-subj', '/CN=test-ca'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const config = (pools: string[]) =>
     validateConfig(
@@ -42,7 +46,8 @@ t.test("a worker's log line reaches the primary's ring with the bytes it wrote t
   const forwarded: string[] = [];
   let ready!: () => void;
   const allReady = new Promise<void>((resolve) => (ready = resolve));
-  const supervisor = new Supervisor(snapshot(1, ['web']) as never, pino({ level: 'silent' }), {
+  const supervisor = new Supervisor(snapshot(1, ['web']) as never, pino({ level: 'silent' }), { workers: clusterWorkers() });
+  const events = {
     onAllReady: () => ready(),
     onFatal: (message) => t.fail(message),
     onOutlier: () => {},
@@ -50,12 +55,12 @@ t.test("a worker's log line reaches the primary's ring with the bytes it wrote t
       forwarded.push(...lines);
       recentLogs.addBatch(lines, dropped);
     },
-  });
+  };
   // Pipe the worker's stdout here instead of into the TAP stream (the settings merge).
   cluster.setupPrimary({ silent: true });
   let stdout = '';
   cluster.on('fork', (worker) => worker.process.stdout?.on('data', (chunk: Buffer) => (stdout += chunk)));
-  supervisor.start();
+  supervisor.start(events);
   t.teardown(() => supervisor.shutdown(2000));
   await allReady;
 
