@@ -11,7 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ErrorCode } from '../../shared/errors.js';
 import { Exchange, type ExchangeServices } from './exchange.js';
 import { parseRequestHead } from './request-head.js';
-import { normalizePath } from './path-normalization.js';
+import { normalizePath, routingPath } from './path-normalization.js';
 import type { Runtime } from '../runtime/runtime.js';
 
 const kHostCache = Symbol('veloflux.hostCache');
@@ -107,11 +107,17 @@ export class ProxyHandler {
     if (exchange.contentLength === -1) exchange.chunkedBodyLimit = runtime.maxBodySize;
 
     exchange.host = normalizedHost(req.socket as CachingSocket, exchange.rawHost);
-    const route = runtime.routeTable.match(exchange.host, target);
+    const route = runtime.routeTable.match(exchange.host, routingPath(target));
     if (route === undefined) return void exchange.refuse('VF_ERR_NO_ROUTE');
     exchange.path = target;
     exchange.routeLabel = route.label;
-    exchange.upstreamPath = route.stripPrefix ? stripPrefix(target, route.path) : target;
+    if (route.stripPrefix) {
+      // Path parameters inside the prefix (`/api;x/users` on `/api/`) leave nothing exact to strip.
+      if (!target.startsWith(route.path)) return refuseAndClose(exchange, 'VF_ERR_BAD_REQUEST');
+      exchange.upstreamPath = stripPrefix(target, route.path);
+    } else {
+      exchange.upstreamPath = target;
+    }
     exchange.route(runtime.pools[route.poolIndex]!);
     resolveClient(exchange, req, runtime);
 
@@ -162,7 +168,9 @@ function answerOptionsStar(exchange: Exchange): void {
 }
 
 /**
- * Lower-case host without port. Cached per connection: a keep-alive client sends the same Host
+ * The host routes are matched on: lower-case, without port, without the trailing dot of a fully
+ * qualified name (`shop.example.com.` is `shop.example.com`, RFC 1034 §3.1), so no spelling of a
+ * host skips its routes' rules. Cached per connection: a keep-alive client sends the same Host
  * each time, so the common case costs a string comparison.
  */
 function normalizedHost(socket: CachingSocket, raw: string): string {
@@ -171,6 +179,7 @@ function normalizedHost(socket: CachingSocket, raw: string): string {
   let end = raw.length;
   const colon = raw.lastIndexOf(':');
   if (colon !== -1 && raw.indexOf(']', colon) === -1) end = colon;
+  if (end > 1 && raw.charCodeAt(end - 1) === 46 /* . */) end--;
   const host = raw.slice(0, end).toLowerCase();
   socket[kHostCache] = { raw, host };
   return host;

@@ -1,8 +1,8 @@
 import t from 'tap';
-import { normalizePath } from '../../../src/workers/proxy/path-normalization.js';
+import { normalizePath, routingPath } from '../../../src/workers/proxy/path-normalization.js';
 
 t.test('normal paths come back as they are (the same string)', async (t) => {
-  for (const path of ['/', '/api/users', '/a.b/c.d', '/x?y=/../%zz', '/a//b', '/.well-known/acme']) t.equal(normalizePath(path), path, path);
+  for (const path of ['/', '/api/users', '/a.b/c.d', '/x?y=/../%zz', '/x?y=//z', '/.well-known/acme', '/a;b/c']) t.equal(normalizePath(path), path, path);
 });
 
 t.test('unreserved escapes are decoded, others upper-cased and kept', async (t) => {
@@ -29,6 +29,32 @@ t.test('dot-segments are removed, never above the root (RFC 3986 5.2.4)', async 
   for (const [input, expected] of cases) t.equal(normalizePath(input), expected, `${input} -> ${expected}`);
 });
 
-t.test('malformed escapes: undefined (a 400)', async (t) => {
-  for (const path of ['/%', '/%4', '/%zz', '/a%g1b']) t.equal(normalizePath(path), undefined, path);
+t.test('malformed escapes and raw backslashes: undefined (a 400)', async (t) => {
+  for (const path of ['/%', '/%4', '/%zz', '/a%g1b', '/x\\..\\limited/a', '/a\\b']) t.equal(normalizePath(path), undefined, path);
+});
+
+t.test('runs of slashes are merged, as nginx merge_slashes does', async (t) => {
+  const cases: [string, string][] = [
+    ['//limited/a', '/limited/a'],
+    ['/a//b', '/a/b'],
+    ['/a///b//', '/a/b/'],
+    ['//', '/'],
+    ['/a//../b', '/b'],
+    ['//a?x=//y', '/a?x=//y'],
+  ];
+  for (const [input, expected] of cases) t.equal(normalizePath(input), expected, `${input} -> ${expected}`);
+});
+
+t.test('routes match the path without its parameters; the same string when there are none', async (t) => {
+  const cases: [string, string][] = [
+    ['/limited;x/a', '/limited/a'],
+    ['/a/..;x/limited/a', '/limited/a'],
+    ['/a;jsessionid=1', '/a'],
+    ['/a;b;c/d;e/', '/a/d/'],
+    ['/a?q=;x', '/a?q=;x'],
+    ['/plain/path', '/plain/path'],
+  ];
+  for (const [input, expected] of cases) t.equal(routingPath(input), expected, `${input} -> ${expected}`);
+  const plain = '/plain/path';
+  t.equal(routingPath(plain), plain);
 });
