@@ -354,6 +354,14 @@ t.test('a header section larger than maxHeaderSize gets 431', async (t) => {
   await assertRefused(t, `GET / HTTP/1.1\r\n${HOST}X-Big: ${'a'.repeat(MAX_HEADER_SIZE + 100)}\r\n\r\n`, { status: 431, code: 'VF_ERR_HEADERS_TOO_LARGE' });
 });
 
+t.test('more header fields than maxHeaderCount (100) get 431 (issue 14)', async (t) => {
+  // node used to keep only its first 2,000 fields and drop the rest unseen, a second Host included.
+  const fields = (n: number) => Array.from({ length: n }, (_, i) => `X-F${i}: ${i}\r\n`).join('');
+  await assertRefused(t, `GET / HTTP/1.1\r\n${HOST}${fields(99)}Host: other\r\n\r\n`, { status: 431, code: 'VF_ERR_HEADERS_TOO_LARGE' });
+  const ok = await rawRequest(vf.port, `GET / HTTP/1.1\r\n${HOST}${fields(98)}Connection: close\r\n\r\n`);
+  t.equal(ok.status, 200, 'exactly the limit (Host, 98 fields, Connection) passes');
+});
+
 t.test('Content-Length over maxBodySize gets 413 before the upstream sees anything', async (t) => {
   await assertRefused(t, `POST / HTTP/1.1\r\n${HOST}Content-Length: ${MAX_BODY_SIZE + 1}\r\n\r\n${'a'.repeat(MAX_BODY_SIZE + 1)}`, { status: 413, code: 'VF_ERR_BODY_TOO_LARGE' });
 });

@@ -79,6 +79,12 @@ const limits = z
   .strictObject({
     /** Request head (request line + headers) larger than this gets 431. */
     maxHeaderSize: size.default(16384),
+    /**
+     * Requests with more header fields than this get 431 (HAProxy's tune.http.maxhdr is 101,
+     * Apache's LimitRequestFields 100): node would silently drop fields past its own cap, so the
+     * duplicate-Host and framing checks could never see them.
+     */
+    maxHeaderCount: z.number().int().min(1).max(10_000).default(100),
     /** Request bodies larger than this get 413; 0 means no limit (bodies are streamed, never buffered). */
     maxBodySize: size.default(0),
   })

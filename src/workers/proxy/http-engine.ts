@@ -34,7 +34,7 @@ type EngineSocket = Duplex & {
 };
 
 export function createHttpEngine(server: ServerConfig, onRequest: RequestListener, onUpgrade: UpgradeListener): Server {
-  return attachHandlers(createServer(httpOptions(server), inTurn(onRequest)), onUpgrade);
+  return attachHandlers(createServer(httpOptions(server), inTurn(onRequest)), onUpgrade, server);
 }
 
 /**
@@ -53,7 +53,7 @@ export function createHttpsEngine(server: ServerConfig, certificates: () => Cert
     handshakeTimeout: server.timeouts.clientHeader,
     SNICallback: (servername, done) => done(null, certificates().select(servername)),
   };
-  const engine = attachHandlers(createHttpsServer(options, inTurn(onRequest)), onUpgrade);
+  const engine = attachHandlers(createHttpsServer(options, inTurn(onRequest)), onUpgrade, server);
   // Failed handshakes (old protocol versions, no common ALPN, scanners) only close that socket.
   engine.on('tlsClientError', (_err: Error, socket: Duplex) => socket.destroy());
   return engine;
@@ -92,7 +92,9 @@ function inTurn(onRequest: RequestListener): RequestListener {
   };
 }
 
-function attachHandlers<T extends Server | HttpsServer>(engine: T, onUpgrade: UpgradeListener): T {
+function attachHandlers<T extends Server | HttpsServer>(engine: T, onUpgrade: UpgradeListener, server: ServerConfig): T {
+  // One field more than allowed is kept, so the handler sees that there were too many (431).
+  engine.maxHeadersCount = server.limits.maxHeaderCount + 1;
   engine.on('upgrade', onUpgrade);
   engine.on('clientError', answerClientError);
   // CONNECT is a forward-proxy feature; a reverse proxy refuses it instead of tunnelling.

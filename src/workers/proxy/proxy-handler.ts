@@ -89,6 +89,7 @@ export class ProxyHandler {
     const runtime = this.#runtime;
     // Framing and Host rules first, for every target: `OPTIONS *` answered without them would
     // let an ambiguous body (empty Transfer-Encoding + Content-Length) desync the connection.
+    if (req.rawHeaders.length > 2 * runtime.maxHeaderCount) return refuseAndClose(exchange, 'VF_ERR_HEADERS_TOO_LARGE');
     const problem = parseRequestHead(req.rawHeaders, req.httpVersionMinor, exchange);
     if (problem !== undefined) return refuseAndClose(exchange, problem);
 

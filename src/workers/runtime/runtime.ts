@@ -32,6 +32,8 @@ export class Runtime {
   /** Whether any proxy is trusted at all: skips the address lookup on the common path. */
   readonly trustsAnyProxy: boolean;
   readonly maxBodySize: number;
+  /** More header fields than this: 431 (node keeps one more than this, see the HTTP engine). */
+  readonly maxHeaderCount: number;
   /** How long removed backends keep their in-flight requests after this runtime is swapped in. */
   readonly drainMs: number;
   readonly #rateLimits: RateLimitRegistry;
@@ -51,6 +53,7 @@ export class Runtime {
     this.trustedProxies = buildBlockList(config.server);
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;
     this.maxBodySize = config.server.limits.maxBodySize;
+    this.maxHeaderCount = config.server.limits.maxHeaderCount;
     this.drainMs = config.server.timeouts.drain;
   }
 
