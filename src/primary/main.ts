@@ -36,6 +36,7 @@ import { ApiFeedBuilder } from './api-feed/feed-builder.js';
 import { FeedPublisher } from './api-feed/feed-publisher.js';
 import { RecentLogs } from './recent-logs.js';
 import { AlertStore } from './alert-store.js';
+import { randomBytes } from 'node:crypto';
 
 /** Certificate verification turned off is allowed (for tests) but never silent. */
 function warnInsecureUpstreams(config: Readonly<VelofluxConfig>, log: Logger): void {
@@ -64,7 +65,8 @@ export async function runPrimary(configPath: string): Promise<void> {
   const { controller, token, stickySecret, apiSecrets, firstAdmin } = await loadStartup(configPath, nodeId, log);
   const { server } = controller.config;
 
-  const supervisor = new Supervisor({ version: 1, config: controller.config, stickySecret, apiSecrets }, log, { workers: clusterWorkers() });
+  const instanceId = randomBytes(6).toString('hex');
+  const supervisor = new Supervisor({ version: 1, config: controller.config, stickySecret, apiSecrets, instanceId }, log, { workers: clusterWorkers() });
   const shutdown = new ShutdownCoordinator(supervisor, server.timeouts.shutdown, log);
   controller.attach(supervisor);
   const stateService = new StateService(controller.store, REPLICATED_NAMESPACES, log);

@@ -18,6 +18,7 @@ export const ERRORS = {
   VF_ERR_NO_HEALTHY_UPSTREAM: { status: 503, message: 'No healthy upstream server is available' },
   VF_ERR_CIRCUIT_OPEN: { status: 503, message: 'Too many requests are already waiting for this upstream server' },
   VF_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'The upstream server did not answer in time' },
+  VF_ERR_LOOP_DETECTED: { status: 508, message: 'The request came back to this VeloFlux instance: a backend points at the proxy itself' },
   VF_ERR_CONFIG_INVALID: { status: 422, message: 'The configuration is invalid' },
   VF_ERR_INVALID_JSON: { status: 400, message: 'The request body is not valid JSON' },
   VF_ERR_VALIDATION: { status: 400, message: 'The request does not match the expected shape' },

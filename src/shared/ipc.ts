@@ -23,6 +23,11 @@ export interface ConfigSnapshot {
   /** Key for sticky-session cookies (HMAC), the same in every worker and across restarts. */
   readonly stickySecret: string;
   readonly apiSecrets: ApiSecrets;
+  /**
+   * This instance's pseudonym in `Via` (RFC 9110 §7.6.3), random per start: a request that comes
+   * back carrying it is a forwarding loop (508).
+   */
+  readonly instanceId: string;
 }
 
 /** The main API's secrets (resolved in the primary from env or files, never from the repo). */

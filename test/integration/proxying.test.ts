@@ -8,7 +8,7 @@ import t from 'tap';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Client, request } from 'undici';
 import { rawRequest } from '../helpers/raw-http.js';
-import { echo, startUpstream, type Upstream, type UpstreamHandler } from '../helpers/upstream.js';
+import { closedPort, echo, startUpstream, type Upstream, type UpstreamHandler } from '../helpers/upstream.js';
 import { startVeloflux } from '../helpers/veloflux.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -379,4 +379,27 @@ t.test('trusted peer: X-Forwarded-For is appended, the client request id and pro
   t.equal(second.headers['x-forwarded-host'], 'site.test');
   t.match(second.headers['x-request-id'], UUID, 'generated when the trusted peer sent none');
   t.equal(trustedUp.requests.length, 2);
+});
+
+t.test('a backend that points at the proxy itself: the request that comes back gets 508, no fan-out (issue 14)', async (t) => {
+  const port = await closedPort();
+  const loop = await startVeloflux({
+    server: { http: { port, host: '127.0.0.1' } },
+    pools: [{ name: 'self', backends: [{ id: 'self-1', url: `http://127.0.0.1:${port}` }] }],
+    routes: [{ path: '/', pool: 'self' }],
+  });
+  t.teardown(() => loop.stop());
+  const started = Date.now();
+  const res = await fetch(`${loop.url}/x`);
+  const body = (await res.json()) as { error: { code: string } };
+  t.equal(res.status, 508, "the first hop relays the second hop's 508");
+  t.equal(body.error.code, 'VF_ERR_LOOP_DETECTED');
+  t.ok(Date.now() - started < 2000, `answered in ${Date.now() - started} ms`);
+});
+
+t.test("every request sent upstream carries this instance's Via entry after any it came with", async (t) => {
+  const res = await rawRequest(vf.port, `GET /echo/via HTTP/1.1\r\nHost: x\r\nVia: 1.1 edge\r\nConnection: close\r\n\r\n`);
+  t.equal(res.status, 200);
+  const seen = main.requests.at(-1)!;
+  t.match(String(seen.headers.via), /^1\.1 edge, 1\.1 vf-[0-9a-f]{12}$/);
 });

@@ -65,6 +65,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   incomingForwardedProto: string | undefined = undefined;
   incomingForwardedHost: string | undefined = undefined;
   incomingRequestId: string | undefined = undefined;
+  incomingVia: string | undefined = undefined;
 
   // PickContext.
   clientAddress = '';

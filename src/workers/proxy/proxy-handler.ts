@@ -92,6 +92,9 @@ export class ProxyHandler {
     if (req.rawHeaders.length > 2 * runtime.maxHeaderCount) return refuseAndClose(exchange, 'VF_ERR_HEADERS_TOO_LARGE');
     const problem = parseRequestHead(req.rawHeaders, req.httpVersionMinor, exchange);
     if (problem !== undefined) return refuseAndClose(exchange, problem);
+    // A backend that points at this proxy (or a chain that leads back to it) would fan out until
+    // sockets run out; the request that returns carrying our own Via stops it (RFC 5842 §7.2).
+    if (exchange.incomingVia !== undefined && exchange.incomingVia.includes(runtime.via)) return void exchange.refuse('VF_ERR_LOOP_DETECTED');
 
     let target = req.url ?? '';
     if (target.charCodeAt(0) !== 47 /* / */) {
@@ -124,7 +127,7 @@ export class ProxyHandler {
 
     const { stages } = route;
     for (let i = 0; i < stages.length; i++) if (!stages[i]!.admit(exchange)) return undefined;
-    addForwardingHeaders(exchange, req);
+    addForwardingHeaders(exchange, req, runtime.via);
     return exchange;
   }
 
@@ -206,9 +209,10 @@ function resolveClient(exchange: Exchange, req: IncomingMessage, runtime: Runtim
  * X-Forwarded-For / -Proto / -Host and X-Request-Id. What a client sent is believed only from
  * a trusted proxy; otherwise it is replaced, so a client cannot forge its address or request id.
  */
-function addForwardingHeaders(exchange: Exchange, req: IncomingMessage): void {
+function addForwardingHeaders(exchange: Exchange, req: IncomingMessage, via: string): void {
   const peer = req.socket.remoteAddress ?? '';
   const headers = exchange.upstreamHeaders;
+  headers.push('via', via);
   const proto = (req.socket as TLSSocket).encrypted === true ? 'https' : 'http';
   if (exchange.peerTrusted) {
     headers.push(

@@ -26,6 +26,8 @@ export interface RequestHeadFields {
   incomingForwardedProto: string | undefined;
   incomingForwardedHost: string | undefined;
   incomingRequestId: string | undefined;
+  /** Via as received (forwarded too): the loop check looks for this instance's pseudonym in it. */
+  incomingVia: string | undefined;
 }
 
 /** Lower-case names never forwarded (either direction), by RFC 9110 §7.6.1 plus common proxy extensions. */
@@ -89,6 +91,7 @@ export function parseRequestHead(rawHeaders: readonly string[], httpVersionMinor
       else if (lower === 'x-forwarded-host') into.incomingForwardedHost = value;
       else if (lower === 'x-request-id') into.incomingRequestId = value;
     } else if (!HOP_BY_HOP.has(lower)) {
+      if (lower === 'via') into.incomingVia = into.incomingVia === undefined ? value : `${into.incomingVia}, ${value}`;
       out.push(name, value);
     }
   }

@@ -34,6 +34,8 @@ export class Runtime {
   readonly maxBodySize: number;
   /** More header fields than this: 431 (node keeps one more than this, see the HTTP engine). */
   readonly maxHeaderCount: number;
+  /** This instance's Via entry (`1.1 vf-<instance id>`), added to every request sent upstream. */
+  readonly via: string;
   /** How long removed backends keep their in-flight requests after this runtime is swapped in. */
   readonly drainMs: number;
   readonly #rateLimits: RateLimitRegistry;
@@ -54,6 +56,7 @@ export class Runtime {
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;
     this.maxBodySize = config.server.limits.maxBodySize;
     this.maxHeaderCount = config.server.limits.maxHeaderCount;
+    this.via = `1.1 vf-${snapshot.instanceId}`;
     this.drainMs = config.server.timeouts.drain;
   }
 
