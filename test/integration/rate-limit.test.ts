@@ -84,24 +84,8 @@ t.test('keys are isolated: key A refused, key B served; the 429 says why and whe
   t.ok(okA >= 10 && okA <= 15, `key A: its burst of 10 (and what refills meanwhile) passed (${okA})`);
   t.equal(refusedA.length, 40 - okA, 'the rest refused');
 
-  const b = await Promise.all(Array.from({ length: 4 }, (_, i) => get('/keyed/b', { agent: agents[i % 4]!, headers: { 'x-api-key': 'B' } })));
-  t.same(b.map((x) => x.status), [200, 200, 200, 200], 'key B unaffected');
-  const noKey = await get('/keyed/c');
-  t.equal(noKey.status, 200, 'no key: counted by client address, a bucket of its own');
-
-  const refusal = refusedA[0]!;
-  t.equal(refusal.headers['content-type'], 'application/json');
-  t.same(JSON.parse(refusal.body), { error: { code: 'VF_ERR_RATE_LIMITED', message: 'Too many requests: the rate limit for this route was reached' } });
-  const retryAfter = Number(refusal.headers['retry-after']);
-  t.ok(Number.isInteger(retryAfter) && retryAfter >= 1, `Retry-After: ${refusal.headers['retry-after']} (whole seconds, at least 1)`);
-  t.equal(refusal.headers['ratelimit-limit'], '20');
-  t.equal(refusal.headers['ratelimit-remaining'], '0');
-  const reset = Number(refusal.headers['ratelimit-reset']);
-  t.ok(Number.isInteger(reset) && reset >= 1 && reset <= 2, `RateLimit-Reset: ${refusal.headers['ratelimit-reset']} (burst 10 at 20/s: within 1 s, rounded up)`);
-  t.equal(refusal.headers['ratelimit-policy'], '20;w=1;burst=10;policy="per-key"');
-  t.equal(upstream.requests.filter((r) => r.url === '/keyed/a').length, okA, 'refused requests never reached the upstream');
-
-  // A WebSocket upgrade is a request like any other: refused before any upstream work.
+  // A WebSocket upgrade is a request like any other: refused before any upstream work. Sent at
+  // once, while key A's bucket is still empty (it refills one token every 50 ms).
   const upgrade = await new Promise<number>((resolve, reject) => {
     const req = request({
       host: '127.0.0.1',
@@ -121,6 +105,24 @@ t.test('keys are isolated: key A refused, key B served; the 429 says why and whe
     req.end();
   });
   t.equal(upgrade, 429, 'an upgrade with key A is refused too');
+
+  const b = await Promise.all(Array.from({ length: 4 }, (_, i) => get('/keyed/b', { agent: agents[i % 4]!, headers: { 'x-api-key': 'B' } })));
+  t.same(b.map((x) => x.status), [200, 200, 200, 200], 'key B unaffected');
+  const noKey = await get('/keyed/c');
+  t.equal(noKey.status, 200, 'no key: counted by client address, a bucket of its own');
+
+  const refusal = refusedA[0]!;
+  t.equal(refusal.headers['content-type'], 'application/json');
+  t.same(JSON.parse(refusal.body), { error: { code: 'VF_ERR_RATE_LIMITED', message: 'Too many requests: the rate limit for this route was reached' } });
+  const retryAfter = Number(refusal.headers['retry-after']);
+  t.ok(Number.isInteger(retryAfter) && retryAfter >= 1, `Retry-After: ${refusal.headers['retry-after']} (whole seconds, at least 1)`);
+  t.equal(refusal.headers['ratelimit-limit'], '20');
+  t.equal(refusal.headers['ratelimit-remaining'], '0');
+  const reset = Number(refusal.headers['ratelimit-reset']);
+  t.ok(Number.isInteger(reset) && reset >= 1 && reset <= 2, `RateLimit-Reset: ${refusal.headers['ratelimit-reset']} (burst 10 at 20/s: within 1 s, rounded up)`);
+  t.equal(refusal.headers['ratelimit-policy'], '20;w=1;burst=10;policy="per-key"');
+  t.equal(upstream.requests.filter((r) => r.url === '/keyed/a').length, okA, 'refused requests never reached the upstream');
+
 
   // /metrics: 429s by route and policy, and in http_requests_total under the route.
   const refusedTotal = refusedA.length + 1;
