@@ -59,3 +59,14 @@ t.test('match() allocates nothing per request', async (t) => {
   // A single 16-byte allocation per call would grow the heap by ~16 MB over a million calls.
   t.ok(grown < 2 * 1024 * 1024, `heap grew ${grown} bytes over 1M matches`);
 });
+
+t.test('many *.suffix groups: looked up per host label, the same rules (longest suffix first, falling through)', async (t) => {
+  const routes = Array.from({ length: 40 }, (_, i) => route(`*.s${i}.example.com`, '/static/', 'suffix'));
+  routes.push(route('*.example.com', '/', 'deep'), route('*', '/', 'any'));
+  const big = new RouteTable(routes, pools);
+  t.equal(big.match('a.s7.example.com', '/static/x')?.host, '*.s7.example.com');
+  t.equal(big.match('a.b.s7.example.com', '/static/x')?.host, '*.s7.example.com', 'deeper hosts match too');
+  t.equal(big.match('a.s7.example.com', '/other')?.host, '*.example.com', 'no path match: the broader suffix');
+  t.equal(big.match('s7.example.com', '/static/x')?.host, '*.example.com', '*.s7.example.com does not match the bare name');
+  t.equal(big.match('other.org', '/x')?.host, '*');
+});
