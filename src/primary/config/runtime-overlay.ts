@@ -17,6 +17,7 @@ export interface DynamicInput {
   pools: { name: string; backends: BackendInput[]; [key: string]: unknown }[];
   routes: Record<string, unknown>[];
   rateLimits?: Record<string, unknown>[];
+  backendPolicy?: Record<string, unknown>;
 }
 
 export interface RuntimeOverlay {
