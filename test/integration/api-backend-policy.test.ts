@@ -59,7 +59,7 @@ const proxied = (path: string): Promise<string> =>
   new Promise((resolve, reject) => {
     request(`${vf.url}${path}`, { agent: false }, (res) => {
       let body = '';
-      res.on('data', (d) => (body += d)).on('end', () => resolve(`${res.statusCode} ${body.slice(0, 40)}`));
+      res.on('data', (d) => (body += d)).on('end', () => resolve(`${res.statusCode} ${body.slice(0, 100)}`));
     })
       .on('error', reject)
       .end();
@@ -135,4 +135,20 @@ t.test('a platform admin is held to the tenant pool\'s policy too, and may overr
   t.ok(await configured('globex-by-admin'));
   const entries = ((await (await vf.admin('/admin/audit?limit=100')).json()) as { entries: AuditEntry[] }).entries.filter((e) => e.target === 'globex-web/globex-by-admin');
   t.match(entries[0], { outcome: 'applied', url, addressPolicy: { tenant: 'globex', outcome: 'overridden' }, actor: { user: new RegExp(TEST_API_ADMIN.email) } }, 'the override is audited');
+});
+
+t.test("a tenant's backend is held to the policy in force on every connection, after DNS", async (t) => {
+  // Allowed when added (localhost resolves to 127.0.0.1, which acme's policy allows)...
+  const add = await api('/api/backends', acme, { id: 'acme-byname', pool: 'acme-web', url: `http://localhost:${ACME.port}` });
+  t.equal(add.status, 201, JSON.stringify(add.body));
+  const drain = await fetch(`${vf.apiUrl}/api/backends/acme-1`, { method: 'PUT', headers: { authorization: `Bearer ${acme}`, 'content-type': 'application/json' }, body: JSON.stringify({ drain: true }) });
+  t.equal(drain.status, 200);
+  t.equal(await proxied('/acme/x'), '200 acme', 'served through the name');
+  // ...then the operator denies the name: the workers stop connecting to it, no re-add needed.
+  const current = await vf.admin('/admin/config');
+  const dynamic = (await current.json()) as { backendPolicy: { tenants: Record<string, { deny?: string[] }> } };
+  dynamic.backendPolicy.tenants.acme!.deny = ['localhost'];
+  const put = await vf.admin('/admin/config', { method: 'PUT', headers: { 'if-match': current.headers.get('etag')! }, body: JSON.stringify(dynamic) });
+  t.equal(put.status, 200, await put.clone().text());
+  t.match(await proxied('/acme/x'), /^502 .*VF_ERR_UPSTREAM_CONNECT/, 'a new connection is refused after resolving the name');
 });
