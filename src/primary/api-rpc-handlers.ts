@@ -12,7 +12,7 @@ const actorOf = (actor: ApiActor): Actor => ({ via: 'api', user: actor.user, add
 
 export function handleBackendCalls(rpc: WorkerRpc, controller: ConfigController): void {
   rpc
-    .handle('backends.add', ({ pool, backend, actor }) => controller.operate({ kind: 'add', pool, backend: { ...backend } }, actorOf(actor)))
+    .handle('backends.add', ({ pool, backend, actor, addressCheck }) => controller.operate({ kind: 'add', pool, backend: { ...backend }, addressCheck }, actorOf(actor)))
     .handle('backends.update', ({ id, weight, drain, actor }) => controller.operate({ kind: 'update', backendId: id, ...(weight !== undefined ? { weight } : {}), ...(drain !== undefined ? { drain } : {}) }, actorOf(actor)))
     .handle('backends.remove', ({ id, actor }) => controller.operate({ kind: 'remove', backendId: id }, actorOf(actor)));
 }

@@ -25,6 +25,10 @@ export interface AuditEntry {
   outcome: 'applied' | 'rejected' | 'failed';
   configVersion?: number;
   detail?: unknown;
+  /** A backend addition's address, refused or not (issue 14: what was asked for is on record). */
+  url?: string;
+  /** How the backend address policy judged it; absent when it does not apply (the admin API, a platform pool). */
+  addressPolicy?: { tenant: string | null; outcome: 'allowed' | 'refused' | 'overridden'; rule?: string };
 }
 
 const KEEP = 1000;

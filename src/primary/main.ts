@@ -142,6 +142,8 @@ export async function runPrimary(configPath: string): Promise<void> {
   }
 
   const { httpPort, apiPort, httpsPort } = await workersReady;
+  // Listeners configured as port 0 are known only now; a tenant's backend must not name them (issue 14).
+  for (const port of [adminAddress.port, metricsAddress.port, httpPort, apiPort, httpsPort]) if (port !== undefined) controller.backendAddresses.listening(port);
   seat.take(httpPort);
   const stopMaintenance = maintainSessions(controller.store, () => seat.isLeader(), log);
   // Every worker serves now: the API's health should say so at once, not at the next tick.

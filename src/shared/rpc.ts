@@ -11,6 +11,14 @@ export interface BackendSpec {
   drain?: boolean;
 }
 
+/** Who asks the main API for a backend, for the backend address policy (issue 14). */
+export interface AddressCheckRequest {
+  /** The tenant of the user who asked; null for a platform user. */
+  readonly requesterTenant: string | null;
+  /** A platform admin's explicit override: the policy is not applied to this backend (audited). */
+  readonly allowUnsafeAddress: boolean;
+}
+
 /** What a config change through the primary answers (the admin API's ChangeResult). */
 export interface ChangeSummary {
   configVersion: number;
@@ -34,7 +42,7 @@ export interface ApiActor {
 }
 
 export interface RpcMethods {
-  'backends.add': { params: { pool: string; backend: BackendSpec; actor: ApiActor }; result: ChangeSummary };
+  'backends.add': { params: { pool: string; backend: BackendSpec; actor: ApiActor; addressCheck: AddressCheckRequest }; result: ChangeSummary };
   'backends.update': { params: { id: string; weight?: number; drain?: boolean; actor: ApiActor }; result: ChangeSummary };
   'backends.remove': { params: { id: string; actor: ApiActor }; result: ChangeSummary };
   'logs.recent': { params: LogQuery; result: { lines: Record<string, unknown>[]; dropped: number } };

@@ -41,6 +41,9 @@ const vf = await startVeloflux(
       { path: '/globex/', pool: 'globex-web', tenant: 'globex' },
       { path: '/', pool: 'shared' },
     ],
+    // The upstreams are on loopback, which the backend address policy refuses by default for a
+    // tenant's pool (issue 14; api-backend-policy.test.ts): allowed here, as a one-host setup would.
+    backendPolicy: { allow: ['127.0.0.1/32'] },
   },
   { workers: 2 },
 );

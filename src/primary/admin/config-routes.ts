@@ -12,6 +12,7 @@ const dynamicBody = {
     pools: { type: 'array', items: { type: 'object' } },
     routes: { type: 'array', items: { type: 'object' } },
     rateLimits: { type: 'array', items: { type: 'object' } },
+    backendPolicy: { type: 'object' },
   },
 } as const;
 

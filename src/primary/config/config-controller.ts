@@ -14,7 +14,8 @@ import { formatProblem } from '../../shared/config/problems.js';
 import type { VelofluxConfig } from '../../shared/config/schema.js';
 import { VelofluxError } from '../../shared/errors.js';
 import type { ConfigSnapshot } from '../../shared/ipc.js';
-import type { Actor, AuditLog } from '../audit-log.js';
+import type { Actor, AuditEntry, AuditLog } from '../audit-log.js';
+import { BackendAddressCheck } from './backend-address-check.js';
 import type { StateChange, StateStore } from '../../shared/state/store.js';
 import { effectiveDynamic, emptyRuntimeState, etagOf, parseRuntimeState, readConfigSource, RUNTIME_STATE_KEY, type ConfigFile, type RuntimeState } from './config-source.js';
 import { emptyOverlay, findBackend, withOperation, type DynamicInput, type RuntimeOperation } from './runtime-overlay.js';
@@ -35,6 +36,9 @@ export interface ConfigApplier {
   nextVersion(): number;
   apply(snapshot: ConfigSnapshot): Promise<void>;
 }
+
+/** What a backend change adds to its audit entries: the URL and the address policy's verdict. */
+type AuditDetail = Pick<AuditEntry, 'url' | 'addressPolicy'>;
 
 interface Effective {
   file: ConfigFile;
@@ -125,6 +129,9 @@ export class ConfigController {
   /** Changes applied and refused (any source), and whether the last one applied: for /metrics. */
   readonly changeCounts = { success: 0, failure: 0, lastSucceeded: true };
 
+  /** The backend address policy at add time; main.ts tells it the ports bound as 0. */
+  readonly backendAddresses = new BackendAddressCheck();
+
   /** Called with the config in force after every applied change (the health checker follows it). */
   onApplied: (config: Readonly<VelofluxConfig>) => void = () => {};
 
@@ -156,24 +163,40 @@ export class ConfigController {
   }
 
   /** Drain/undrain, weight, add or remove a backend. */
-  operate(op: RuntimeOperation, actor: Actor): Promise<ChangeResult> {
+  async operate(op: RuntimeOperation, actor: Actor): Promise<ChangeResult> {
+    // Resolved before queueing: a slow resolver must not hold other changes up.
+    const resolved = op.kind === 'add' && op.addressCheck !== undefined ? await this.backendAddresses.resolve(op.backend.url) : undefined;
     return this.#serialised(async () => {
       const target = op.kind === 'add' ? `${op.pool}/${op.backend.id}` : op.backendId;
       const action = `backend.${op.kind === 'drain' ? (op.drain ? 'drain' : 'undrain') : op.kind}`;
       const dynamic = this.#current.dynamic;
       let problem: VelofluxError | undefined;
+      let audited: AuditDetail = {};
+      /** `op`, with an added backend marked as its tenant's once the policy passed it. */
+      let applied: RuntimeOperation = op;
       if (op.kind === 'add') {
+        audited = { url: op.backend.url };
         if (!dynamic.pools.some((p) => p.name === op.pool)) problem = new VelofluxError('VF_ERR_POOL_NOT_FOUND', `no pool named "${op.pool}"`);
         else if (findBackend(dynamic, op.backend.id) !== undefined) problem = new VelofluxError('VF_ERR_BACKEND_EXISTS', `backend "${op.backend.id}" already exists`);
+        else if (op.addressCheck !== undefined) {
+          const verdict = this.backendAddresses.judge(this.#current.config, op.pool, op.backend, resolved, op.addressCheck);
+          if (verdict.audit !== undefined) audited = { ...audited, addressPolicy: verdict.audit };
+          if (verdict.refusal !== undefined) {
+            const { rule, reason } = verdict.refusal;
+            problem = new VelofluxError('VF_ERR_BACKEND_ADDRESS_DENIED', `backend address ${op.backend.url} refused by the backend address policy, rule "${rule}": ${reason}`);
+          } else {
+            applied = { ...op, backend: verdict.backend };
+          }
+        }
       } else if (findBackend(dynamic, op.backendId) === undefined) {
         problem = new VelofluxError('VF_ERR_BACKEND_NOT_FOUND', `no backend with id "${op.backendId}"`);
       }
       if (problem !== undefined) {
-        this.#reject(actor, action, target, problem);
+        this.#reject(actor, action, target, problem, audited);
         throw problem;
       }
-      const state: RuntimeState = { ...this.#current.state, overlay: withOperation(this.#current.state.overlay, op) };
-      return this.#commit(this.#current.file, state, actor, action, target);
+      const state: RuntimeState = { ...this.#current.state, overlay: withOperation(this.#current.state.overlay, applied) };
+      return this.#commit(this.#current.file, state, actor, action, target, audited);
     });
   }
 
@@ -208,17 +231,17 @@ export class ConfigController {
     return run;
   }
 
-  async #commit(file: ConfigFile, state: RuntimeState, actor: Actor, action: string, target: string | undefined): Promise<ChangeResult> {
+  async #commit(file: ConfigFile, state: RuntimeState, actor: Actor, action: string, target: string | undefined, audited: AuditDetail = {}): Promise<ChangeResult> {
     const applier = this.#applier;
     if (applier === undefined) throw new VelofluxError('VF_ERR_INTERNAL', 'no workers to apply the config to yet');
     let next: Effective;
     try {
       next = resolve(file, state, file.path);
     } catch (err) {
-      this.#reject(actor, action, target, err);
+      this.#reject(actor, action, target, err, audited);
       throw err;
     }
-    const { snapshot, previous } = await this.#applyOnWorkers(applier, next, actor, action, target);
+    const { snapshot, previous } = await this.#applyOnWorkers(applier, next, actor, action, target, audited);
     const running = previous.config;
     let stateVersion = this.#stateVersion;
     if (JSON.stringify(this.#current.state) !== JSON.stringify(next.state)) {
@@ -232,7 +255,7 @@ export class ConfigController {
         await applier.apply({ ...previous, version: applier.nextVersion() }).catch((rollbackErr: unknown) => this.#log.error({ err: rollbackErr }, 'rolling back an unsaved change failed'));
         const code = err instanceof VelofluxError ? err.code : 'VF_ERR_PERSIST_FAILED';
         const reason = (err as Error).message;
-        this.#audit.record({ actor, action, target, outcome: 'failed', detail: reason });
+        this.#audit.record({ actor, action, target, outcome: 'failed', detail: reason, ...audited });
         throw new VelofluxError(code, `${reason}; the change was rolled back on every worker`);
       }
     }
@@ -240,7 +263,7 @@ export class ConfigController {
     const needsRestart = changedPaths(running.server, next.config.server);
     if (needsRestart.length > 0) this.#log.warn({ needsRestart }, 'static settings changed in the file: they take effect after a restart');
     const result: ChangeResult = { configVersion: snapshot.version, etag: this.#etag, needsRestart, skipped: next.skipped };
-    this.#audit.record({ actor, action, target, outcome: 'applied', configVersion: snapshot.version, detail: { needsRestart, skipped: next.skipped } });
+    this.#audit.record({ actor, action, target, outcome: 'applied', configVersion: snapshot.version, detail: { needsRestart, skipped: next.skipped }, ...audited });
     return result;
   }
 
@@ -248,14 +271,14 @@ export class ConfigController {
    * Swaps `next` in on every worker (or none); static settings keep their running values until a
    * restart. A failure is audited and thrown; the running config is untouched.
    */
-  async #applyOnWorkers(applier: ConfigApplier, next: Effective, actor: Actor, action: string, target: string | undefined): Promise<{ snapshot: ConfigSnapshot; previous: ConfigSnapshot }> {
+  async #applyOnWorkers(applier: ConfigApplier, next: Effective, actor: Actor, action: string, target: string | undefined, audited: AuditDetail = {}): Promise<{ snapshot: ConfigSnapshot; previous: ConfigSnapshot }> {
     const previous = applier.committed;
     const config = Object.freeze({ ...next.config, server: previous.config.server });
     const snapshot: ConfigSnapshot = { ...previous, version: applier.nextVersion(), config };
     try {
       await applier.apply(snapshot);
     } catch (err) {
-      this.#audit.record({ actor, action, target, outcome: 'failed', detail: (err as Error).message });
+      this.#audit.record({ actor, action, target, outcome: 'failed', detail: (err as Error).message, ...audited });
       throw err;
     }
     return { snapshot, previous };
@@ -345,9 +368,9 @@ export class ConfigController {
     }).catch(() => {});
   }
 
-  #reject(actor: Actor, action: string, target: string | undefined, err: unknown): void {
+  #reject(actor: Actor, action: string, target: string | undefined, err: unknown, audited: AuditDetail = {}): void {
     const detail = err instanceof ConfigError ? err.problems.length + ' problem(s)' : (err as Error).message;
-    this.#audit.record({ actor, action, target, outcome: 'rejected', detail });
+    this.#audit.record({ actor, action, target, outcome: 'rejected', detail, ...audited });
   }
 }
 

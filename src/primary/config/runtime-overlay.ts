@@ -3,6 +3,7 @@
  * overlay that is re-applied on top of the base config after every reload, so a file reload never
  * loses them (HAProxy's runtime API does; we must not). Pure functions over plain JSON.
  */
+import type { AddressCheckRequest } from './backend-address-check.js';
 
 export interface BackendInput {
   id: string;
@@ -17,6 +18,7 @@ export interface DynamicInput {
   pools: { name: string; backends: BackendInput[]; [key: string]: unknown }[];
   routes: Record<string, unknown>[];
   rateLimits?: Record<string, unknown>[];
+  backendPolicy?: Record<string, unknown>;
 }
 
 export interface RuntimeOverlay {
@@ -93,7 +95,8 @@ export type RuntimeOperation =
   | { kind: 'weight'; backendId: string; weight: number }
   /** Weight and drain together, as one change (the main API's PATCH-like update). */
   | { kind: 'update'; backendId: string; weight?: number; drain?: boolean }
-  | { kind: 'add'; pool: string; backend: BackendInput }
+  /** From the main API, `addressCheck` holds the backend to the backend address policy (backend-address-check.ts). */
+  | { kind: 'add'; pool: string; backend: BackendInput; addressCheck?: AddressCheckRequest }
   | { kind: 'remove'; backendId: string };
 
 /** The overlay after `op`; the caller has checked that the target exists (or not) in the effective config. */

@@ -192,12 +192,19 @@ const backendId = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-", starting with a letter or digit');
 
+const tenantId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" or "-"');
+
 const backend = z.strictObject({
   id: backendId,
   url: z.string().refine(isHttpOrigin, { message: 'expected an http:// or https:// origin like http://10.0.0.5:8080' }),
   weight: z.number().int().min(0).max(1000).default(1),
   /** A drained backend gets no new requests; requests already sent to it finish. */
   drain: z.boolean().default(false),
+  /**
+   * Set by VeloFlux on a backend added through the main API to a tenant's pool: every connection
+   * to it is held to that tenant's backendPolicy after DNS resolution (issue 14), not only the add.
+   */
+  tenant: tenantId.optional(),
 });
 
 function isHttpOrigin(text: string): boolean {
@@ -348,10 +355,34 @@ const route = z.strictObject({
   /** Plain-HTTP requests on this route get a 308 to the same URL on HTTPS. */
   redirectHttps: z.boolean().default(false),
   /** The tenant owning this route (its traffic is metered to it; a tenant with routes cannot be deleted). */
-  tenant: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" or "-"').optional(),
+  tenant: tenantId.optional(),
   /** Name of a `rateLimits` policy; requests over it get 429. */
   rateLimit: z.string().optional(),
 });
+
+/** `db.example.com` (that name) or `*.example.com` (any name below it, not the name itself); lower case. */
+const HOSTNAME_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+
+const addressPattern = z
+  .string()
+  .refine((text) => isCidr(text) || HOSTNAME_PATTERN.test(text), { message: 'expected an IP address, a CIDR like 10.0.0.0/8, a host name or *.suffix (lower case)' });
+
+/**
+ * Which addresses backends added through the main API to a tenant's pool may have (issue 14:
+ * SSRF). Built-in refusals (loopback, link-local, the cloud metadata address, unspecified, this
+ * instance's own listener ports on its own addresses, another tenant's origins) apply before
+ * these; see backend-address-policy.ts for the order. Private ranges are allowed unless denied.
+ */
+const backendPolicy = z
+  .strictObject({
+    /** When not empty, only these: an address or CIDR entry also lifts the loopback, link-local and unspecified refusals for what it covers. */
+    allow: z.array(addressPattern).default([]),
+    /** Refused in any case (a host name pattern refuses the name; a CIDR refuses what any name resolves to). */
+    deny: z.array(addressPattern).default([]),
+    /** Per tenant id: `allow`, when given, replaces the global one; `deny` adds to the global one. */
+    tenants: z.record(tenantId, z.strictObject({ allow: z.array(addressPattern).optional(), deny: z.array(addressPattern).default([]) })).default({}),
+  })
+  .prefault({});
 
 /** Cross-references (pool names, backend ids) are checked in references.ts, so they are reported even when other fields are wrong. */
 export const configSchema = z.strictObject({
@@ -359,6 +390,7 @@ export const configSchema = z.strictObject({
   pools: z.array(pool).default([]),
   routes: z.array(route).default([]),
   rateLimits: z.array(rateLimit).default([]),
+  backendPolicy,
 });
 
 /** The config file as written (before defaults). */
@@ -374,3 +406,4 @@ export type ApiConfig = ServerConfig['api'];
 export type RedisConfig = NonNullable<ServerConfig['redis']>;
 export type OutlierDetectionConfig = NonNullable<PoolConfig['outlierDetection']>;
 export type RateLimitConfig = VelofluxConfig['rateLimits'][number];
+export type BackendPolicyConfig = VelofluxConfig['backendPolicy'];

@@ -8,6 +8,10 @@ import { VelofluxError } from '../../shared/errors.js';
 import type { VelofluxConfig } from '../../shared/config/schema.js';
 import type { StateStore } from '../../shared/state/store.js';
 import type { Principal } from './authenticate.js';
+import { poolTenant } from '../../shared/config/tenant-ownership.js';
+
+// Moved to shared: the primary's backend address policy asks it too.
+export { poolTenant };
 
 export const TENANTS_NAMESPACE = 'tenants';
 
@@ -75,15 +79,6 @@ export function notFound(id: string): VelofluxError {
 export function seesTenant(principal: Principal | null, tenant: string | null | undefined): boolean {
   if (principal === null || principal.tenant === null) return true;
   return tenant === principal.tenant;
-}
-
-/**
- * The tenant owning a pool: the one tenant all routes naming the pool belong to; null when the
- * pool is shared, unrouted, or routed by platform (tenant-less) routes.
- */
-export function poolTenant(config: Readonly<VelofluxConfig>, pool: string): string | null {
-  const owners = new Set(config.routes.filter((r) => r.pool === pool).map((r) => r.tenant ?? null));
-  return owners.size === 1 ? [...owners][0]! : null;
 }
 
 /** The pools the principal may see and change. */

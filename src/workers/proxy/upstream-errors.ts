@@ -31,6 +31,9 @@ const CONNECT_CODES = new Set([
   'EAI_AGAIN',
   // The upstream pool was closed (a config swap replaced the backend) before the request ran.
   'UPSTREAM_POOL_CLOSED',
+  // The backend address policy refused what a tenant's backend resolved to (issue 14): the
+  // client sees a failed connect, not which internal address the name pointed at.
+  'UPSTREAM_ADDRESS_DENIED',
 ]);
 
 /** An established connection that ended before the response: "other side closed", reset, broken pipe. */

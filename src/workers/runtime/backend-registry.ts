@@ -33,7 +33,7 @@ export class BackendRegistry {
    * running one must keep its pools. `retain` closes what the committed runtime no longer uses.
    */
   poolFor(backendId: string, origin: string, options: UpstreamPoolOptions): { key: string; pool: UpstreamPool } {
-    const key = `${backendId} ${origin} ${options.connectTimeoutMs} ${options.responseTimeoutMs} ${options.keepAliveMs} ${options.maxConnections} ${JSON.stringify(options.tls)}`;
+    const key = `${backendId} ${origin} ${options.connectTimeoutMs} ${options.responseTimeoutMs} ${options.keepAliveMs} ${options.maxConnections} ${JSON.stringify(options.tls)} ${options.addressPolicy?.key ?? ''}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = new UpstreamPool(origin, options, this.#wheel);

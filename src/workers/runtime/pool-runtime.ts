@@ -1,5 +1,6 @@
 /** One configured pool inside a runtime: its backends, balancer, upstream pools and settings. */
 import { readFileSync } from 'node:fs';
+import type { BackendAddressPolicy } from '../../shared/backend-address-policy.js';
 import type { PoolConfig, ServerConfig } from '../../shared/config/schema.js';
 import { VelofluxError } from '../../shared/errors.js';
 import { Backend } from './backend.js';
@@ -42,7 +43,10 @@ export class PoolRuntime {
   readonly #outlierThreshold: number;
   readonly #reportOutlier: OutlierReporter;
 
-  /** `health`: active health check results by backend id, as the primary last pushed them. */
+  /**
+   * `health`: active health check results by backend id, as the primary last pushed them;
+   * `addressPolicyOf`: the backend address policy of a tenant, for the backends it added.
+   */
   constructor(
     config: PoolConfig,
     server: ServerConfig,
@@ -50,6 +54,7 @@ export class PoolRuntime {
     health: ReadonlyMap<string, boolean>,
     reportOutlier: OutlierReporter,
     stickySecret: string,
+    addressPolicyOf: (tenant: string) => BackendAddressPolicy,
   ) {
     this.name = config.name;
     this.#outlierThreshold = config.outlierDetection?.consecutiveFailures ?? 0;
@@ -67,15 +72,18 @@ export class PoolRuntime {
       servername: config.tls.servername,
       rejectUnauthorized: !config.tls.insecureSkipVerify,
     };
-    const upstreams = this.backends.map((b) =>
-      registry.poolFor(b.id, b.url.origin, {
+    const upstreams = this.backends.map((b, i) => {
+      // A backend a tenant added is held to its address policy on every connection (issue 14).
+      const tenant = config.backends[i]!.tenant;
+      return registry.poolFor(b.id, b.url.origin, {
         connectTimeoutMs: timeouts.connect,
         responseTimeoutMs: timeouts.response,
         keepAliveMs: timeouts.upstreamKeepAlive,
         maxConnections: config.maxConnectionsPerBackend,
         tls,
-      }),
-    );
+        ...(tenant === undefined ? {} : { addressPolicy: addressPolicyOf(tenant) }),
+      });
+    });
     this.upstreams = upstreams.map((u) => u.pool);
     this.upstreamKeys = upstreams.map((u) => u.key);
     this.balancer = createBalancer(config.algorithm, this.backends, { hashKey: parseHashKey(config.hashKey) });

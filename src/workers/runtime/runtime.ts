@@ -4,6 +4,7 @@
  */
 import { BlockList, isIPv4 } from 'node:net';
 import type { ConfigSnapshot } from '../../shared/ipc.js';
+import { BackendAddressPolicy, configuredListenerPorts } from '../../shared/backend-address-policy.js';
 import type { RateLimitConfig, ServerConfig } from '../../shared/config/schema.js';
 import type { BackendRegistry } from './backend-registry.js';
 import { PoolRuntime, type OutlierReporter } from './pool-runtime.js';
@@ -45,7 +46,8 @@ export class Runtime {
     const { config } = snapshot;
     this.version = snapshot.version;
     this.config = config;
-    this.pools = config.pools.map((pool) => new PoolRuntime(pool, config.server, registry, health, reportOutlier, snapshot.stickySecret));
+    const addressPolicyOf = addressPolicies(config);
+    this.pools = config.pools.map((pool) => new PoolRuntime(pool, config.server, registry, health, reportOutlier, snapshot.stickySecret, addressPolicyOf));
     // Limiters come from the registry, so an unchanged policy keeps its buckets across swaps.
     this.#rateLimits = rateLimits;
     this.#rateLimitPolicies = config.rateLimits;
@@ -73,6 +75,21 @@ export class Runtime {
     );
     this.#rateLimits.retain(this.#rateLimitPolicies);
   }
+}
+
+/**
+ * Each tenant's backend address policy, built once per runtime when a backend needs it. The ports
+ * are the configured ones: a listener configured as port 0 is bound later, in the primary (which
+ * checks those at add time).
+ */
+function addressPolicies(config: ConfigSnapshot['config']): (tenant: string) => BackendAddressPolicy {
+  const ports = new Set(configuredListenerPorts(config.server));
+  const built = new Map<string, BackendAddressPolicy>();
+  return (tenant) => {
+    let policy = built.get(tenant);
+    if (policy === undefined) built.set(tenant, (policy = new BackendAddressPolicy(config.backendPolicy, tenant, ports)));
+    return policy;
+  };
 }
 
 function buildBlockList(server: ServerConfig): BlockList {

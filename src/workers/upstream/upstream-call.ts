@@ -73,7 +73,9 @@ export type UpstreamErrorCode =
   /** The pool was destroyed (the drain deadline passed) while the call ran: the backend may have acted on it. */
   | 'UPSTREAM_POOL_DESTROYED'
   /** `abort()` without a reason. */
-  | 'UPSTREAM_ABORTED';
+  | 'UPSTREAM_ABORTED'
+  /** A tenant's backend resolved to an address its backend address policy refuses: nothing was connected to. */
+  | 'UPSTREAM_ADDRESS_DENIED';
 
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';

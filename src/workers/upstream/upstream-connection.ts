@@ -17,7 +17,7 @@
  * the socket, detached from this connection and its pool, to the handler; anything else is an
  * ordinary response, after which the connection is closed rather than reused.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type LookupFunction, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { DeadlineWheel, Expirable } from '../deadline-wheel.js';
 import { RequestBodyWriter } from './request-body-writer.js';
@@ -31,6 +31,8 @@ export interface ConnectTarget {
   /** The Host header sent when the request has none (HTTP/1.0 clients). */
   readonly hostHeader: string;
   readonly tls?: { readonly ca: string | undefined; readonly servername: string | undefined; readonly rejectUnauthorized: boolean };
+  /** Resolves the host for a tenant's backend, refusing what its address policy refuses (address-guard.ts). */
+  readonly lookup?: LookupFunction;
 }
 
 export interface ConnectionTimeouts {
@@ -103,10 +105,11 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
     const { tls } = target;
     this.#socket =
       tls === undefined
-        ? netConnect({ host: target.host, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 })
+        ? netConnect({ host: target.host, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000, ...(target.lookup === undefined ? {} : { lookup: target.lookup }) })
         : tlsConnect({
             host: target.host,
             port: target.port,
+            ...(target.lookup === undefined ? {} : { lookup: target.lookup }),
             // No SNI for an IP address: the certificate is then checked against that IP (RFC 6066 §3).
             ...(tls.servername === undefined ? {} : { servername: tls.servername }),
             ...(tls.ca === undefined ? {} : { ca: tls.ca }),

@@ -9,6 +9,8 @@
  */
 import { isIP } from 'node:net';
 import type { DeadlineWheel } from '../deadline-wheel.js';
+import type { BackendAddressPolicy } from '../../shared/backend-address-policy.js';
+import { AddressGuard } from './address-guard.js';
 import { CallQueue } from './call-queue.js';
 import { UpstreamConnection, type ConnectTarget, type ConnectionOwner, type ConnectionTimeouts } from './upstream-connection.js';
 import { UpstreamCall, UpstreamError, type CallOwner, type UpstreamHandler, type UpstreamRequest } from './upstream-call.js';
@@ -21,11 +23,15 @@ export interface UpstreamPoolOptions {
   readonly maxConnections: number;
   /** For https:// origins. */
   readonly tls: { ca: string | undefined; servername: string | undefined; rejectUnauthorized: boolean };
+  /** A tenant's backend: every connection is held to its backend address policy (address-guard.ts). */
+  readonly addressPolicy?: BackendAddressPolicy;
 }
 
 export class UpstreamPool implements ConnectionOwner, CallOwner {
   readonly origin: string;
   readonly #target: ConnectTarget;
+  /** Present for a tenant's backend. */
+  readonly #guard: AddressGuard | undefined;
   readonly #timeouts: ConnectionTimeouts;
   readonly #maxConnections: number;
   /** The worker's one timer wheel: connect, response and keep-alive deadlines. */
@@ -46,10 +52,13 @@ export class UpstreamPool implements ConnectionOwner, CallOwner {
     this.origin = url.origin;
     const https = url.protocol === 'https:';
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const port = url.port === '' ? (https ? 443 : 80) : Number(url.port);
+    this.#guard = options.addressPolicy === undefined ? undefined : new AddressGuard(options.addressPolicy, host, port);
     this.#target = {
       host,
-      port: url.port === '' ? (https ? 443 : 80) : Number(url.port),
+      port,
       hostHeader: url.host,
+      ...(this.#guard === undefined ? {} : { lookup: this.#guard.lookup }),
       // The name verified is the backend's own (or pools[].tls.servername), never the client's
       // Host header: a proxy forwards its client's Host, and that must not choose what is trusted.
       ...(https ? { tls: { ...options.tls, servername: options.tls.servername ?? (isIP(host) === 0 ? host : undefined) } } : {}),
@@ -141,6 +150,12 @@ export class UpstreamPool implements ConnectionOwner, CallOwner {
   }
 
   #open(): void {
+    // connect() does not look an address up, so the guard's lookup never sees one: checked here.
+    const refused = this.#guard?.refusalOfAddress();
+    if (refused !== undefined) {
+      for (const call of this.#pending.drain()) call.fail(refused);
+      return;
+    }
     this.#connections.add(new UpstreamConnection(this, this.#target, this.#timeouts, this.#wheel));
   }
 }

@@ -9,6 +9,7 @@ import { ConfigError, VelofluxError } from '../../../shared/errors.js';
 import { formatProblem } from '../../../shared/config/problems.js';
 import type { VelofluxConfig } from '../../../shared/config/schema.js';
 import { sendError } from '../../../shared/http/json-api.js';
+import type { AddressCheckRequest } from '../../../shared/rpc.js';
 import type { ApiContext } from '../api-context.js';
 import { principalOf } from '../authenticate.js';
 import { bearer, idPattern, withErrors } from '../schemas.js';
@@ -42,6 +43,16 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 function answerInvalidChange(reply: FastifyReply, err: unknown): FastifyReply {
   if (!(err instanceof ConfigError)) throw err;
   return sendError(reply, err.code, `the change would make the configuration invalid: ${err.problems.length} problem(s)`, { problems: err.problems.map(formatProblem) });
+}
+
+/**
+ * What the primary needs to hold a new backend to the backend address policy (issue 14): who
+ * asks, and the override, which only a platform admin may give (tenant users and operators: 403).
+ */
+function addressCheckFor(request: FastifyRequest, allowUnsafeAddress: boolean): AddressCheckRequest {
+  const { tenant, role } = principalOf(request);
+  if (allowUnsafeAddress && (tenant !== null || role !== 'admin')) throw new VelofluxError('VF_ERR_FORBIDDEN', 'only a platform admin may set allowUnsafeAddress');
+  return { requesterTenant: tenant, allowUnsafeAddress };
 }
 
 interface BackendView {
@@ -95,7 +106,7 @@ export function registerBackendRoutes(app: FastifyInstance, context: ApiContext)
     async (request) => findVisible(request, request.params.id),
   );
 
-  app.post<{ Body: { id: string; pool: string; url: string; weight?: number; drain?: boolean } }>(
+  app.post<{ Body: { id: string; pool: string; url: string; weight?: number; drain?: boolean; allowUnsafeAddress?: boolean } }>(
     '/api/backends',
     {
       schema: {
@@ -106,14 +117,21 @@ export function registerBackendRoutes(app: FastifyInstance, context: ApiContext)
           type: 'object',
           additionalProperties: false,
           required: ['id', 'pool', 'url'],
-          properties: { id: { type: 'string', pattern: idPattern }, pool: { type: 'string', minLength: 1, maxLength: 200 }, url: { type: 'string', minLength: 1, maxLength: 2000 }, weight: { type: 'integer', minimum: 0, maximum: 1000 }, drain: { type: 'boolean' } },
+          properties: {
+            id: { type: 'string', pattern: idPattern },
+            pool: { type: 'string', minLength: 1, maxLength: 200 },
+            url: { type: 'string', minLength: 1, maxLength: 2000 },
+            weight: { type: 'integer', minimum: 0, maximum: 1000 },
+            drain: { type: 'boolean' },
+            allowUnsafeAddress: { type: 'boolean', description: 'Platform admins only: skip the backend address policy for this backend (audited)' },
+          },
         },
         response: withErrors({ 201: backendSchema }, 400, 401, 403, 404, 409, 422),
       },
       onRequest: auth.require('operator'),
     },
     async (request, reply) => {
-      const { pool, ...backend } = request.body;
+      const { pool, allowUnsafeAddress, ...backend } = request.body;
       if (!visiblePools(context.config(), request.principal).has(pool)) throw new VelofluxError('VF_ERR_POOL_NOT_FOUND', `no pool named "${pool}"`);
       // Backend ids are global; a tenant's own start with its id, so "already exists" can never
       // confirm another tenant's backend (whose ids a tenant user cannot even ask for).
@@ -122,7 +140,7 @@ export function registerBackendRoutes(app: FastifyInstance, context: ApiContext)
         throw new VelofluxError('VF_ERR_VALIDATION', `backend ids of tenant "${tenant}" start with "${tenant}-"`);
       }
       try {
-        await context.rpc.call('backends.add', { pool, backend, actor: actor(request) });
+        await context.rpc.call('backends.add', { pool, backend, actor: actor(request), addressCheck: addressCheckFor(request, allowUnsafeAddress === true) });
       } catch (err) {
         return answerInvalidChange(reply, err);
       }
