@@ -19,7 +19,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { VelofluxError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
-import { normaliseEmail } from './users.js';
+import { canonicalEmail } from './identity.js';
 
 export const LOGIN_THROTTLE_NAMESPACE = 'login-throttle';
 
@@ -73,7 +73,7 @@ export class LoginThrottle {
    * TooManyLoginAttemptsError (429) when either is over its limit. Call it before hashing.
    */
   async check(email: string, address: string): Promise<LoginAttempt> {
-    const account = normaliseEmail(email);
+    const account = canonicalEmail(email);
     const source = addressKey(address);
     // The address first: a refused address does not spend the account's budget.
     const addressHits = await this.#hit(`address:${source}`);
