@@ -89,12 +89,12 @@ t.test('forged, tampered, expired and foreign tokens are refused', async (t) => 
   t.equal((await call('/api/auth/me', { token: forge({ ...claims }) })).status, 200, 'the same claims correctly signed are accepted (the checks are not vacuous)');
 });
 
-t.test('the 6th bad password for one account in the window is 429, whatever the address', async (t) => {
+t.test('the 6th bad password for one account from one address in the window is 429', async (t) => {
   const email = 'victim@test.local';
   const created = await call('/api/admin/users', { token: (await login(TEST_API_ADMIN.email, TEST_API_ADMIN.password)).body.accessToken, body: { email, password: 'the-right-password-42', role: 'viewer' } });
   t.equal(created.status, 201);
-  // VeloFlux believes no X-Forwarded-For here (no trusted proxies): every attempt is from 127.0.0.1,
-  // so the per-address limit (20) is not what stops the 6th.
+  // Every attempt is from 127.0.0.1 (no X-Forwarded-For), so the per-address limit (20) is not
+  // what stops the 6th: the per-account-and-address one (5) is. Other addresses: api-login-throttle.test.ts.
   for (let i = 1; i <= 5; i++) {
     const res = await login(email, `wrong-password-${i}-xx`);
     t.equal(res.status, 401, `attempt ${i}: 401`);

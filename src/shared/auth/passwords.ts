@@ -32,10 +32,14 @@ const STORED = /^scrypt\$(\d{1,2})\$(\d{1,2})\$(\d{1,2})\$([A-Za-z0-9_-]{22,88})
 
 /**
  * OWASP favours length over composition rules: at least 12 characters (code points, so emoji
- * and accents count once) and at most 1024 bytes. Returns every problem; empty means acceptable.
+ * and accents count once) and at most 1024 bytes. Any Unicode is welcome except control
+ * characters (NUL, escapes: NIST SP 800-63B §5.1.1.2 asks for printable characters and spaces),
+ * which cannot be typed and truncate in C APIs. Only new passwords are checked: stored hashes
+ * keep verifying whatever they were made from. Returns every problem; empty means acceptable.
  */
 export function checkPasswordPolicy(password: string): string[] {
   const problems: string[] = [];
+  if (/\p{Cc}/u.test(password)) problems.push('the password must not contain control characters (such as NUL)');
   if ([...password.normalize('NFKC')].length < MIN_PASSWORD_LENGTH) problems.push(`the password must be at least ${MIN_PASSWORD_LENGTH} characters long`);
   if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) problems.push(`the password must be at most ${MAX_PASSWORD_BYTES} bytes long`);
   return problems;

@@ -11,6 +11,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { VelofluxError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
+import { canonicalEmail, emailProblems, nameProblems } from './identity.js';
 import { isRole, type Role } from './jwt.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { checkPasswordPolicy, dummyVerify, hashPassword, verifyPassword } from './passwords.js';
@@ -21,17 +22,17 @@ export const USER_EMAILS_NAMESPACE = 'user-emails';
 /** One message for an unknown email, a wrong password and a disabled user: no enumeration. */
 export const INVALID_CREDENTIALS = 'The email or password is incorrect';
 
-/** RFC 5321 §4.5.3.1.3 caps a path at 256 octets, so an address at 254. */
-const MAX_EMAIL_LENGTH = 254;
-const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+$/;
+/** As routes[].tenant in the config and tenant ids in the API. */
+const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const MAX_UPDATE_ATTEMPTS = 3;
 /** Far longer than writing one record takes; see #claimEmail. */
 const STALE_CLAIM_MS = 60_000;
 
 export interface User {
   readonly id: string;
-  /** Normalised: trimmed, lower-case. */
+  /** Canonical (identity.ts): NFKC, trimmed, lower case. */
   readonly email: string;
+  /** NFKC, trimmed, nothing invisible (identity.ts). */
   readonly name?: string;
   readonly role: Role;
   /** null: not bound to a tenant (the operators of the whole instance). */
@@ -66,10 +67,6 @@ interface EmailIndexRecord {
   readonly claimedAt: number;
 }
 
-export function normaliseEmail(email: string): string {
-  return email.trim().toLowerCase();
-}
-
 export function publicView(user: User): PublicUser {
   const { passwordHash: _hidden, ...rest } = user;
   return rest;
@@ -84,8 +81,9 @@ export class Users {
 
   /** Throws VF_ERR_VALIDATION, VF_ERR_PASSWORD_POLICY or VF_ERR_USER_EXISTS. */
   async create(input: NewUser): Promise<User> {
-    const email = normaliseEmail(input.email);
-    const problems = [...emailProblems(email), ...roleProblems(input.role), ...tenantProblems(input.tenant)];
+    const email = canonicalEmail(input.email);
+    const name = input.name?.normalize('NFKC').trim();
+    const problems = [...emailProblems(email), ...(name !== undefined ? nameProblems(name) : []), ...roleProblems(input.role), ...tenantProblems(input.tenant)];
     if (problems.length > 0) throw new VelofluxError('VF_ERR_VALIDATION', problems.join('; '));
     requirePolicy(input.password);
     // Cheap early answer; the claim below is what actually guarantees uniqueness.
@@ -98,7 +96,7 @@ export class Users {
     const user: User = {
       id,
       email,
-      ...(input.name !== undefined ? { name: input.name } : {}),
+      ...(name !== undefined ? { name } : {}),
       role: input.role,
       tenant: input.tenant ?? null,
       passwordHash,
@@ -118,7 +116,10 @@ export class Users {
   }
 
   async findByEmail(email: string): Promise<User | undefined> {
-    const entry = await this.#store.get<EmailIndexRecord>(USER_EMAILS_NAMESPACE, normaliseEmail(email));
+    const canonical = canonicalEmail(email);
+    // Users created before emails were NFKC-normalised are indexed trimmed and lower-cased only.
+    const legacy = email.trim().toLowerCase();
+    const entry = (await this.#store.get<EmailIndexRecord>(USER_EMAILS_NAMESPACE, canonical)) ?? (legacy !== canonical ? await this.#store.get<EmailIndexRecord>(USER_EMAILS_NAMESPACE, legacy) : undefined);
     return entry === undefined ? undefined : this.get(entry.value.userId);
   }
 
@@ -138,7 +139,8 @@ export class Users {
    * disables the user should also revoke their sessions (RefreshTokens.revokeUser).
    */
   async update(id: string, patch: UserPatch): Promise<User> {
-    const problems = [...(patch.role !== undefined ? roleProblems(patch.role) : []), ...tenantProblems(patch.tenant)];
+    const name = patch.name?.normalize('NFKC').trim();
+    const problems = [...(patch.role !== undefined ? roleProblems(patch.role) : []), ...tenantProblems(patch.tenant), ...(name !== undefined ? nameProblems(name) : [])];
     if (problems.length > 0) throw new VelofluxError('VF_ERR_VALIDATION', problems.join('; '));
     if (patch.password !== undefined) requirePolicy(patch.password);
     const passwordHash = patch.password === undefined ? undefined : await hashPassword(patch.password);
@@ -151,7 +153,7 @@ export class Users {
         ...current.value,
         ...(patch.role !== undefined ? { role: patch.role } : {}),
         ...(patch.tenant !== undefined ? { tenant: patch.tenant } : {}),
-        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(name !== undefined ? { name } : {}),
         ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
         ...(passwordHash !== undefined ? { passwordHash } : {}),
       };
@@ -215,7 +217,7 @@ export async function bootstrapAdmin(store: StateStore, env: NodeJS.ProcessEnv, 
   const users = new Users(store);
   if ((await users.count()) > 0) return undefined;
 
-  const email = normaliseEmail(env.VELOFLUX_ADMIN_EMAIL?.trim() || 'admin@localhost');
+  const email = canonicalEmail(env.VELOFLUX_ADMIN_EMAIL?.trim() || 'admin@localhost');
   const givenPassword = env.VELOFLUX_ADMIN_PASSWORD || undefined;
   const problems = [...emailProblems(email).map((p) => `VELOFLUX_ADMIN_EMAIL: ${p}`), ...(givenPassword === undefined ? [] : checkPasswordPolicy(givenPassword).map((p) => `VELOFLUX_ADMIN_PASSWORD: ${p}`))];
   if (problems.length > 0) throw new VelofluxError('VF_ERR_CONFIG_INVALID', `cannot create the first admin: ${problems.join('; ')}`);
@@ -237,16 +239,11 @@ function requirePolicy(password: string): void {
   if (problems.length > 0) throw new VelofluxError('VF_ERR_PASSWORD_POLICY', problems.join('; '));
 }
 
-function emailProblems(email: string): string[] {
-  if (email.length > MAX_EMAIL_LENGTH) return [`the email must be at most ${MAX_EMAIL_LENGTH} characters`];
-  return EMAIL_SHAPE.test(email) ? [] : ['the email must look like name@domain'];
-}
-
 function roleProblems(role: unknown): string[] {
   return isRole(role) ? [] : ['the role must be admin, operator or viewer'];
 }
 
 function tenantProblems(tenant: unknown): string[] {
   if (tenant === undefined || tenant === null) return [];
-  return typeof tenant === 'string' && tenant.length > 0 && tenant.length <= 128 ? [] : ['the tenant must be a non-empty string of at most 128 characters'];
+  return typeof tenant === 'string' && TENANT_ID.test(tenant) ? [] : ['the tenant must be a tenant id: letters, digits, ".", "_" or "-", at most 64'];
 }

@@ -134,6 +134,14 @@ const api = z
     /** The backends, metrics, status and health streams (and GET /api/status, /api/metrics) without a token. */
     publicStreams: z.boolean().default(true),
     /**
+     * Believe X-Forwarded-For from loopback peers (127.0.0.0/8, ::1) on this port, besides
+     * server.trustedProxies: the default layout reaches the API through VeloFlux's own data plane
+     * on the same host, which replaces X-Forwarded-For from every client it does not trust, so
+     * the login throttle sees each client and not 127.0.0.1 (issue 14). Turn it off when a local
+     * process that passes a client's X-Forwarded-For through unchanged can reach this port.
+     */
+    trustLoopback: z.boolean().default(true),
+    /**
      * Streams ping every client this often and drop one that did not answer the previous ping
      * (RFC 6455 §5.5.2), so a client that stopped reading is gone within two intervals. The
      * per-client buffer limit alone would take long: kernel socket buffers (megabytes on loopback)

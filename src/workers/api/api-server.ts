@@ -18,6 +18,7 @@ import { IPC_PROTOCOL_VERSION } from '../../shared/ipc.js';
 import { VELOFLUX_VERSION } from '../../shared/version.js';
 import type { ApiContext, ApiDependencies } from './api-context.js';
 import { Authenticator } from './authenticate.js';
+import { apiTrustProxy } from './forwarded-for.js';
 import { registerAdminRoutes } from './routes/admin-routes.js';
 import { registerAlertRoutes } from './routes/alert-routes.js';
 import { registerAuthRoutes } from './routes/auth-routes.js';
@@ -60,9 +61,8 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
     name: 'API',
     bodyLimit: server.api.maxBodySize,
     log: context.log,
-    // Requests usually arrive through the VeloFlux proxy on :80: its X-Forwarded-For is believed
-    // only from the peers the operator trusts, as on the data plane.
-    trustProxy: server.trustedProxies.length > 0 ? [...server.trustedProxies] : false,
+    // Requests usually arrive through the VeloFlux proxy on :80 of this host: see forwarded-for.ts.
+    trustProxy: apiTrustProxy(server),
   });
   app.decorateRequest('principal', null);
   await app.register(swagger, {

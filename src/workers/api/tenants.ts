@@ -4,6 +4,7 @@
  * the pools only its routes use; users bound to a tenant see only those. Anything else is "not
  * found" to them (404, never 403), so ids of other tenants are not confirmed.
  */
+import { displayName } from '../../shared/auth/identity.js';
 import { VelofluxError } from '../../shared/errors.js';
 import type { VelofluxConfig } from '../../shared/config/schema.js';
 import type { StateStore } from '../../shared/state/store.js';
@@ -45,7 +46,7 @@ export class Tenants {
 
   async create(input: TenantInput): Promise<Tenant> {
     const now = new Date().toISOString();
-    const tenant: Tenant = { ...input, createdAt: now, updatedAt: now };
+    const tenant: Tenant = { ...input, name: displayName(input.name, 'the tenant name'), createdAt: now, updatedAt: now };
     try {
       await this.#store.put(TENANTS_NAMESPACE, input.id, tenant, { expectedVersion: 0 });
     } catch (err) {
@@ -58,7 +59,7 @@ export class Tenants {
   async update(id: string, patch: Partial<Omit<TenantInput, 'id'>>): Promise<Tenant> {
     const record = await this.#store.get<Tenant>(TENANTS_NAMESPACE, id);
     if (record === undefined) throw notFound(id);
-    const tenant: Tenant = { ...record.value, ...patch, id, updatedAt: new Date().toISOString() };
+    const tenant: Tenant = { ...record.value, ...patch, ...(patch.name !== undefined ? { name: displayName(patch.name, 'the tenant name') } : {}), id, updatedAt: new Date().toISOString() };
     await this.#store.put(TENANTS_NAMESPACE, id, tenant, { expectedVersion: record.version });
     return tenant;
   }

@@ -1,8 +1,10 @@
 /**
- * Brute-force limits, decided before any hashing: the 6th bad password for one account within
- * the window is 429 whatever the address (and even with the right password), other accounts are
- * unaffected, an address has its own limit, a success takes its attempts back, the limits hold
- * under concurrency, and a window ends.
+ * Brute-force limits, decided before any hashing, that slow a guesser without locking the real
+ * user out (issue 14, item 9): bad passwords lock one address out of one account only, the
+ * account's owner still logs in from elsewhere, an address has its own limit across accounts,
+ * an account guessed from many addresses is paced with a delay that doubles up to a cap (429 with
+ * Retry-After), a success takes its attempts back, the limits hold under concurrency, and a
+ * window ends.
  */
 import t, { type Test } from 'tap';
 import { mkdtempSync } from 'node:fs';
@@ -24,25 +26,27 @@ async function throttleOn(t: Test, options: LoginThrottleOptions = {}) {
 }
 
 const PASSWORD = 'a long enough password';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-t.test('the 6th bad password for one account is 429 whatever the address, before hashing', async (t) => {
+t.test('six bad passwords lock that address out of that account only: the owner logs in from another address', async (t) => {
   const store = await openStore(t);
   const users = new Users(store);
   const throttle = new LoginThrottle(store);
-  await users.create({ email: 'ada@example.com', password: PASSWORD, role: 'viewer' });
+  await users.create({ email: 'admin@localhost', password: PASSWORD, role: 'admin' });
   await users.create({ email: 'grace@example.com', password: PASSWORD, role: 'viewer' });
 
   for (let i = 1; i <= 5; i++) {
-    await t.rejects(users.authenticate(i % 2 ? 'ada@example.com' : ' ADA@Example.com ', 'wrong password!!', `198.51.100.${i}`, throttle), { code: 'VF_ERR_AUTH_INVALID' }, `bad password ${i} from its own address`);
+    await t.rejects(users.authenticate(i % 2 ? 'admin@localhost' : ' ADMIN@Localhost ', 'wrong password!!', '198.51.100.66', throttle), { code: 'VF_ERR_AUTH_INVALID' }, `bad password ${i}`);
   }
   const started = performance.now();
-  const sixth = await users.authenticate('ada@example.com', PASSWORD, '203.0.113.99', throttle).catch((err: unknown) => err);
+  const sixth = await users.authenticate('admin@localhost', PASSWORD, '198.51.100.66', throttle).catch((err: unknown) => err);
   const elapsed = performance.now() - started;
-  t.ok(sixth instanceof TooManyLoginAttemptsError, 'the 6th attempt is refused, even with the right password, from a fresh address');
+  t.ok(sixth instanceof TooManyLoginAttemptsError, 'the 6th attempt from that address is refused, even with the right password');
   t.match(sixth, { code: 'VF_ERR_TOO_MANY_ATTEMPTS', status: 429, retryAfterSeconds: 900 });
   t.ok(elapsed < 100, `refused without hashing (${elapsed.toFixed(1)} ms; one scrypt takes ~300 ms)`);
 
-  t.equal((await users.authenticate('grace@example.com', PASSWORD, '198.51.100.1', throttle)).email, 'grace@example.com', 'another account, even from an address that took part, is unaffected');
+  t.equal((await users.authenticate('admin@localhost', PASSWORD, '203.0.113.7', throttle)).email, 'admin@localhost', 'the owner, from another address, logs in');
+  t.equal((await users.authenticate('grace@example.com', PASSWORD, '198.51.100.66', throttle)).email, 'grace@example.com', 'another account from the locked address is unaffected');
 });
 
 t.test('an address has its own limit, across accounts', async (t) => {
@@ -53,16 +57,41 @@ t.test('an address has its own limit, across accounts', async (t) => {
   await t.rejects(throttle.check('user22@example.com', '::ffff:198.51.100.7'), { code: 'VF_ERR_TOO_MANY_ATTEMPTS' }, 'the same address, IPv4-mapped');
 });
 
+t.test('an account guessed from many addresses is paced: a delay that doubles up to a cap, with Retry-After', async (t) => {
+  const throttle = await throttleOn(t, { freeFailuresPerAccount: 3, minDelayMs: 200, maxDelayMs: 600 });
+  let address = 0;
+  const attempt = (email = 'ada@example.com') => throttle.check(email, `198.51.100.${++address}`).then(() => 'ok', (err: TooManyLoginAttemptsError) => `429 retry-after ${err.retryAfterSeconds}`);
+  t.same([await attempt(), await attempt(), await attempt()], ['ok', 'ok', 'ok'], 'the free attempts, each from a fresh address');
+  t.equal(await attempt(), 'ok', 'the first paced attempt opens a 200 ms slot');
+  t.equal(await attempt(), '429 retry-after 1', 'the next one within it is refused, before hashing, with Retry-After');
+  t.equal(await attempt('grace@example.com'), 'ok', 'another account is not paced');
+  await sleep(300);
+  t.equal(await attempt(), 'ok', 'once the slot is over, one more attempt; it opens a longer slot (200 ms doubled twice: 800, capped to 600)');
+  await sleep(300);
+  t.equal(await attempt(), '429 retry-after 1', '300 ms later: refused (a delay that did not grow would have let it through)');
+  await sleep(400);
+  t.equal(await attempt(), 'ok', '700 ms later: allowed (a delay that did not stop at the cap would still refuse)');
+  t.equal(await attempt(), '429 retry-after 1');
+
+  const defaults = await throttleOn(t);
+  const refused: number[] = [];
+  for (let i = 0; i < 40; i++) await defaults.check('ada@example.com', `203.0.113.${i}`).catch((err: TooManyLoginAttemptsError) => refused.push(err.retryAfterSeconds));
+  t.equal(refused.length, 40 - 11, 'by default, 10 free attempts and one paced one get through a burst');
+  t.equal(Math.max(...refused), 60, 'and the wait never exceeds a minute');
+});
+
 t.test('the limits are configurable', async (t) => {
-  const throttle = await throttleOn(t, { maxFailuresPerAccount: 2, maxFailuresPerAddress: 3 });
+  const throttle = await throttleOn(t, { maxFailuresPerAccountAndAddress: 2, maxFailuresPerAddress: 3 });
   await throttle.check('a@example.com', '198.51.100.1');
-  await throttle.check('a@example.com', '198.51.100.2');
-  await t.rejects(throttle.check('a@example.com', '198.51.100.3'), { code: 'VF_ERR_TOO_MANY_ATTEMPTS' });
+  await throttle.check('a@example.com', '198.51.100.1');
+  await t.rejects(throttle.check('a@example.com', '198.51.100.1'), { code: 'VF_ERR_TOO_MANY_ATTEMPTS' });
+  await t.resolves(throttle.check('a@example.com', '198.51.100.2'));
   await throttle.check('b@example.com', '198.51.100.9');
   await throttle.check('c@example.com', '198.51.100.9');
   await throttle.check('d@example.com', '198.51.100.9');
   await t.rejects(throttle.check('e@example.com', '198.51.100.9'), { code: 'VF_ERR_TOO_MANY_ATTEMPTS' });
-  t.throws(() => new LoginThrottle({} as EmbeddedStateStore, { maxFailuresPerAccount: 0 }), { code: 'VF_ERR_CONFIG_INVALID' });
+  t.throws(() => new LoginThrottle({} as EmbeddedStateStore, { maxFailuresPerAccountAndAddress: 0 }), { code: 'VF_ERR_CONFIG_INVALID' });
+  t.throws(() => new LoginThrottle({} as EmbeddedStateStore, { minDelayMs: 2000, maxDelayMs: 1000 }), { code: 'VF_ERR_CONFIG_INVALID' });
 });
 
 t.test('a success takes back the attempts before it, for the account and its address', async (t) => {
@@ -71,22 +100,31 @@ t.test('a success takes back the attempts before it, for the account and its add
   for (let i = 0; i < 4; i++) attempt = await throttle.check('ada@example.com', '198.51.100.1');
   await throttle.succeeded(attempt);
   for (let i = 1; i <= 5; i++) await throttle.check('ada@example.com', '198.51.100.1');
-  await t.rejects(throttle.check('ada@example.com', '198.51.100.2'), { code: 'VF_ERR_TOO_MANY_ATTEMPTS' }, 'five new failures after the success, then refused');
+  await t.rejects(throttle.check('ada@example.com', '198.51.100.1'), { code: 'VF_ERR_TOO_MANY_ATTEMPTS' }, 'five new failures after the success, then refused');
   await t.rejects(throttle.check('other@example.com', '198.51.100.1'), { code: 'VF_ERR_TOO_MANY_ATTEMPTS' }, 'the address counted the five after the success too');
 });
 
-t.test('parallel attempts cannot slip past the limit', async (t) => {
+t.test('parallel attempts cannot slip past the limits', async (t) => {
   const throttle = await throttleOn(t);
-  const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => throttle.check('ada@example.com', `198.51.100.${i}`)));
-  t.equal(results.filter((r) => r.status === 'fulfilled').length, 5, 'exactly five reach the password check');
+  const oneAddress = await Promise.allSettled(Array.from({ length: 12 }, () => throttle.check('ada@example.com', '198.51.100.1')));
+  t.equal(oneAddress.filter((r) => r.status === 'fulfilled').length, 5, 'from one address: exactly five reach the password check');
+  const manyAddresses = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => throttle.check('grace@example.com', `203.0.113.${i}`)));
+  t.equal(manyAddresses.filter((r) => r.status === 'fulfilled').length, 11, 'from many: the ten free attempts and one paced one');
+});
+
+t.test('an account is one account however its email is spelled', async (t) => {
+  const throttle = await throttleOn(t, { maxFailuresPerAccountAndAddress: 2 });
+  await throttle.check('ada@example.com', '198.51.100.1');
+  await throttle.check(' ADA@Example.com', '198.51.100.1');
+  await t.rejects(throttle.check('\uFF41\uFF44\uFF41@example.com', '198.51.100.1'), { code: 'VF_ERR_TOO_MANY_ATTEMPTS' }, 'full-width letters are the same account');
 });
 
 t.test('the window ends', async (t) => {
   const throttle = await throttleOn(t, { windowMs: 200 });
   t.equal(throttle.retryAfterSeconds, 1);
-  for (let i = 0; i < 5; i++) await throttle.check('ada@example.com', `198.51.100.${i}`);
+  for (let i = 0; i < 5; i++) await throttle.check('ada@example.com', '198.51.100.9');
   await t.rejects(throttle.check('ada@example.com', '198.51.100.9'), { code: 'VF_ERR_TOO_MANY_ATTEMPTS', retryAfterSeconds: 1 });
-  await new Promise((resolve) => setTimeout(resolve, 250));
+  await sleep(250);
   await t.resolves(throttle.check('ada@example.com', '198.51.100.9'), 'allowed again once the window is over');
 });
 

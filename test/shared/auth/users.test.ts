@@ -19,7 +19,7 @@ async function setup(t: Test) {
   const store = await EmbeddedStateStore.open(mkdtempSync(join(tmpdir(), 'vf-users-')), 'node-1');
   t.teardown(() => store.close());
   // Generous limits: these tests are about answers, not throttling.
-  return { store, users: new Users(store), throttle: new LoginThrottle(store, { maxFailuresPerAccount: 1000, maxFailuresPerAddress: 1000 }) };
+  return { store, users: new Users(store), throttle: new LoginThrottle(store, { maxFailuresPerAccountAndAddress: 1000, freeFailuresPerAccount: 1000, maxFailuresPerAddress: 1000 }) };
 }
 
 const silentLog = () => {
