@@ -96,6 +96,6 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
     if (request.url?.startsWith(STREAM_PATH_PREFIX)) streams.handleUpgrade(request, socket, head);
     else rejectUpgrade(socket, 'VF_ERR_NOT_FOUND', `no WebSocket endpoint at ${request.url ?? ''}: streams are under ${STREAM_PATH_PREFIX}`);
   });
-  context.feed.attach(streams);
+  context.feed.attach(streams, context.config);
   return { app, streams, close: () => streams.close() };
 }
