@@ -1,16 +1,18 @@
 /**
  * What every VeloFlux JSON API (admin on :9000, main API on :9090) does the same way: strict
  * schema validation (unknown fields are errors, nothing coerced, every problem listed), an empty
- * body with a JSON content type counts as no body, and every error, ours or fastify's, answers
- * `{"error": {"code": "VF_ERR_...", "message": ...}}` with the catalogue's status. A 5xx answer
- * also carries the request id (body and X-Request-Id) under which the detail was logged; an
- * unexpected error's own message stays in the log, never in the answer (issue 12).
+ * body with a JSON content type counts as no body, bodies nest at most MAX_JSON_DEPTH levels,
+ * and every error, ours or fastify's, answers `{"error": {"code": "VF_ERR_...", "message": ...}}`
+ * with the catalogue's status. A 5xx answer also carries the request id (body and X-Request-Id)
+ * under which the detail was logged; an unexpected error's own message stays in the log, never in
+ * the answer (issue 12).
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { formatProblem } from '../config/problems.js';
 import { ConfigError, ERRORS, VelofluxError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 
 export function sendError(reply: FastifyReply, code: ErrorCode, message: string = ERRORS[code].message, extra: Record<string, unknown> = {}): FastifyReply {
   return reply.code(ERRORS[code].status).send({ error: { code, message, ...extra } });
@@ -45,6 +47,7 @@ export function createJsonApi({ name, bodyLimit, log, trustProxy }: JsonApiOptio
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body.toString();
     if (text === '') return done(null, undefined);
+    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) return done(new VelofluxError('VF_ERR_INVALID_JSON', `the request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`), undefined);
     parseJson(request, text, done);
   });
 
