@@ -63,6 +63,7 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
     // Requests usually arrive through the VeloFlux proxy on :80: its X-Forwarded-For is believed
     // only from the peers the operator trusts, as on the data plane.
     trustProxy: server.trustedProxies.length > 0 ? [...server.trustedProxies] : false,
+    timeouts: server.timeouts,
   });
   app.decorateRequest('principal', null);
   await app.register(swagger, {
