@@ -102,6 +102,13 @@ t.test('without a token every public stream sends a first message at once, and n
     t.same(SECRETS.filter((s) => text.includes(s)), [], `${stream}: nothing that anonymous REST keeps behind a token`);
     client.ws.close();
   }
+  // Traffic through each pool: the anonymous metrics count it in the totals, under no backend, pool or route name.
+  const metrics = new Client('metrics');
+  for (const path of ['/acme/x', '/globex/x', '/x']) await (await fetch(`${vf.url}${path}`)).arrayBuffer();
+  const counted = await metrics.waitFor((m) => m.data.totals.requests >= 3, 5000);
+  t.same(SECRETS.filter((s) => JSON.stringify(counted.message).includes(s)), [], 'metrics after traffic: still nothing of the sort');
+  t.match(counted.message.data, { routes: {}, pools: {}, backends: {} }, 'totals only');
+
   const backends = new Client('backends');
   const { message } = await backends.waitFor(() => true, 2000);
   t.same(message.data, { counts: { total: 3, available: 3, unhealthy: 0, ejected: 0, draining: 0 } }, 'backends: counts only');
@@ -113,21 +120,21 @@ t.test('an alert posted through the webhook reaches the platform admin on the he
   const admin = new Client('health');
   await anonymous.waitFor(() => true, 2000);
   await admin.waitFor(() => true, 2000);
-  await admin.authenticate(adminToken);
 
   const stored = await post('/api/alerts/webhook', { version: '4', status: 'firing', alerts: [{ status: 'firing', labels: { alertname: 'StreamAccessTestAlert', instance: '10.9.8.7:9100' } }] }, WEBHOOK_TOKEN);
+  const recordedAt = Date.now();
   t.equal(stored.stored, 1, 'the webhook stored the alert');
-  const pushed = await admin.waitFor((m) => m.data?.alerts?.some((a: any) => a.labels.alertname === 'StreamAccessTestAlert'), 5000);
-  t.match(pushed.message.data, { status: 'up', alerts: [{ labels: { alertname: 'StreamAccessTestAlert', instance: '10.9.8.7:9100' } }] }, 'the admin sees the alert with its labels');
-
-  // The anonymous client got the same push (health changed) or the 5 s resend: wait for a message
-  // published after the alert, then look at everything it received.
-  const mark = anonymous.messages.length;
-  await anonymous.waitFor(() => true, 7000, mark);
+  // A feed the worker publishes after the webhook answered was built after the alert was recorded
+  // (feeds and the answer come over the same ordered IPC channel): the alert is in it.
+  await anonymous.waitFor((m) => m.ts > recordedAt, 7000);
   const text = JSON.stringify(anonymous.messages);
   t.notOk(text.includes('StreamAccessTestAlert') || text.includes('10.9.8.7'), `no alert label in the ${anonymous.messages.length} anonymous messages`);
   t.ok(anonymous.messages.every((m) => m.data.alerts === undefined && m.data.status === 'up'), 'anonymous readers get the instance health only');
   t.equal((await fetch(`${vf.apiUrl}/api/alerts`)).status, 401, 'as GET /api/alerts without a token is refused');
+
+  await admin.authenticate(adminToken);
+  const pushed = await admin.waitFor((m) => m.data?.alerts?.some((a: any) => a.labels.alertname === 'StreamAccessTestAlert'), 5000);
+  t.match(pushed.message.data, { status: 'up', alerts: [{ labels: { alertname: 'StreamAccessTestAlert', instance: '10.9.8.7:9100' } }] }, 'the admin, once authenticated, sees the alert with its labels');
 });
 
 t.test('auth on a public stream: a tenant user sees its tenant\'s backends only, the platform admin all', async (t) => {
@@ -151,7 +158,7 @@ t.test('auth on a public stream: a tenant user sees its tenant\'s backends only,
   const metrics = new Client('metrics');
   await metrics.waitFor(() => true, 2000);
   const scoped = await metrics.authenticate(acmeToken);
-  t.same(Object.keys(scoped.data.backends), [], 'metrics: no counters of other tenants (acme-1 has served nothing yet)');
+  t.same(Object.keys(scoped.data.backends), ['acme-1'], 'metrics: the counters of its own backend only');
   t.notOk(JSON.stringify(scoped.data).includes('globex') || JSON.stringify(scoped.data).includes('shared-1'), 'metrics: nothing of globex or the shared pool');
   const status = new Client('status');
   await status.waitFor(() => true, 2000);
@@ -163,5 +170,5 @@ t.test('a bad token on a public stream closes it with 4401', async (t) => {
   await client.waitFor(() => true, 2000);
   const closed = new Promise<number>((resolve) => client.ws.once('close', (code) => resolve(code)));
   client.ws.send(JSON.stringify({ type: 'auth', token: `${adminToken.slice(0, -4)}AAAA` }));
-  t.equal(await closed, 4401);
+  t.equal(await Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 3000))]), 4401);
 });
