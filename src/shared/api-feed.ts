@@ -163,8 +163,10 @@ export function realtimePoints(realtime: ApiRealtime): RealtimePoint[] {
 /**
  * The main API's streams (`/api/ws/<name>`), in one list: adding a stream is one entry here, and
  * a misspelt name in a publish is a compile error. The feed streams carry parts of the ApiFeed
- * above and are public unless `server.api.publicStreams` is false; `private` ones always need the
- * `auth` handshake and are tenant-scoped (filled by later features: nothing publishes on them yet).
+ * above and are public unless `server.api.publicStreams` is false: without a token they carry
+ * aggregates only, and an `auth` message scopes them to the user's tenant (workers/api/feed-views.ts).
+ * `private` ones always need the `auth` handshake and are tenant-scoped (filled by later features:
+ * nothing publishes on them yet).
  */
 export const API_STREAMS = [
   { name: 'backends', private: false },

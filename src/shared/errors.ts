@@ -51,6 +51,7 @@ export const ERRORS = {
   VF_ERR_INVITE_INVALID: { status: 403, message: 'The invite code is not valid, was already used or has expired' },
   VF_ERR_ORIGIN_NOT_ALLOWED: { status: 403, message: 'This Origin may not open a WebSocket stream' },
   VF_ERR_BACKEND_ADDRESS_DENIED: { status: 403, message: 'The backend address policy refuses this address' },
+  VF_ERR_HOST_NOT_ALLOWED: { status: 421, message: 'This API does not answer to this Host name (server.api.allowedHosts)' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -3,8 +3,8 @@
  * rule that fires at once and sends it to a real Alertmanager, configured from
  * docker/alertmanager/alertmanager.yml (only the webhook's address, token file and group_wait
  * changed for the test), which delivers it to VeloFlux's POST /api/alerts/webhook with the bearer
- * token; VeloFlux records it (GET /api/alerts) and pushes it on the health stream. A wrong token
- * is refused.
+ * token; VeloFlux records it (GET /api/alerts) and pushes it on the health stream to platform
+ * users (the stream's `auth`; anonymous readers get no alerts). A wrong token is refused.
  */
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -65,17 +65,18 @@ t.test('a Prometheus alert reaches VeloFlux through Alertmanager and is recorded
   start(PROMETHEUS, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'prom-data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--rules.alert.resend-delay=1s'], t);
 
   // The health stream is connected before the alert exists, so seeing it there proves the push.
+  const login = (await (await fetch(`${vf.apiUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(TEST_API_ADMIN) })).json()) as { accessToken: string };
   const health = new WebSocket(`${vf.apiUrl.replace('http', 'ws')}/api/ws/health`);
   t.teardown(() => health.terminate());
+  health.once('open', () => health.send(JSON.stringify({ type: 'auth', token: login.accessToken })));
   const pushed = new Promise<unknown>((resolve) => {
     health.on('message', (raw) => {
-      const message = JSON.parse(raw.toString()) as { data: { alerts?: { labels: Record<string, string> }[] } };
-      const alert = message.data.alerts?.find((a) => a.labels.alertname === 'VelofluxWebhookTest');
+      const message = JSON.parse(raw.toString()) as { data?: { alerts?: { labels: Record<string, string> }[] } };
+      const alert = message.data?.alerts?.find((a) => a.labels.alertname === 'VelofluxWebhookTest');
       if (alert !== undefined) resolve(alert);
     });
   });
 
-  const login = (await (await fetch(`${vf.apiUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(TEST_API_ADMIN) })).json()) as { accessToken: string };
   const started = Date.now();
   let recorded: { status: string; labels: Record<string, string>; annotations: Record<string, string> } | undefined;
   while (recorded === undefined && Date.now() - started < 45_000) {

@@ -1,7 +1,8 @@
 /**
  * The main API's WebSocket streams (/api/ws/*) on a real VeloFlux with two workers and real
  * upstreams: each public stream answers at once, metrics tick every second and count exactly the
- * traffic sent through the proxy, a drain shows on the backends stream, private streams need a
+ * traffic sent through the proxy (per backend for an authenticated client), a drain shows on the
+ * backends stream, private streams need a
  * valid token, a thousand clients cost little memory, a client that stops reading is dropped
  * while the others go on, and pages from foreign origins are refused.
  */
@@ -79,6 +80,18 @@ const vf = await startVeloflux(
 );
 t.teardown(() => vf.stop());
 const wsUrl = (stream: string) => `${vf.apiUrl.replace('http:', 'ws:')}/api/ws/${stream}`;
+const login = await fetch(`${vf.apiUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(TEST_API_ADMIN) });
+const { accessToken: adminToken } = (await login.json()) as { accessToken: string };
+
+/** A public-stream client authenticated as the platform admin: it reads the whole-cluster view (per-backend data). */
+async function adminClient(stream: string): Promise<StreamClient> {
+  const client = new StreamClient(wsUrl(stream));
+  await client.waitFor(() => true, 1000);
+  client.send({ type: 'auth', token: adminToken });
+  const ok = await client.waitFor((m) => m.type === 'auth_ok', 1000);
+  await client.waitFor(() => true, 1000, ok.index + 1);
+  return client;
+}
 
 t.test('each public stream sends its first message within 1 s of connecting', async (t) => {
   for (const stream of ['backends', 'metrics', 'status', 'health']) {
@@ -94,11 +107,12 @@ t.test('each public stream sends its first message within 1 s of connecting', as
 });
 
 t.test('metrics tick every second and count exactly the requests sent through the proxy', async (t) => {
-  const client = new StreamClient(wsUrl('metrics'));
+  const client = await adminClient('metrics');
   // A few ticks: the feed is built once a second, so updates arrive about a second apart.
-  await client.waitFor(() => true, 1000);
-  await client.waitFor(() => true, 5000, 4);
-  const gaps = client.messages.slice(1).map((m, i) => m.at - client.messages[i]!.at);
+  const first = client.messages.length - 1;
+  await client.waitFor(() => true, 5000, first + 4);
+  const ticked = client.messages.slice(first);
+  const gaps = ticked.slice(1).map((m, i) => m.at - ticked[i]!.at);
   const ticks = gaps.slice(1); // the first gap ends at the next tick after the snapshot, any fraction of a second
   t.comment(`metrics message gaps: ${gaps.map((g) => g.toFixed(0)).join(', ')} ms`);
   // Loose per gap (a busy machine delays one delivery, shortening the next gap), tight on average.
@@ -145,10 +159,10 @@ t.test('metrics tick every second and count exactly the requests sent through th
 });
 
 t.test('the backends stream shows a drain; the health stream carries status and workers', async (t) => {
-  const backends = new StreamClient(wsUrl('backends'));
+  const backends = await adminClient('backends');
   const health = new StreamClient(wsUrl('health'));
-  const snapshot = await backends.waitFor(() => true, 1000);
-  const web2Of = (m: StreamMessage) => (m.data as { id: string; drain: boolean; available: boolean }[]).find((b) => b.id === 'web-2');
+  const snapshot = await backends.waitFor((m) => m.type === 'backends', 1000, backends.messages.length - 1);
+  const web2Of = (m: StreamMessage) => (m.data.backends as { id: string; drain: boolean; available: boolean }[]).find((b) => b.id === 'web-2');
   t.match(web2Of(snapshot.message), { drain: false, available: true, pool: 'web', url: web2.url }, 'web-2 serves before');
 
   const res = await vf.admin('/admin/backends/web-2/drain', { method: 'POST' });
@@ -158,7 +172,8 @@ t.test('the backends stream shows a drain; the health stream carries status and 
   t.comment(`drain on the stream ${(drained.at - appliedAt).toFixed(0)} ms after the admin API answered`);
   t.ok(drained.at - appliedAt < 2000, 'within 2 s');
   t.match(web2Of(drained.message), { drain: true, available: false }, 'web-2 drained, no longer available');
-  t.match((drained.message.data as { id: string }[]).find((b) => b.id === 'web-1'), { drain: false, available: true }, 'web-1 untouched');
+  t.match((drained.message.data.backends as { id: string }[]).find((b) => b.id === 'web-1'), { drain: false, available: true }, 'web-1 untouched');
+  t.match(drained.message.data.counts, { total: 2, available: 1, draining: 1 }, 'and counted');
 
   const status = await health.waitFor(() => true, 1000);
   t.match(status.message, { type: 'health', data: { status: 'up', workers: { ready: 2, alive: 2, expected: 2 }, state: { backend: 'embedded', available: true } } });
@@ -169,9 +184,7 @@ t.test('the backends stream shows a drain; the health stream carries status and 
 });
 
 t.test('a private stream needs a valid access token', async (t) => {
-  const login = await fetch(`${vf.apiUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(TEST_API_ADMIN) });
-  t.equal(login.status, 200);
-  const { accessToken } = (await login.json()) as { accessToken: string };
+  const accessToken = adminToken;
 
   const good = new StreamClient(wsUrl('ai'));
   t.same((await good.waitFor(() => true, 1000)).message, { type: 'auth_required' }, 'auth_required first');

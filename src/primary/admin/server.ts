@@ -38,7 +38,8 @@ export function actorOf(request: FastifyRequest): Actor {
 }
 
 export function createAdminServer(context: AdminContext, token: string, log: Logger): FastifyInstance {
-  const app = createJsonApi({ name: 'admin', bodyLimit: BODY_LIMIT, log });
+  // The server block is static (a restart applies it), so its timeouts are read once here.
+  const app = createJsonApi({ name: 'admin', bodyLimit: BODY_LIMIT, log, timeouts: context.controller.config.server.timeouts });
 
   app.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return;

@@ -131,6 +131,15 @@ const api = z
     registration: z.enum(['admin-only', 'invite', 'open']).default('admin-only'),
     /** Browser origins allowed besides the API's own (WebSocket streams, CORS), e.g. https://ops.example.com; "*" allows any. */
     allowedOrigins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'expected an origin like https://ops.example.com, or "*"')).default([]),
+    /**
+     * Host names the API answers to, without port (api.example.com, 127.0.0.1, [::1]): a DNS
+     * rebinding defence. Unset (the default): any Host. Set: requests and stream upgrades with
+     * another Host get 421 VF_ERR_HOST_NOT_ALLOWED, so list every name clients and probes use.
+     */
+    allowedHosts: z
+      .array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.?)$/, 'expected a host name without port, like api.example.com, 127.0.0.1 or [::1]'))
+      .min(1, 'list at least one host name, or leave allowedHosts out to answer any Host')
+      .optional(),
     /** The backends, metrics, status and health streams (and GET /api/status, /api/metrics) without a token. */
     publicStreams: z.boolean().default(true),
     /**

@@ -1,16 +1,22 @@
 /**
  * What every VeloFlux JSON API (admin on :9000, main API on :9090) does the same way: strict
  * schema validation (unknown fields are errors, nothing coerced, every problem listed), an empty
- * body with a JSON content type counts as no body, and every error, ours or fastify's, answers
- * `{"error": {"code": "VF_ERR_...", "message": ...}}` with the catalogue's status. A 5xx answer
- * also carries the request id (body and X-Request-Id) under which the detail was logged; an
- * unexpected error's own message stays in the log, never in the answer (issue 12).
+ * body with a JSON content type counts as no body, bodies nest at most MAX_JSON_DEPTH levels, slow
+ * request heads are cut at `server.timeouts.clientHeader` as on the data plane, and every error,
+ * ours, fastify's or node's, answers `{"error": {"code": "VF_ERR_...", "message": ...}}` with the
+ * catalogue's status. A 5xx answer also carries the request id (body and X-Request-Id) under which
+ * the detail was logged; an unexpected error's own message stays in the log, never in the answer
+ * (issue 12).
  */
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { formatProblem } from '../config/problems.js';
-import { ConfigError, ERRORS, VelofluxError, type ErrorCode } from '../errors.js';
+import { ConfigError, ERRORS, VelofluxError, errorBody, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { headerCheckInterval } from './head-timeout.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 
 export function sendError(reply: FastifyReply, code: ErrorCode, message: string = ERRORS[code].message, extra: Record<string, unknown> = {}): FastifyReply {
   return reply.code(ERRORS[code].status).send({ error: { code, message, ...extra } });
@@ -23,10 +29,23 @@ export interface JsonApiOptions {
   readonly log: Logger;
   /** Behind the VeloFlux proxy: believe X-Forwarded-For from these (fastify's trustProxy). */
   readonly trustProxy?: boolean | string[];
+  /**
+   * `server.timeouts`: the whole request head must arrive within clientHeader (slowloris), the
+   * whole request within request. Node's defaults otherwise: 60 s for the head, checked every 30 s.
+   */
+  readonly timeouts?: { readonly clientHeader: number; readonly request: number };
 }
 
-export function createJsonApi({ name, bodyLimit, log, trustProxy }: JsonApiOptions): FastifyInstance {
+export function createJsonApi({ name, bodyLimit, log, trustProxy, timeouts }: JsonApiOptions): FastifyInstance {
   const app = Fastify({
+    ...(timeouts === undefined
+      ? {}
+      : {
+          http: { headersTimeout: timeouts.clientHeader, connectionsCheckingInterval: headerCheckInterval(timeouts.clientHeader) },
+          // Node refuses a request timeout shorter than the head timeout.
+          requestTimeout: Math.max(timeouts.request, timeouts.clientHeader),
+        }),
+    clientErrorHandler: answerClientError,
     // Requests are not logged one by one (changes are audited; traffic is in the metrics).
     loggerInstance: log.child({ component: name }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit,
@@ -45,6 +64,7 @@ export function createJsonApi({ name, bodyLimit, log, trustProxy }: JsonApiOptio
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body.toString();
     if (text === '') return done(null, undefined);
+    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) return done(new VelofluxError('VF_ERR_INVALID_JSON', `the request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`), undefined);
     parseJson(request, text, done);
   });
 
@@ -83,4 +103,16 @@ export function createJsonApi({ name, bodyLimit, log, trustProxy }: JsonApiOptio
 
   app.setNotFoundHandler((request, reply) => sendError(reply, 'VF_ERR_NOT_FOUND', `no ${name} route ${request.method} ${request.url}`));
   return app;
+}
+
+/** What node could not parse or timed out, in the VeloFlux error shape (fastify's default answers its own). */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'VF_ERR_CLIENT_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'VF_ERR_HEADERS_TOO_LARGE' : 'VF_ERR_BAD_REQUEST';
+  const { status } = ERRORS[code];
+  const body = errorBody(code);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }

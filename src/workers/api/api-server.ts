@@ -13,12 +13,13 @@ import { LoginThrottle } from '../../shared/auth/login-throttle.js';
 import { RefreshTokens } from '../../shared/auth/refresh-tokens.js';
 import { Registration } from '../../shared/auth/registration.js';
 import { Users } from '../../shared/auth/users.js';
-import { createJsonApi } from '../../shared/http/json-api.js';
+import { createJsonApi, sendError } from '../../shared/http/json-api.js';
 import { IPC_PROTOCOL_VERSION } from '../../shared/ipc.js';
 import { VELOFLUX_VERSION } from '../../shared/version.js';
 import type { ApiContext, ApiDependencies } from './api-context.js';
 import { Authenticator } from './authenticate.js';
 import { apiTrustProxy } from './forwarded-for.js';
+import { HostPolicy } from './host-policy.js';
 import { registerAdminRoutes } from './routes/admin-routes.js';
 import { registerAlertRoutes } from './routes/alert-routes.js';
 import { registerAuthRoutes } from './routes/auth-routes.js';
@@ -63,8 +64,16 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
     log: context.log,
     // Requests usually arrive through the VeloFlux proxy on :80 of this host: see forwarded-for.ts.
     trustProxy: apiTrustProxy(server),
+    timeouts: server.timeouts,
   });
   app.decorateRequest('principal', null);
+  // First of all hooks, so a refused Host learns nothing else (not even which routes exist).
+  const hosts = new HostPolicy(server.api.allowedHosts);
+  if (server.api.allowedHosts !== undefined) {
+    app.addHook('onRequest', async (request, reply) => {
+      if (!hosts.allows(request.headers.host)) return sendError(reply, 'VF_ERR_HOST_NOT_ALLOWED');
+    });
+  }
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -93,9 +102,10 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
     log: context.log,
   });
   app.server.on('upgrade', (request, socket, head) => {
-    if (request.url?.startsWith(STREAM_PATH_PREFIX)) streams.handleUpgrade(request, socket, head);
+    if (!hosts.allows(request.headers.host)) rejectUpgrade(socket, 'VF_ERR_HOST_NOT_ALLOWED');
+    else if (request.url?.startsWith(STREAM_PATH_PREFIX)) streams.handleUpgrade(request, socket, head);
     else rejectUpgrade(socket, 'VF_ERR_NOT_FOUND', `no WebSocket endpoint at ${request.url ?? ''}: streams are under ${STREAM_PATH_PREFIX}`);
   });
-  context.feed.attach(streams);
+  context.feed.attach(streams, context.config);
   return { app, streams, close: () => streams.close() };
 }

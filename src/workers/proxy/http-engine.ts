@@ -18,6 +18,7 @@ import type { Duplex } from 'node:stream';
 import type { ServerConfig } from '../../shared/config/schema.js';
 import type { ErrorCode } from '../../shared/errors.js';
 import { writeRawError } from './error-response.js';
+import { headerCheckInterval } from '../../shared/http/head-timeout.js';
 import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type CertificateStore } from '../runtime/tls-certificates.js';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -64,8 +65,7 @@ function httpOptions(server: ServerConfig): ServerOptions {
     maxHeaderSize: server.limits.maxHeaderSize,
     // Slowloris: the whole request head must arrive within this.
     headersTimeout: server.timeouts.clientHeader,
-    // node only looks for expired heads on this tick (default 30 s), so without it a 1 s
-    // clientHeader would let a slow client hold the connection for up to 31 s.
+    // node only looks for expired heads on this tick (see head-timeout.ts).
     connectionsCheckingInterval: headerCheckInterval(server.timeouts.clientHeader),
     // Uploads are bounded by the proxy's own per-pool deadline, not by node's 300 s default.
     requestTimeout: 0,
@@ -102,10 +102,6 @@ function attachHandlers<T extends Server | HttpsServer>(engine: T, onUpgrade: Up
   return engine;
 }
 
-/** A quarter of the head timeout, within 250 ms..1 s: a slow head is cut at most 25% late. */
-function headerCheckInterval(clientHeaderMs: number): number {
-  return Math.min(1000, Math.max(250, Math.floor(clientHeaderMs / 4)));
-}
 
 /** A pipelined request's turn: handled, unless the parser failed inside its own body. */
 function onTurn(req: IncomingMessage, res: ServerResponse, onRequest: RequestListener): void {

@@ -118,3 +118,12 @@ t.test('every route fastify serves is in the document with its method, and only 
     }
   }
 });
+
+t.test('the document says which system routes need a token', async (t) => {
+  type Operation = { security?: unknown[]; responses: Record<string, unknown> };
+  const get = (path: string) => document.paths[path]!.get as Operation;
+  t.same(get('/api/system/info').security, [{ bearer: [] }], '/api/system/info: bearer token');
+  t.ok(get('/api/system/info').responses['401'], '/api/system/info: documents its 401');
+  t.equal(get('/api/version').security, undefined, '/api/version: public');
+  t.equal(get('/health').security, undefined, '/health: public');
+});

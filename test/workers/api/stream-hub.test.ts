@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { WebSocket, type ClientOptions } from 'ws';
 import { OriginPolicy } from '../../../src/workers/api/streams/origin-policy.js';
+import { ANONYMOUS, type StreamAudience, type StreamView } from '../../../src/workers/api/streams/stream-channel.js';
 import { StreamHub, type StreamHubOptions, type StreamIdentity } from '../../../src/workers/api/streams/stream-hub.js';
 import { STREAM_CLOSE_CODES } from '../../../src/workers/api/streams/stream-protocol.js';
 import { API_STREAMS } from '../../../src/shared/api-feed.js';
@@ -158,10 +159,17 @@ async function stalledWebSocket(port: number, path: string): Promise<Socket> {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The same data for every audience. */
+const toEveryone = (data: unknown): StreamView => () => data;
+/** Data per audience: `{ anonymous, all, a, b }` (all: users without a tenant); a missing key sends that audience nothing. */
+const perAudience =
+  (views: { anonymous?: unknown; all?: unknown; [tenant: string]: unknown }): StreamView =>
+  (audience: StreamAudience) =>
+    audience === ANONYMOUS ? views.anonymous : audience === null ? views.all : views[audience];
 
 t.test('a public stream sends its snapshot within 1 s of connecting, then every publish in order', async (t) => {
   const harness = await startHub(t);
-  for (const stream of ['backends', 'metrics', 'status', 'health']) harness.hub.publish(stream, { snapshot: stream });
+  for (const stream of ['backends', 'metrics', 'status', 'health']) harness.hub.publish(stream, toEveryone({ snapshot: stream }));
 
   for (const stream of ['backends', 'metrics', 'status', 'health']) {
     const started = performance.now();
@@ -179,7 +187,7 @@ t.test('a public stream sends its snapshot within 1 s of connecting, then every 
   const client = harness.client('/api/ws/metrics?since=now');
   t.same((await client.next()).data, { snapshot: 'metrics' }, 'a query string does not change the stream');
   let seq = 0;
-  const feeder = setInterval(() => harness.hub.publish('metrics', { seq: ++seq }), 100);
+  const feeder = setInterval(() => harness.hub.publish('metrics', toEveryone({ seq: ++seq })), 100);
   t.teardown(() => clearInterval(feeder));
   let previousTs = 0;
   for (let expected = 1; expected <= 5; expected++) {
@@ -190,16 +198,16 @@ t.test('a public stream sends its snapshot within 1 s of connecting, then every 
   }
   clearInterval(feeder);
 
-  // Tenant data is never delivered on a public stream, even when published there by mistake.
-  harness.hub.publish('metrics', { secret: true }, { tenant: 'a' });
-  harness.hub.publish('metrics', { marker: true });
-  t.same((await client.next()).data, { marker: true }, 'the tenant-scoped publish was dropped');
+  // An anonymous client receives only what the view returns for ANONYMOUS.
+  harness.hub.publish('metrics', perAudience({ a: { secret: true }, all: { secret: true } }));
+  harness.hub.publish('metrics', perAudience({ anonymous: { marker: true }, all: { secret: true } }));
+  t.same((await client.next()).data, { marker: true }, 'the views for users were not sent to it');
 
   // Without any publish yet there is no snapshot: the first update is the first message.
   const fresh = await startHub(t);
   const early = fresh.client('/api/ws/health');
   await early.opened();
-  fresh.hub.publish('health', { healthy: 3 });
+  fresh.hub.publish('health', toEveryone({ healthy: 3 }));
   t.same((await early.next()).data, { healthy: 3 });
   t.same(harness.hub.stats().clients, { backends: 1, metrics: 2, status: 1, health: 1, ai: 0, security: 0, billing: 0 });
 });
@@ -243,36 +251,71 @@ t.test('same-origin matching compares host and effective port', async (t) => {
   t.ok(policy.allows(undefined, undefined), 'no Origin at all: not a browser');
 });
 
-t.test('private streams authenticate first and deliver only the tenant of the token', async (t) => {
+t.test('private streams authenticate first and deliver only the view of the token\'s audience', async (t) => {
   const harness = await startHub(t);
-  harness.hub.publish('ai', { snapshot: 'a' }, { tenant: 'a' });
+  harness.hub.publish('ai', perAudience({ anonymous: { leaked: true }, a: { snapshot: 'a' }, b: { snapshot: 'b' }, all: { snapshot: 'all' } }));
 
   const clients = { a: harness.client('/api/ws/ai'), b: harness.client('/api/ws/ai'), admin: harness.client('/api/ws/ai') };
   for (const [who, client] of Object.entries(clients)) {
     t.same(await client.next(), { type: 'auth_required' }, `${who}: auth_required comes first`);
   }
-  // Published while nobody is authenticated yet: it must not reach the waiting clients.
-  harness.hub.publish('ai', { beforeAuth: true }, { tenant: 'b' });
+  // Published while nobody is authenticated yet: it must not reach the waiting clients, and it is
+  // the snapshot each gets after auth_ok. A tenant the view gives nothing gets no snapshot.
+  harness.hub.publish('ai', perAudience({ anonymous: { leaked: true }, b: { beforeAuth: 'b' }, all: { beforeAuth: 'all' } }));
   for (const [who, client] of Object.entries(clients)) {
     client.ws.send(JSON.stringify({ type: 'auth', token: `token-${who}` }));
     t.same(await client.next(), { type: 'auth_ok' }, `${who}: auth_ok`);
   }
-  t.same((await clients.a.next()).data, { snapshot: 'a' }, "a: its tenant's snapshot right after auth_ok");
-  t.same((await clients.b.next()).data, { beforeAuth: true }, "b: its tenant's snapshot");
+  t.same((await clients.b.next()).data, { beforeAuth: 'b' }, "b: its tenant's snapshot right after auth_ok");
+  t.same((await clients.admin.next()).data, { beforeAuth: 'all' }, 'admin: the whole-cluster snapshot');
 
-  harness.hub.publish('ai', { n: 'a1' }, { tenant: 'a' });
-  harness.hub.publish('ai', { n: 'b1' }, { tenant: 'b' });
-  harness.hub.publish('ai', { n: 'all1' });
-  harness.hub.publish('ai', { n: 'a2' }, { tenant: 'a' });
-  harness.hub.publish('ai', { n: 'b2' }, { tenant: 'b' });
-  harness.hub.publish('ai', { n: 'all2' });
-  for (const [who, expected] of [['a', ['a1', 'a2']], ['b', ['b1', 'b2']], ['admin', ['all1', 'all2']]] as const) {
-    const received = [(await clients[who].next()).data, (await clients[who].next()).data];
-    t.same(received, expected.map((n) => ({ n })), `${who} receives exactly its scope, in order`);
+  harness.hub.publish('ai', perAudience({ anonymous: { leaked: true }, a: { n: 'a1' }, b: { n: 'b1' }, all: { n: 'all1' } }));
+  harness.hub.publish('ai', perAudience({ a: { n: 'a2' } }));
+  harness.hub.publish('ai', perAudience({ a: { n: 'a3' }, b: { n: 'b3' }, all: { n: 'all3' } }));
+  for (const [who, expected] of [['a', ['a1', 'a2', 'a3']], ['b', ['b1', 'b3']], ['admin', ['all1', 'all3']]] as const) {
+    const received = [];
+    for (const _ of expected) received.push((await clients[who].next()).data);
+    t.same(received, expected.map((n) => ({ n })), `${who} receives exactly its audience's data, in order`);
   }
   await sleep(50);
-  t.equal(clients.a.queued + clients.b.queued + clients.admin.queued, 0, 'nothing from another scope arrived');
+  t.equal(clients.a.queued + clients.b.queued + clients.admin.queued, 0, 'nothing of another audience arrived');
   t.same(harness.hub.stats().clients.ai, 3);
+});
+
+t.test('on a public stream `auth` upgrades an anonymous client to its own audience\'s view', async (t) => {
+  const harness = await startHub(t);
+  let seq = 0;
+  const publish = () => {
+    seq += 1;
+    harness.hub.publish('backends', perAudience({ anonymous: { anonymous: seq }, a: { a: seq }, b: { b: seq }, all: { all: seq } }));
+  };
+  publish();
+  const clients = { a: harness.client('/api/ws/backends'), admin: harness.client('/api/ws/backends'), stranger: harness.client('/api/ws/backends') };
+  for (const [who, client] of Object.entries(clients)) t.same((await client.next()).data, { anonymous: 1 }, `${who}: the anonymous view at once, no auth_required`);
+
+  clients.a.ws.send(JSON.stringify({ type: 'auth', token: 'token-a' }));
+  clients.admin.ws.send(JSON.stringify({ type: 'auth', token: 'token-admin' }));
+  t.same(await clients.a.next(), { type: 'auth_ok' }, 'a: auth_ok');
+  t.same((await clients.a.next()).data, { a: 1 }, "a: its tenant's snapshot right after");
+  t.same(await clients.admin.next(), { type: 'auth_ok' }, 'admin: auth_ok');
+  t.same((await clients.admin.next()).data, { all: 1 }, 'admin: the whole-cluster snapshot');
+
+  publish();
+  t.same((await clients.a.next()).data, { a: 2 }, "a: then only its tenant's updates");
+  t.same((await clients.admin.next()).data, { all: 2 }, 'admin: the whole cluster');
+  t.same((await clients.stranger.next()).data, { anonymous: 2 }, 'the anonymous client: still the anonymous view');
+  await sleep(50);
+  t.equal(clients.a.queued + clients.admin.queued + clients.stranger.queued, 0, 'nothing else arrived');
+
+  // A refused token on a public stream closes it as on a private one.
+  clients.stranger.ws.send(JSON.stringify({ type: 'auth', token: 'token-nobody' }));
+  t.equal((await clients.stranger.closed).code, STREAM_CLOSE_CODES.authFailed, 'a bad token: 4401');
+  // A stream whose view gives anonymous readers nothing sends them nothing.
+  harness.hub.publish('status', perAudience({ all: { secret: true } }));
+  const anonymous = harness.client('/api/ws/status');
+  await anonymous.opened();
+  await sleep(100);
+  t.equal(anonymous.queued, 0, 'no anonymous view, no message');
 });
 
 t.test('a bad token, a wrong first message or no auth in time closes with 4401', async (t) => {
@@ -291,7 +334,7 @@ t.test('a bad token, a wrong first message or no auth in time closes with 4401',
     t.equal(code, STREAM_CLOSE_CODES.authFailed, `${label}: closed with 4401`);
   }
 
-  harness.hub.publish('billing', { invoice: 1 });
+  harness.hub.publish('billing', toEveryone({ invoice: 1 }));
   const silent = harness.client('/api/ws/billing');
   t.same(await silent.next(), { type: 'auth_required' });
   const started = performance.now();
@@ -320,7 +363,7 @@ t.test('a stalled client is dropped at the buffer limit while a healthy one keep
   let outOfOrder = 0;
   // The kernel's socket buffers on loopback absorb several MB first; stop after 128 MB at most.
   while (harness.hub.stats().droppedSlowConsumers === 0 && published < 2000) {
-    harness.hub.publish('metrics', { seq: published, payload });
+    harness.hub.publish('metrics', toEveryone({ seq: published, payload }));
     published += 1;
     maxNodeBuffered = Math.max(maxNodeBuffered, serverSide.writableLength);
     const received = await healthy.next();
@@ -334,14 +377,14 @@ t.test('a stalled client is dropped at the buffer limit while a healthy one keep
   t.ok(maxNodeBuffered <= maxBufferedBytes + messageBytes + 64, `buffered ${maxNodeBuffered} bytes <= limit + one message (${maxBufferedBytes + messageBytes})`);
   t.ok(serverSide.destroyed, 'its socket was terminated');
 
-  harness.hub.publish('metrics', { after: true });
+  harness.hub.publish('metrics', toEveryone({ after: true }));
   t.same((await healthy.next()).data, { after: true }, 'the healthy client keeps receiving');
   t.same(harness.hub.stats().clients.metrics, 1);
 });
 
 t.test('1000 clients on one stream all receive each publish with bounded memory', async (t) => {
   const harness = await startHub(t);
-  harness.hub.publish('backends', { snapshot: true });
+  harness.hub.publish('backends', toEveryone({ snapshot: true }));
   const rssBefore = process.memoryUsage().rss;
   const clients: TestClient[] = [];
   // In batches, so the 511-connection listen backlog never overflows into SYN retries.
@@ -358,7 +401,7 @@ t.test('1000 clients on one stream all receive each publish with bounded memory'
   t.equal(harness.hub.stats().clients.backends, 1000, 'the hub counts 1000 clients');
 
   const started = performance.now();
-  harness.hub.publish('backends', { update: 1 });
+  harness.hub.publish('backends', toEveryone({ update: 1 }));
   const updates = await Promise.all(clients.map((client) => client.next(10_000)));
   const fanOutMs = performance.now() - started;
   t.ok(updates.every((message) => (message.data as { update?: number }).update === 1), 'all 1000 clients received the publish');

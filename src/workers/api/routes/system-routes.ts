@@ -1,8 +1,14 @@
-/** GET /api/version and GET /api/system/info: what runs here, read from this process and its host. */
+/**
+ * GET /api/version and GET /api/system/info: what runs here, read from this process and its host.
+ * The version is public (clients check compatibility before logging in); the host facts (hostname,
+ * kernel release, pid, memory) help an attacker fingerprint the machine, so they need a viewer
+ * token (issue 14, item 11c).
+ */
 import { availableParallelism, cpus, freemem, hostname, loadavg, platform, release, totalmem, uptime } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { VELOFLUX_VERSION } from '../../../shared/version.js';
 import type { ApiContext } from '../api-context.js';
+import { bearer, withErrors } from '../schemas.js';
 
 const versionSchema = {
   type: 'object',
@@ -33,18 +39,22 @@ export function registerSystemRoutes(app: FastifyInstance, context: ApiContext, 
     ipcProtocol,
   }));
 
-  app.get('/api/system/info', { schema: { tags: ['system'], summary: 'Host and process facts of the answering worker', response: { 200: systemInfoSchema } } }, async () => {
-    const memory = process.memoryUsage();
-    return {
-      hostname: hostname(),
-      os: { platform: platform(), release: release() },
-      node: process.version,
-      cpus: { count: availableParallelism(), model: cpus()[0]?.model ?? 'unknown' },
-      memory: { totalBytes: totalmem(), freeBytes: freemem() },
-      load: loadavg().map((l) => Math.round(l * 100) / 100),
-      uptimeSeconds: Math.round(uptime()),
-      workers: context.config().server.workers as number,
-      process: { pid: process.pid, rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, uptimeSeconds: Math.round(process.uptime()) },
-    };
-  });
+  app.get(
+    '/api/system/info',
+    { schema: { tags: ['system'], summary: 'Host and process facts of the answering worker (viewer token)', security: bearer, response: withErrors({ 200: systemInfoSchema }, 401) }, onRequest: context.auth.require('viewer') },
+    async () => {
+      const memory = process.memoryUsage();
+      return {
+        hostname: hostname(),
+        os: { platform: platform(), release: release() },
+        node: process.version,
+        cpus: { count: availableParallelism(), model: cpus()[0]?.model ?? 'unknown' },
+        memory: { totalBytes: totalmem(), freeBytes: freemem() },
+        load: loadavg().map((l) => Math.round(l * 100) / 100),
+        uptimeSeconds: Math.round(uptime()),
+        workers: context.config().server.workers as number,
+        process: { pid: process.pid, rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, uptimeSeconds: Math.round(process.uptime()) },
+      };
+    },
+  );
 }

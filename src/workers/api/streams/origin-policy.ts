@@ -4,11 +4,10 @@
  * any site a user visits could read the streams that need no token (cross-site WebSocket hijacking).
  */
 
+import { parseHostHeader } from '../host-policy.js';
+
 /** The port an Origin implies when it names none (RFC 6454 §4: the scheme's default port). */
 const DEFAULT_PORTS: Readonly<Record<string, string>> = { 'http:': '80', 'ws:': '80', 'https:': '443', 'wss:': '443' };
-
-/** `host[:port]` of a Host header, IPv6 literals in brackets (RFC 9110 §7.2). */
-const HOST_HEADER = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d+))?$/;
 
 export class OriginPolicy {
   readonly #allowsEveryOrigin: boolean;
@@ -40,8 +39,7 @@ function isSameOrigin(origin: string, host: string): boolean {
     return false; // includes the opaque origin "null" (sandboxed frames, file: pages)
   }
   const originPort = url.port || DEFAULT_PORTS[url.protocol];
-  const parts = HOST_HEADER.exec(host);
-  if (originPort === undefined || parts === null) return false;
-  const [, hostname, hostPort] = parts;
-  return url.hostname === hostname!.toLowerCase() && Number(originPort) === Number(hostPort ?? originPort);
+  const parsed = parseHostHeader(host);
+  if (originPort === undefined || parsed === undefined) return false;
+  return url.hostname === parsed.hostname && Number(originPort) === Number(parsed.port ?? originPort);
 }

@@ -1,50 +1,79 @@
 /**
- * One stream's subscribers, grouped by tenant scope, with the last message of each scope so a client
- * that connects (or authenticates) gets a snapshot at once instead of waiting for the next update.
+ * One stream's subscribers, grouped by audience, and the newest publish as a view: what each
+ * audience sees of it. A group's message is rendered from the view once per publish (shared by the
+ * whole group) and on demand for a group that appears between publishes, so a client that connects
+ * or authenticates gets its snapshot at once, and audiences nobody listens to cost nothing.
  */
 import type { StreamName } from '../../../shared/api-feed.js';
 import type { StreamClient } from './stream-client.js';
+import { encodeStreamMessage } from './stream-protocol.js';
 
-interface ScopeGroup {
+/** The audience of a client that sent no token (public streams only). */
+export const ANONYMOUS: unique symbol = Symbol('anonymous');
+
+/**
+ * Who reads a message: ANONYMOUS, null for the whole-cluster view of users without a tenant
+ * (platform admins, operators and viewers), or the id of the tenant the user belongs to.
+ */
+export type StreamAudience = typeof ANONYMOUS | string | null;
+
+/**
+ * The data one publish sends each audience, or undefined to send it nothing. A stream's access
+ * rules live in its views: an audience receives only what its view returns, never another's data.
+ */
+export type StreamView = (audience: StreamAudience) => unknown;
+
+interface AudienceGroup {
   readonly subscribers: Set<StreamClient>;
-  last: Buffer | undefined;
+  /** The current view rendered for this audience; undefined when the view gives it nothing. */
+  message: Buffer | undefined;
 }
 
 export class StreamChannel {
   readonly name: StreamName;
   readonly isPrivate: boolean;
-  /** Keyed by tenant; `null` is the unscoped, whole-cluster view. Bounded by the number of tenants. */
-  readonly #scopes = new Map<string | null, ScopeGroup>();
+  /** Only audiences with subscribers: bounded by the number of tenants (plus anonymous and platform). */
+  readonly #groups = new Map<StreamAudience, AudienceGroup>();
+  #view: StreamView | undefined;
+  #viewTs = 0;
 
   constructor(name: StreamName, isPrivate: boolean) {
     this.name = name;
     this.isPrivate = isPrivate;
   }
 
-  /** Adds the client to its tenant's group; returns the snapshot to send it, if anything was published yet. */
+  /** Adds the client to its audience's group; returns the snapshot to send it, if anything was published yet. */
   subscribe(client: StreamClient): Buffer | undefined {
-    const group = this.#group(client.tenant);
+    let group = this.#groups.get(client.audience);
+    if (group === undefined) {
+      group = { subscribers: new Set(), message: this.#render(client.audience) };
+      this.#groups.set(client.audience, group);
+    }
     group.subscribers.add(client);
-    return group.last;
+    return group.message;
   }
 
   unsubscribe(client: StreamClient): void {
-    this.#scopes.get(client.tenant)?.subscribers.delete(client);
+    const group = this.#groups.get(client.audience);
+    if (group === undefined || !group.subscribers.delete(client)) return;
+    // An empty group's message would go stale; it is rendered again if the audience comes back.
+    if (group.subscribers.size === 0) this.#groups.delete(client.audience);
   }
 
-  /** Keeps `message` as the scope's snapshot and returns who should receive it now. */
-  record(tenant: string | null, message: Buffer): ReadonlySet<StreamClient> {
-    const group = this.#group(tenant);
-    group.last = message;
-    return group.subscribers;
-  }
-
-  #group(tenant: string | null): ScopeGroup {
-    let group = this.#scopes.get(tenant);
-    if (group === undefined) {
-      group = { subscribers: new Set(), last: undefined };
-      this.#scopes.set(tenant, group);
+  /** Makes `view` the stream's state and hands each subscriber its audience's message (one Buffer per audience). */
+  publish(view: StreamView, ts: number, deliver: (client: StreamClient, message: Buffer) => void): void {
+    this.#view = view;
+    this.#viewTs = ts;
+    for (const [audience, group] of this.#groups) {
+      group.message = this.#render(audience);
+      if (group.message === undefined) continue;
+      for (const client of group.subscribers) deliver(client, group.message);
     }
-    return group;
+  }
+
+  #render(audience: StreamAudience): Buffer | undefined {
+    if (this.#view === undefined) return undefined;
+    const data = this.#view(audience);
+    return data === undefined ? undefined : encodeStreamMessage(this.name, data, this.#viewTs);
   }
 }

@@ -1,16 +1,15 @@
 /**
  * The WebSocket streams of the main API (`/api/ws/<stream>`, DESIGN.md §2), at transport level: the
  * API server hands it every upgrade request under /api/ws/. It owns the handshake (path, Origin),
- * the private-stream auth exchange, fan-out of what the worker publishes, keepalive and the
+ * the `auth` exchange, fan-out of what the worker publishes, keepalive and the
  * slow-consumer limit. Publishing is the caller's job: the primary sends one update per tick and each
  * worker calls `publish` once, so no stream does per-connection timers or queries.
  *
- * Tenant scoping (private streams): a client reads the scope of the identity its token proves. A
- * user of tenant T receives only `publish(stream, data, { tenant: T })`; a tenant-less user (tenant
- * null, e.g. a platform admin) receives only the unscoped publish, the whole-cluster view. The feeder
- * therefore publishes a private stream once per tenant plus once unscoped. Public streams have no
- * identity, so only their unscoped publish is delivered; tenant-scoped ones are dropped, which keeps
- * tenant data off anonymous streams even if a stream that is private by default is configured public.
+ * Audiences: every client reads one view of each publish, chosen by the identity its token proves
+ * (stream-channel.ts): ANONYMOUS on a public stream until it authenticates, then its tenant, or null
+ * (the whole-cluster view) for a user without a tenant. A publish is a view function, so what each
+ * audience may see is decided in one place by the feeder; the hub never sends an audience anything
+ * its view did not return, and a private stream has no anonymous audience at all.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -19,14 +18,13 @@ import type { StreamName } from '../../../shared/api-feed.js';
 import { VelofluxError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/log.js';
 import { OriginPolicy } from './origin-policy.js';
-import { StreamChannel } from './stream-channel.js';
+import { StreamChannel, type StreamView } from './stream-channel.js';
 import { StreamClient } from './stream-client.js';
 import {
   AUTH_OK_MESSAGE,
   AUTH_REQUIRED_MESSAGE,
   STREAM_CLOSE_CODES,
   STREAM_PATH_PREFIX,
-  encodeStreamMessage,
   parseAuthMessage,
 } from './stream-protocol.js';
 import { rejectUpgrade } from './upgrade-rejection.js';
@@ -64,7 +62,7 @@ export interface StreamHubStats {
   droppedSlowConsumers: number;
   /** Clients that did not answer a ping before the next one. */
   droppedDead: number;
-  /** Private-stream clients closed with 4401: bad or missing `auth`, rejected token, timeout. */
+  /** Clients closed with 4401: bad or missing `auth`, rejected token, timeout. */
   rejectedAuth: number;
 }
 
@@ -140,17 +138,17 @@ export class StreamHub {
   }
 
   /**
-   * Sends `data` to every subscriber of `stream` in `scope` (unscoped when omitted) and keeps it as
-   * that scope's snapshot for clients that connect later. Serialised once, whatever the fan-out.
+   * Sends every subscriber of `stream` what `view` returns for its audience and keeps the view as
+   * the snapshot for clients that connect or authenticate later. The view runs, and its result is
+   * serialised, once per audience with subscribers, whatever the fan-out.
    */
-  publish(stream: StreamName, data: unknown, scope?: { tenant: string | null }): void {
+  publish(stream: StreamName, view: StreamView): void {
     const channel = this.#channels.get(STREAM_PATH_PREFIX + stream);
     if (channel === undefined) throw new RangeError(`Unknown stream "${stream}"`);
-    const tenant = scope?.tenant ?? null;
-    if (!channel.isPrivate && tenant !== null) return;
-    const message = encodeStreamMessage(stream, data, Date.now());
-    for (const client of channel.record(tenant, message)) this.#send(client, message);
+    channel.publish(view, Date.now(), this.#deliver);
   }
+
+  readonly #deliver = (client: StreamClient, message: Buffer): void => this.#send(client, message);
 
   stats(): StreamHubStats {
     const clients: Record<string, number> = {};
@@ -183,21 +181,25 @@ export class StreamHub {
     socket.on('pong', () => {
       client.awaitingPong = false;
     });
+    // Only the first message matters; later ones are read (bounded by maxPayload) and ignored.
+    socket.once('message', (data, isBinary) => this.#authenticate(client, data, isBinary));
+    // A public stream serves the anonymous view at once; `auth` may upgrade it later.
     if (!channel.isPrivate) return this.#subscribe(client);
     client.authDeadline = performance.now() + this.#authTimeoutMs;
     this.#awaitingAuth.add(client);
-    // Only the first message matters; later ones are read (bounded by maxPayload) and ignored.
-    socket.once('message', (data, isBinary) => this.#authenticate(client, data, isBinary));
     this.#send(client, AUTH_REQUIRED_MESSAGE);
   }
 
   #authenticate(client: StreamClient, data: RawData, isBinary: boolean): void {
-    if (!this.#awaitingAuth.delete(client)) return; // timed out or closed meanwhile
+    if (!this.#clients.has(client)) return; // timed out or closed meanwhile
+    this.#awaitingAuth.delete(client);
     client.authDeadline = Number.POSITIVE_INFINITY;
     const token = parseAuthMessage(data, isBinary);
     const identity = token === undefined ? undefined : this.#identify(token);
     if (identity === undefined) return this.#refuseAuth(client, 'authentication failed');
-    client.tenant = identity.tenant;
+    // Off the anonymous view (public streams) before anything of the user's view is sent.
+    client.channel.unsubscribe(client);
+    client.audience = identity.tenant;
     this.#send(client, AUTH_OK_MESSAGE);
     this.#subscribe(client);
   }

@@ -1,8 +1,19 @@
 /**
  * The wire protocol of the `/api/ws/*` streams (DESIGN.md §2). Every data message is
- * `{"type": "<stream>", "data": ..., "ts": <ms since epoch>}`. Private streams open with
- * `{"type":"auth_required"}` and wait for `{"type":"auth","token":"<accessToken>"}` because browsers
- * cannot set an Authorization header on a WebSocket; the server answers `{"type":"auth_ok"}`.
+ * `{"type": "<stream>", "data": ..., "ts": <ms since epoch>}`. Browsers cannot set an Authorization
+ * header on a WebSocket, so a client proves who it is with a message instead:
+ *
+ * - Private streams open with `{"type":"auth_required"}` and wait for
+ *   `{"type":"auth","token":"<accessToken>"}`; the server answers `{"type":"auth_ok"}` and then
+ *   streams the user's view.
+ * - Public streams stream the anonymous view at once (instance-wide aggregates only: no pool,
+ *   route or backend names, no URLs, no alerts). A client may send the same `auth` message at any
+ *   time to upgrade: after `{"type":"auth_ok"}` it receives the snapshot of its user's view and
+ *   only that view from then on (a tenant's user: that tenant's objects; a user without a tenant:
+ *   everything).
+ *
+ * On either kind, the first message a client sends is taken as its `auth`: one that is not a valid
+ * `auth`, or a token that is refused, closes the stream with 4401; later messages are ignored.
  */
 import type { RawData } from 'ws';
 import type { StreamName } from '../../../shared/api-feed.js';
@@ -14,7 +25,7 @@ export const STREAM_CLOSE_CODES = {
   goingAway: 1001,
   /**
    * Private-use range (RFC 6455 §7.4.2: 4000-4999), chosen to read like HTTP 401: the first message
-   * was not a valid `auth`, the token was rejected, or no `auth` came within the timeout.
+   * was not a valid `auth`, the token was rejected, or (private streams) no `auth` came in time.
    */
   authFailed: 4401,
 } as const;
