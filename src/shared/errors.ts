@@ -49,6 +49,7 @@ export const ERRORS = {
   VF_ERR_REGISTRATION_CLOSED: { status: 403, message: 'Registration is closed: ask an administrator for an account' },
   VF_ERR_INVITE_INVALID: { status: 403, message: 'The invite code is not valid, was already used or has expired' },
   VF_ERR_ORIGIN_NOT_ALLOWED: { status: 403, message: 'This Origin may not open a WebSocket stream' },
+  VF_ERR_LAST_ADMIN: { status: 409, message: 'The last active platform admin cannot be removed, demoted or disabled' },
   VF_ERR_TENANT_SUSPENDED: { status: 403, message: 'Your tenant is suspended: its users may read but not change anything' },
 } as const;
 

@@ -8,6 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { API_STREAMS } from '../../shared/api-feed.js';
+import { Accounts } from '../../shared/auth/accounts.js';
 import { AccessTokens } from '../../shared/auth/jwt.js';
 import { LoginThrottle } from '../../shared/auth/login-throttle.js';
 import { ENDED_SESSIONS_NAMESPACE, RefreshTokens } from '../../shared/auth/refresh-tokens.js';
@@ -53,8 +54,9 @@ function servicesFor(deps: ApiDependencies): ApiContext {
     users,
     auth,
     refreshTokens,
+    accounts: new Accounts(users, refreshTokens),
     throttle: new LoginThrottle(deps.state),
-    registration: new Registration(deps.state, users, { mode: api.registration }),
+    registration: new Registration(deps.state, users, { mode: api.registration, tenantExists: async (id) => (await tenants.get(id)) !== undefined }),
     tenants,
   };
 }
