@@ -80,14 +80,14 @@ const configured = async (id: string): Promise<boolean> =>
 
 const REFUSED: [string, string, string, string][] = [
   // [what, backend id, url, rule]
-  ["the instance's own /metrics port", 'acme-metrics', `http://127.0.0.1:${METRICS_PORT}`, 'own-listener'],
-  ['the admin API port', 'acme-admin', `http://127.0.0.1:${vf.adminPort}`, 'own-listener'],
-  ["the proxy's own port", 'acme-proxy', `http://127.0.0.1:${vf.port}`, 'own-listener'],
-  ['the main API port', 'acme-api', `http://127.0.0.1:${vf.apiPort}`, 'own-listener'],
-  ['the cloud metadata address', 'acme-metadata', 'http://169.254.169.254', 'metadata'],
-  ['IPv6 loopback', 'acme-v6', `http://[::1]:${ACME.port}`, 'loopback'],
-  ['the unspecified address', 'acme-zero', `http://0.0.0.0:${ACME.port}`, 'unspecified'],
-  ["another tenant's upstream", 'acme-theirs', GLOBEX.url, 'other-tenant'],
+  ["the instance's own /metrics port", 'acme.metrics', `http://127.0.0.1:${METRICS_PORT}`, 'own-listener'],
+  ['the admin API port', 'acme.admin', `http://127.0.0.1:${vf.adminPort}`, 'own-listener'],
+  ["the proxy's own port", 'acme.proxy', `http://127.0.0.1:${vf.port}`, 'own-listener'],
+  ['the main API port', 'acme.api', `http://127.0.0.1:${vf.apiPort}`, 'own-listener'],
+  ['the cloud metadata address', 'acme.metadata', 'http://169.254.169.254', 'metadata'],
+  ['IPv6 loopback', 'acme.v6', `http://[::1]:${ACME.port}`, 'loopback'],
+  ['the unspecified address', 'acme.zero', `http://0.0.0.0:${ACME.port}`, 'unspecified'],
+  ["another tenant's upstream", 'acme.theirs', GLOBEX.url, 'other-tenant'],
 ];
 
 for (const [what, id, url, rule] of REFUSED) {
@@ -106,24 +106,24 @@ t.test("the tenant's route still reaches its own upstream, not the metrics", asy
 });
 
 t.test('a host name that resolves to a refused address is refused when added', async (t) => {
-  const res = await api('/api/backends', globex, { id: 'globex-local', pool: 'globex-web', url: `http://localhost:${GLOBEX.port}` });
+  const res = await api('/api/backends', globex, { id: 'globex.local', pool: 'globex-web', url: `http://localhost:${GLOBEX.port}` });
   t.match(res, { status: 403, body: { error: { code: 'VF_ERR_BACKEND_ADDRESS_DENIED', message: /rule "loopback"/ } } });
-  t.notOk(await configured('globex-local'));
-  t.match(await auditOf('globex-web/globex-local'), { outcome: 'rejected', url: `http://localhost:${GLOBEX.port}`, addressPolicy: { rule: 'loopback' } });
+  t.notOk(await configured('globex.local'));
+  t.match(await auditOf('globex-web/globex.local'), { outcome: 'rejected', url: `http://localhost:${GLOBEX.port}`, addressPolicy: { rule: 'loopback' } });
 });
 
 t.test('private addresses pass by default; the backend is marked as the tenant\'s', async (t) => {
-  const res = await api('/api/backends', globex, { id: 'globex-private', pool: 'globex-web', url: 'http://10.1.2.3:8080', weight: 0 });
+  const res = await api('/api/backends', globex, { id: 'globex.private', pool: 'globex-web', url: 'http://10.1.2.3:8080', weight: 0 });
   t.equal(res.status, 201, JSON.stringify(res.body));
   const pools = ((await (await vf.admin('/admin/config')).json()) as { pools: { name: string; backends: { id: string; tenant?: string }[] }[] }).pools;
-  t.match(pools.find((p) => p.name === 'globex-web')!.backends.find((b) => b.id === 'globex-private'), { tenant: 'globex' }, 'workers hold its connections to the policy too');
-  t.match(await auditOf('globex-web/globex-private'), { outcome: 'applied', url: 'http://10.1.2.3:8080', addressPolicy: { tenant: 'globex', outcome: 'allowed' } });
+  t.match(pools.find((p) => p.name === 'globex-web')!.backends.find((b) => b.id === 'globex.private'), { tenant: 'globex' }, 'workers hold its connections to the policy too');
+  t.match(await auditOf('globex-web/globex.private'), { outcome: 'applied', url: 'http://10.1.2.3:8080', addressPolicy: { tenant: 'globex', outcome: 'allowed' } });
 });
 
 t.test('a tenant operator cannot override the policy', async (t) => {
-  const res = await api('/api/backends', acme, { id: 'acme-sneaky', pool: 'acme-web', url: 'http://169.254.169.254', allowUnsafeAddress: true });
+  const res = await api('/api/backends', acme, { id: 'acme.sneaky', pool: 'acme-web', url: 'http://169.254.169.254', allowUnsafeAddress: true });
   t.match(res, { status: 403, body: { error: { code: 'VF_ERR_FORBIDDEN' } } });
-  t.notOk(await configured('acme-sneaky'));
+  t.notOk(await configured('acme.sneaky'));
 });
 
 t.test('a platform admin is held to the tenant pool\'s policy too, and may override it explicitly, on the record', async (t) => {
@@ -139,7 +139,7 @@ t.test('a platform admin is held to the tenant pool\'s policy too, and may overr
 
 t.test("a tenant's backend is held to the policy in force on every connection, after DNS", async (t) => {
   // Allowed when added (localhost resolves to 127.0.0.1, which acme's policy allows)...
-  const add = await api('/api/backends', acme, { id: 'acme-byname', pool: 'acme-web', url: `http://localhost:${ACME.port}` });
+  const add = await api('/api/backends', acme, { id: 'acme.byname', pool: 'acme-web', url: `http://localhost:${ACME.port}` });
   t.equal(add.status, 201, JSON.stringify(add.body));
   const drain = await fetch(`${vf.apiUrl}/api/backends/acme-1`, { method: 'PUT', headers: { authorization: `Bearer ${acme}`, 'content-type': 'application/json' }, body: JSON.stringify({ drain: true }) });
   t.equal(drain.status, 200);

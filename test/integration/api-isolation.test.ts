@@ -5,7 +5,8 @@
  * without a valid token (none, garbage, expired). Tenant users must not read or change another
  * tenant's objects (404 with the not-found code, as for ids that do not exist, and the object is
  * unchanged afterwards), viewers must not write (403), only admins manage users (403), and every
- * error comes in the VeloFlux shape.
+ * error comes in the VeloFlux shape. Backend ids are per tenant: an acme user's backends are
+ * "acme.<name>" (issue 14, item 8).
  */
 import t, { type Test } from 'tap';
 import { createHmac } from 'node:crypto';
@@ -108,6 +109,22 @@ const acmeMade = await Promise.all(
   (['acmeOperator', 'acmeViewer'] as const).map(async (who) => created(await call('/api/admin/users', { token: tokens.acmeAdmin, body: { email: email(who), password: PASSWORD, role: who === 'acmeOperator' ? 'operator' : 'viewer' } }), who)),
 );
 await Promise.all((['operator', 'viewer', 'acmeOperator', 'acmeViewer', 'globexViewer'] as const).map(async (who) => (tokens[who] = await login(email(who)))));
+// Accounts the PATCH and DELETE /api/admin/users/{id} rows act on: one to change per tenant, one
+// to delete per tenant and admin (each admin deletes its own).
+const targets: Record<string, string> = {};
+const ADMINS = ['admin', 'acmeAdmin'] as const;
+await Promise.all(
+  [
+    ['patch-platform', null],
+    ['patch-acme', 'acme'],
+    ['patch-globex', 'globex'],
+    ...ADMINS.flatMap((who) => [[`del-acme-${who}`, 'acme'], [`del-globex-${who}`, 'globex']]),
+  ].map(async ([name, tenant]) => {
+    const res = created(await call('/api/admin/users', { token: tokens.admin, body: { email: email(name!), password: PASSWORD, role: 'viewer', tenant } }), name!);
+    targets[name!] = res.body.id as string;
+  }),
+);
+const rootId = (await call('/api/auth/me', { token: tokens.admin })).body.id as string;
 tokens.none = undefined;
 tokens.garbage = 'garbage.not-a.token';
 {
@@ -135,7 +152,7 @@ const snapshot = async () => ({
 const globexBefore = await snapshot();
 
 interface Row {
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   readonly path: string | ((who: Caller) => string);
   readonly body?: (who: Caller) => unknown;
   /** Status per principal; a principal left out does not call this row (its call would change B's object legitimately). */
@@ -183,7 +200,10 @@ const rows: Row[] = [
     check: (t, who, body) => {
       const list = body.users as { email: string; tenant: string | null }[];
       if (who === 'admin') t.ok([TEST_API_ADMIN.email, ...USERS.slice(1).map(email)].every((e) => list.some((u) => u.email === e)), 'every user');
-      else t.same(list.map((u) => [u.email, u.tenant]).sort(), ACME_USERS.map((w) => [email(w), 'acme']).sort(), 'the acme users only');
+      else {
+        t.same([...new Set(list.map((u) => u.tenant))], ['acme'], 'the acme users only');
+        t.ok(ACME_USERS.every((w) => list.some((u) => u.email === email(w))), 'all of them');
+      }
     },
   },
   {
@@ -196,6 +216,17 @@ const rows: Row[] = [
   // Naming another tenant answers like naming one that does not exist: its existence is not confirmed.
   { method: 'POST', path: '/api/admin/users', body: (who) => ({ email: `globex-by-${who.toLowerCase()}@test.local`, password: PASSWORD, role: 'admin', tenant: 'globex' }), expect: fill({ admin: 201, acmeAdmin: 400 }, 403) },
   { method: 'POST', path: '/api/admin/users', body: (who) => ({ email: `nope-by-${who.toLowerCase()}@test.local`, password: PASSWORD, role: 'viewer', tenant: 'nope' }), expect: fill({ admin: 400, acmeAdmin: 400 }, 403) },
+  // Changing and deleting accounts (issue 14, item 7): a tenant admin reaches its tenant's only;
+  // another tenant's account or a platform one answers like a missing id.
+  { method: 'PATCH', path: () => `/api/admin/users/${targets['patch-acme']}`, body: () => ({ role: 'operator' }), expect: fill({ admin: 200, acmeAdmin: 200 }, 403), check: (t, _who, body) => t.match(body, { email: email('patch-acme'), role: 'operator', tenant: 'acme' }) },
+  { method: 'PATCH', path: () => `/api/admin/users/${targets['patch-globex']}`, body: () => ({ disabled: true }), expect: fill({ admin: 200, acmeAdmin: 404 }, 403), check: (t, _who, body) => t.match(body, { disabled: true }) },
+  { method: 'PATCH', path: () => `/api/admin/users/${targets['patch-platform']}`, body: () => ({ role: 'operator' }), expect: fill({ admin: 200, acmeAdmin: 404 }, 403) },
+  { method: 'PATCH', path: '/api/admin/users/nope', body: () => ({ role: 'operator' }), expect: fill({ admin: 404, acmeAdmin: 404 }, 403) },
+  { method: 'PATCH', path: () => `/api/admin/users/${rootId}`, body: () => ({ role: 'operator' }), expect: fill({ admin: 409, acmeAdmin: 404 }, 403), conflict: 'VF_ERR_LAST_ADMIN' },
+  { method: 'DELETE', path: (who) => `/api/admin/users/${targets[`del-acme-${who}`] ?? targets['del-acme-admin']}`, expect: fill({ admin: 204, acmeAdmin: 204 }, 403) },
+  { method: 'DELETE', path: (who) => `/api/admin/users/${targets[`del-globex-${who}`] ?? targets['del-globex-admin']}`, expect: fill({ admin: 204, acmeAdmin: 404 }, 403) },
+  { method: 'DELETE', path: '/api/admin/users/nope', expect: fill({ admin: 404, acmeAdmin: 404 }, 403) },
+  { method: 'DELETE', path: () => `/api/admin/users/${rootId}`, expect: fill({ admin: 409, acmeAdmin: 404 }, 403), conflict: 'VF_ERR_LAST_ADMIN' },
 
   // Instance-wide data: platform users only.
   {
@@ -227,7 +258,15 @@ const rows: Row[] = [
     path: '/api/backends',
     body: (who) => ({ id: `acme-new-${who}`, pool: 'acme-web', url: ACME.url }),
     expect: fill({ admin: 201, operator: 201, acmeAdmin: 201, acmeOperator: 201 }, 403),
-    check: (t, who, body) => t.same(body, { id: `acme-new-${who}`, pool: 'acme-web', url: ACME.url, weight: 1, drain: false }),
+    // A tenant user's id lands in its tenant's name space; a platform user's stays as given.
+    check: (t, who, body) => t.same(body, { id: `${ACME_USERS.includes(who) ? 'acme.' : ''}acme-new-${who}`, pool: 'acme-web', url: ACME.url, weight: 1, drain: false }),
+  },
+  {
+    method: 'GET',
+    path: (who) => `/api/backends/${ACME_USERS.includes(who) ? 'acme.' : ''}acme-new-${who === 'acmeViewer' ? 'acmeOperator' : who}`,
+    expect: fill({ admin: 200, operator: 200, acmeAdmin: 200, acmeOperator: 200, acmeViewer: 200 }, 404),
+    notFound: 'VF_ERR_BACKEND_NOT_FOUND',
+    check: (t, who, body) => t.match(body.id, ACME_USERS.includes(who) ? /^acme\.acme-new-/ : /^acme-new-/, 'the id as the list shows it'),
   },
   { method: 'POST', path: '/api/backends', body: (who) => ({ id: `new-globex-${who}`, pool: 'globex-web', url: GLOBEX.url }), expect: fill({ admin: 201, operator: 201, acmeAdmin: 404, acmeOperator: 404 }, 403), notFound: 'VF_ERR_POOL_NOT_FOUND' },
   { method: 'POST', path: '/api/backends', body: (who) => ({ id: `new-shared-${who}`, pool: 'shared', url: SHARED.url }), expect: fill({ admin: 201, operator: 201, acmeAdmin: 404, acmeOperator: 404 }, 403), notFound: 'VF_ERR_POOL_NOT_FOUND' },
@@ -326,7 +365,12 @@ t.test("tenant acme changed nothing of globex's", async (t) => {
   for (const who of ['admin', 'operator']) t.equal((await asAdmin(`/api/backends/del-globex-${who}`)).status, 404, `del-globex-${who} was deleted by the platform ${who}`);
   for (const who of ['acmeAdmin', 'acmeOperator']) t.equal((await asAdmin(`/api/backends/new-globex-${who}`)).status, 404, `new-globex-${who} was never added`);
   const users = (await asAdmin('/api/admin/users')).body.users as { email: string; tenant: string | null }[];
-  t.same(users.filter((u) => u.tenant === 'globex').map((u) => u.email).sort(), ['globex-by-admin@test.local', email('globexViewer')], 'the globex users: only those the platform admin made');
+  t.same(
+    users.filter((u) => u.tenant === 'globex').map((u) => u.email).sort(),
+    [email('del-globex-acmeAdmin'), 'globex-by-admin@test.local', email('globexViewer'), email('patch-globex')],
+    'the globex users: only those the platform admin made, less the one it deleted (the acme admin deleted none)',
+  );
+  t.match(users.find((u) => u.email === email('patch-globex')), { disabled: true, role: 'viewer' }, 'changed by the platform admin only');
   const answered = new Set<string>();
   for (let i = 0; i < 8; i++) answered.add(await proxied('/globex/x'));
   t.same([...answered], ['globex'], 'globex traffic still reaches globex');
@@ -339,9 +383,10 @@ t.test('another tenant answers exactly like one that does not exist', async (t) 
     ['PUT backend', await as('/api/backends/globex-1', { method: 'PUT', body: { weight: 0 } }), await as('/api/backends/nope-1', { method: 'PUT', body: { weight: 0 } })],
     ['DELETE backend', await as('/api/backends/globex-1', { method: 'DELETE' }), await as('/api/backends/nope-1', { method: 'DELETE' })],
     ['POST into pool', await as('/api/backends', { body: { id: 'z1', pool: 'globex-web', url: ACME.url } }), await as('/api/backends', { body: { id: 'z1', pool: 'nope-web', url: ACME.url } })],
-    // Ids are global: a tenant's own start with its id, so adding another tenant's id into one's
-    // own pool is refused for the id's shape, never with "already exists".
-    ['POST with its id', await as('/api/backends', { body: { id: 'globex-1', pool: 'acme-web', url: ACME.url } }), await as('/api/backends', { body: { id: 'nope-1', pool: 'acme-web', url: ACME.url } })],
+    // Ids are per tenant: another tenant's id is refused for its shape, never with "already exists"...
+    ['POST with its id', await as('/api/backends', { body: { id: 'globex.z1', pool: 'acme-web', url: ACME.url } }), await as('/api/backends', { body: { id: 'nope.z1', pool: 'acme-web', url: ACME.url } })],
+    // ...and a short name that is another tenant's id lands in one's own space, like any other.
+    ['POST a platform id', await as('/api/backends', { body: { id: 'globex-1', pool: 'acme-web', url: ACME.url } }), await as('/api/backends', { body: { id: 'nope-1', pool: 'acme-web', url: ACME.url } })],
   ];
   const adminOf = (path: string, init: { method?: string; body?: unknown } = {}) => call(path, { token: tokens.acmeAdmin, ...init });
   pairs.push(['GET tenant', await adminOf('/api/tenants/globex'), await adminOf('/api/tenants/nope')]);
@@ -349,7 +394,7 @@ t.test('another tenant answers exactly like one that does not exist', async (t) 
   pairs.push(['user in tenant', await adminOf('/api/admin/users', { body: { email: 'x1@test.local', password: PASSWORD, role: 'viewer', tenant: 'globex' } }), await adminOf('/api/admin/users', { body: { email: 'x1@test.local', password: PASSWORD, role: 'viewer', tenant: 'nope' } })]);
   for (const [what, other, missing] of pairs) {
     const normalise = (a: Answer) => JSON.stringify(a).replace(/globex-1|globex-web|globex/g, 'X').replace(/nope-1|nope-web|nope/g, 'X');
-    t.equal(normalise(other), normalise(missing), `${what}: ${other.status} ${other.body.error.code}, same as for a missing id`);
+    t.equal(normalise(other), normalise(missing), `${what}: ${other.status} ${other.body.error?.code ?? other.body.id}, same as for a missing id`);
   }
 });
 

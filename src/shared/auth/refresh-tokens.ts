@@ -9,6 +9,12 @@
  * Records stay bounded: `prune()` (run now and then by the primary) deletes expired tokens,
  * tokens of revoked families, and revocation records once no token of their family can still be
  * valid. A rotated token is kept until its own expiry so a late reuse is still detected.
+ *
+ * Ending a session also ends its access tokens (issue 14, item 4): every revocation writes an
+ * `ended-sessions` record, which every worker holds a replica of (state/namespaces.ts), so the
+ * authenticator refuses the token's `sid` with a local read. That record lives only as long as an
+ * access token of the session can (access lifetime + clock skew), not the family record's two
+ * refresh lifetimes, which keeps the replica as small as the logouts of the last few minutes.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { VelofluxError } from '../errors.js';
@@ -16,7 +22,17 @@ import type { StateStore } from '../state/store.js';
 
 export const REFRESH_TOKENS_NAMESPACE = 'refresh-tokens';
 export const TOKEN_FAMILIES_NAMESPACE = 'token-families';
+/** Replicated to every worker: the sessions whose access tokens must stop working now. */
+export const ENDED_SESSIONS_NAMESPACE = 'ended-sessions';
 export const DEFAULT_REFRESH_TTL_SECONDS = 7 * 24 * 3600;
+/** Longer than any access-token lifetime a config is likely to set; callers pass the real one. */
+export const DEFAULT_ACCESS_TTL_SECONDS = 24 * 3600;
+/**
+ * An ended-session record outlives the last access token of its session by this much beyond the
+ * token's own lifetime: the verifier's clock skew (jwt.ts CLOCK_SKEW_SECONDS) plus a rotation
+ * that raced the revocation and signed one more token a moment after it.
+ */
+const ENDED_SESSION_MARGIN_MS = 60_000;
 
 const TOKEN_BYTES = 32;
 /** 32 bytes in base64url, unpadded. */
@@ -31,6 +47,13 @@ interface RefreshTokenRecord {
   readonly usedAt?: number;
 }
 
+/** A session whose access tokens are refused; `expiresAt`: when none of them can be valid anyway. */
+export interface EndedSessionRecord {
+  readonly userId: string;
+  readonly endedAt: number;
+  readonly expiresAt: number;
+}
+
 interface FamilyRecord {
   readonly userId: string;
   readonly revoked: true;
@@ -41,6 +64,8 @@ interface FamilyRecord {
 
 export interface RefreshTokenOptions {
   readonly ttlSeconds?: number;
+  /** The access-token lifetime: how long an ended session must stay listed as ended. */
+  readonly accessTtlSeconds?: number;
   /** Milliseconds since the epoch; tests move it. */
   readonly clock?: () => number;
 }
@@ -59,15 +84,18 @@ export interface RotatedRefreshToken extends IssuedRefreshToken {
 export class RefreshTokens {
   readonly #store: StateStore;
   readonly #ttlMs: number;
+  readonly #endedSessionTtlMs: number;
   readonly #clock: () => number;
 
   constructor(store: StateStore, options: RefreshTokenOptions = {}) {
     const ttlSeconds = options.ttlSeconds ?? DEFAULT_REFRESH_TTL_SECONDS;
-    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) {
-      throw new VelofluxError('VF_ERR_CONFIG_INVALID', `the refresh-token lifetime must be a whole number of seconds >= 1, not ${ttlSeconds}`);
+    const accessTtlSeconds = options.accessTtlSeconds ?? DEFAULT_ACCESS_TTL_SECONDS;
+    for (const [what, value] of [['refresh-token', ttlSeconds], ['access-token', accessTtlSeconds]] as const) {
+      if (!Number.isSafeInteger(value) || value < 1) throw new VelofluxError('VF_ERR_CONFIG_INVALID', `the ${what} lifetime must be a whole number of seconds >= 1, not ${value}`);
     }
     this.#store = store;
     this.#ttlMs = ttlSeconds * 1000;
+    this.#endedSessionTtlMs = accessTtlSeconds * 1000 + ENDED_SESSION_MARGIN_MS;
     this.#clock = options.clock ?? Date.now;
   }
 
@@ -132,11 +160,19 @@ export class RefreshTokens {
     return families.size;
   }
 
+  /** True when the session was ended (logout, reuse, user disabled): its access tokens are refused. */
+  async isEnded(familyId: string): Promise<boolean> {
+    return (await this.#store.get<EndedSessionRecord>(ENDED_SESSIONS_NAMESPACE, familyId)) !== undefined;
+  }
+
   /** Deletes what can no longer matter (see the top of this file); returns how many records went. */
   async prune(): Promise<number> {
     const now = this.#clock();
-    const families = await this.#store.list<FamilyRecord>(TOKEN_FAMILIES_NAMESPACE);
     let deleted = 0;
+    for (const [id, record] of await this.#store.list<EndedSessionRecord>(ENDED_SESSIONS_NAMESPACE)) {
+      if (record.value.expiresAt <= now) deleted += (await ignoreConflict(this.#store.delete(ENDED_SESSIONS_NAMESPACE, id, { expectedVersion: record.version }))) ? 1 : 0;
+    }
+    const families = await this.#store.list<FamilyRecord>(TOKEN_FAMILIES_NAMESPACE);
     for (const [id, record] of await this.#store.list<RefreshTokenRecord>(REFRESH_TOKENS_NAMESPACE)) {
       if (record.value.expiresAt <= now || families.has(record.value.familyId)) deleted += (await this.#forget(id, record.version)) ? 1 : 0;
     }
@@ -162,6 +198,9 @@ export class RefreshTokens {
     // Tokens of the family expire within one lifetime of the revocation; the second lifetime is
     // a margin for a rotation that raced the revocation and minted one more.
     await this.#store.put<FamilyRecord>(TOKEN_FAMILIES_NAMESPACE, familyId, { userId, revoked: true, revokedAt, expiresAt: revokedAt + 2 * this.#ttlMs });
+    // Written second: once it is there, the family is certainly refused too, so no refresh can
+    // mint a token the authenticator would accept.
+    await this.#store.put<EndedSessionRecord>(ENDED_SESSIONS_NAMESPACE, familyId, { userId, endedAt: revokedAt, expiresAt: revokedAt + this.#endedSessionTtlMs });
   }
 
   /** Deletes a token record unless it changed meanwhile (then the next prune sees it again). */

@@ -10,6 +10,10 @@
  * admin comes from bootstrapAdmin at start (VELOFLUX_ADMIN_EMAIL / VELOFLUX_ADMIN_PASSWORD), so
  * an instance reachable from the network before its operator logs in cannot be claimed by
  * whoever reaches it first.
+ *
+ * An account or invite may only name a tenant that exists (issue 14, item 7): otherwise a user
+ * made for a typo'd or deleted tenant would become a member of whichever tenant later takes that
+ * id. An invite whose tenant was deleted since is no longer valid.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { VelofluxError, type ErrorCode } from '../errors.js';
@@ -87,6 +91,8 @@ export function mayRegister(mode: RegistrationMode, context: RegistrationContext
 
 export interface RegistrationOptions {
   readonly mode?: RegistrationMode;
+  /** Whether a tenant with this id exists now. Without it every tenant is unknown (refused). */
+  readonly tenantExists?: (id: string) => Promise<boolean>;
   readonly inviteTtlSeconds?: number;
   /** Milliseconds since the epoch; tests move it. */
   readonly clock?: () => number;
@@ -106,6 +112,7 @@ export class Registration {
   readonly #users: Users;
   readonly #inviteTtlMs: number;
   readonly #clock: () => number;
+  readonly #tenantExists: (id: string) => Promise<boolean>;
 
   constructor(store: StateStore, users: Users, options: RegistrationOptions = {}) {
     const mode = options.mode ?? DEFAULT_REGISTRATION_MODE;
@@ -117,6 +124,7 @@ export class Registration {
     this.#users = users;
     this.#inviteTtlMs = ttlSeconds * 1000;
     this.#clock = options.clock ?? Date.now;
+    this.#tenantExists = options.tenantExists ?? (async () => false);
   }
 
   /** An admin invites someone as `role` (in the admin's tenant when the admin has one). */
@@ -126,8 +134,10 @@ export class Registration {
     if (actorTenant !== null && grant.tenant !== undefined && grant.tenant !== actorTenant) {
       throw new VelofluxError('VF_ERR_FORBIDDEN', `an admin of tenant "${actorTenant}" may only invite into that tenant`);
     }
+    const tenant = actorTenant ?? grant.tenant ?? null;
+    if (tenant !== null && !(await this.#tenantExists(tenant))) throw unknownTenant(tenant);
     const code = randomBytes(INVITE_BYTES).toString('base64url');
-    const invite: Invite = { role: grant.role, tenant: actorTenant ?? grant.tenant ?? null, createdBy: actor.id ?? null, expiresAt: this.#clock() + this.#inviteTtlMs };
+    const invite: Invite = { role: grant.role, tenant, createdBy: actor.id ?? null, expiresAt: this.#clock() + this.#inviteTtlMs };
     await this.#store.put<Invite>(INVITES_NAMESPACE, sha256(code), invite, { expectedVersion: 0 });
     return { code, expiresAt: invite.expiresAt };
   }
@@ -147,6 +157,9 @@ export class Registration {
       requested: { ...(input.role !== undefined ? { role: input.role } : {}), ...(input.tenant !== undefined ? { tenant: input.tenant } : {}) },
     });
     if (!decision.allowed) throw new VelofluxError(decision.code, decision.reason);
+    if (decision.tenant !== null && !(await this.#tenantExists(decision.tenant))) {
+      throw decision.via === 'invite' ? new VelofluxError('VF_ERR_INVITE_INVALID', 'the tenant of this invite no longer exists') : unknownTenant(decision.tenant);
+    }
 
     // Reserve the invite first so two registrations cannot both redeem it; give it back if the
     // account cannot be created (weak password, email taken), so a typo does not waste it.
@@ -189,6 +202,11 @@ export class Registration {
     if (record === undefined || record.value.reservedAt !== undefined || record.value.expiresAt <= this.#clock()) return undefined;
     return { id, version: record.version, invite: record.value };
   }
+}
+
+/** 400 and the same text whether the tenant never existed or was deleted. */
+function unknownTenant(tenant: string): VelofluxError {
+  return new VelofluxError('VF_ERR_VALIDATION', `no tenant "${tenant}"`);
 }
 
 function deny(code: ErrorCode, reason: string): RegistrationDecision {

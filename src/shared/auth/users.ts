@@ -167,6 +167,21 @@ export class Users {
   }
 
   /**
+   * Deletes the user and frees their email; false when there was no such user. The caller ends
+   * their sessions (RefreshTokens.revokeUser); the authenticator refuses their tokens at once,
+   * since it finds no user.
+   */
+  async delete(id: string): Promise<boolean> {
+    const user = await this.get(id);
+    if (user === undefined) return false;
+    const deleted = await this.#store.delete(USERS_NAMESPACE, id);
+    // The index is freed only if it still names this user: the email may have been taken over.
+    const claim = await this.#store.get<EmailIndexRecord>(USER_EMAILS_NAMESPACE, user.email);
+    if (claim?.value.userId === id) await this.#store.delete(USER_EMAILS_NAMESPACE, user.email, { expectedVersion: claim.version }).catch(() => undefined);
+    return deleted;
+  }
+
+  /**
    * The user with this email and password, or VF_ERR_AUTH_INVALID with the same message and,
    * within scrypt's own noise, the same time for an unknown email, a wrong password and a
    * disabled user. The throttle is asked first, so a refused attempt (429) costs no hashing.

@@ -1,4 +1,5 @@
 /** What the main API's routes read and call: nothing else reaches them. */
+import type { Accounts } from '../../shared/auth/accounts.js';
 import type { AccessTokens } from '../../shared/auth/jwt.js';
 import type { LoginThrottle } from '../../shared/auth/login-throttle.js';
 import type { RefreshTokens } from '../../shared/auth/refresh-tokens.js';
@@ -31,6 +32,7 @@ export interface ApiContext extends ApiDependencies {
   readonly refreshTokens: RefreshTokens;
   readonly throttle: LoginThrottle;
   readonly users: Users;
+  readonly accounts: Accounts;
   readonly registration: Registration;
   readonly tenants: Tenants;
   readonly auth: Authenticator;

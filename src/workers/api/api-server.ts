@@ -8,11 +8,12 @@
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { API_STREAMS } from '../../shared/api-feed.js';
+import { Accounts } from '../../shared/auth/accounts.js';
 import { AccessTokens } from '../../shared/auth/jwt.js';
 import { LoginThrottle } from '../../shared/auth/login-throttle.js';
-import { RefreshTokens } from '../../shared/auth/refresh-tokens.js';
+import { ENDED_SESSIONS_NAMESPACE, RefreshTokens } from '../../shared/auth/refresh-tokens.js';
 import { Registration } from '../../shared/auth/registration.js';
-import { Users } from '../../shared/auth/users.js';
+import { USERS_NAMESPACE, Users } from '../../shared/auth/users.js';
 import { createJsonApi, sendError } from '../../shared/http/json-api.js';
 import { IPC_PROTOCOL_VERSION } from '../../shared/ipc.js';
 import { VELOFLUX_VERSION } from '../../shared/version.js';
@@ -30,7 +31,7 @@ import { registerTenantRoutes } from './routes/tenant-routes.js';
 import { StreamHub } from './streams/stream-hub.js';
 import { STREAM_PATH_PREFIX } from './streams/stream-protocol.js';
 import { rejectUpgrade } from './streams/upgrade-rejection.js';
-import { Tenants } from './tenants.js';
+import { TENANTS_NAMESPACE, Tenants } from './tenants.js';
 
 export interface ApiServer {
   readonly app: FastifyInstance;
@@ -38,20 +39,27 @@ export interface ApiServer {
   close(): void;
 }
 
+/** A change in one of these may end an open stream's access (Authenticator.isLive). */
+const ACCESS_NAMESPACES: ReadonlySet<string> = new Set([USERS_NAMESPACE, TENANTS_NAMESPACE, ENDED_SESSIONS_NAMESPACE]);
+
 function servicesFor(deps: ApiDependencies): ApiContext {
   const { api } = deps.config().server;
-  const tokens = new AccessTokens({ secret: deps.secrets.jwtSecret, issuer: api.issuer, audience: api.audience, ttlSeconds: Math.round(api.accessTokenTtl / 1000) });
+  const accessTtlSeconds = Math.round(api.accessTokenTtl / 1000);
+  const tokens = new AccessTokens({ secret: deps.secrets.jwtSecret, issuer: api.issuer, audience: api.audience, ttlSeconds: accessTtlSeconds });
   const users = new Users(deps.state);
-  const auth = new Authenticator(tokens, (id) => users.get(id));
+  const tenants = new Tenants(deps.state);
+  const refreshTokens = new RefreshTokens(deps.state, { ttlSeconds: Math.round(api.refreshTokenTtl / 1000), accessTtlSeconds });
+  const auth = new Authenticator(tokens, { user: (id) => users.get(id), tenant: (id) => tenants.get(id), sessionEnded: (sid) => refreshTokens.isEnded(sid) });
   return {
     ...deps,
     tokens,
     users,
     auth,
-    refreshTokens: new RefreshTokens(deps.state, { ttlSeconds: Math.round(api.refreshTokenTtl / 1000) }),
+    refreshTokens,
+    accounts: new Accounts(users, refreshTokens),
     throttle: new LoginThrottle(deps.state),
-    registration: new Registration(deps.state, users, { mode: api.registration }),
-    tenants: new Tenants(deps.state),
+    registration: new Registration(deps.state, users, { mode: api.registration, tenantExists: async (id) => (await tenants.get(id)) !== undefined }),
+    tenants,
   };
 }
 
@@ -95,17 +103,54 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
     streams: API_STREAMS.map((stream) => ({ name: stream.name, private: stream.private || !server.api.publicStreams })),
     allowedOrigins: server.api.allowedOrigins,
     pingIntervalMs: server.api.streamPingInterval,
-    verifyToken: (token) => {
-      const claims = context.tokens.verify(token);
-      return { tenant: claims.tenant ?? null, subject: claims.sub };
+    // The REST authenticator, so a stream is refused for everything a REST call is (ended
+    // session, disabled user, deleted tenant), with the tenant from the user record.
+    verifyToken: async (token) => {
+      const principal = await context.auth.principalOf(token);
+      return { tenant: principal.tenant, subject: principal.userId, session: principal.sessionId };
     },
     log: context.log,
   });
+  const stopRevalidating = watchAccess(context, streams);
   app.server.on('upgrade', (request, socket, head) => {
     if (!hosts.allows(request.headers.host)) rejectUpgrade(socket, 'VF_ERR_HOST_NOT_ALLOWED');
     else if (request.url?.startsWith(STREAM_PATH_PREFIX)) streams.handleUpgrade(request, socket, head);
     else rejectUpgrade(socket, 'VF_ERR_NOT_FOUND', `no WebSocket endpoint at ${request.url ?? ''}: streams are under ${STREAM_PATH_PREFIX}`);
   });
   context.feed.attach(streams, context.config);
-  return { app, streams, close: () => streams.close() };
+  return {
+    app,
+    streams,
+    close: () => {
+      stopRevalidating();
+      streams.close();
+    },
+  };
+}
+
+/**
+ * Closes the streams of sessions that end: a change to users, tenants or ended sessions reaches
+ * this worker's replica (from the primary, which hears Redis too) and every authenticated stream
+ * is checked again. Changes of these are rare (logins write elsewhere); one pass runs at a time
+ * and a change during it asks for one more.
+ */
+function watchAccess(context: ApiContext, streams: StreamHub): () => void {
+  let running = false;
+  let again = false;
+  const run = (): void => {
+    running = true;
+    again = false;
+    streams
+      .revalidate((identity) => identity.session !== undefined && context.auth.isLive({ userId: identity.subject, sessionId: identity.session }))
+      .catch((err: unknown) => context.log.warn({ err: (err as Error).message }, 'could not re-check the stream sessions'))
+      .finally(() => {
+        running = false;
+        if (again) run();
+      });
+  };
+  return context.state.onChange((change) => {
+    if (!ACCESS_NAMESPACES.has(change.namespace)) return;
+    if (running) again = true;
+    else run();
+  });
 }

@@ -4,6 +4,13 @@
  * replica. The role and tenant come from the user record, not the token, so a demotion or a
  * disabled account takes effect at once rather than when the token expires.
  *
+ * The token must also name a session (`sid`) that has not ended, and the user's tenant must still
+ * exist (issue 14, items 4 and 7): logout, refresh-token reuse, a disabled or deleted user and a
+ * deleted tenant end access within the time the change takes to reach the worker's replica, not
+ * when the token expires. Every lookup is a read of that replica: no I/O per request. The private
+ * streams authenticate through the same `principalOf` and re-check open clients with `isLive`.
+ * Users of a suspended tenant may read but not write (403 VF_ERR_TENANT_SUSPENDED).
+ *
  * Roles are ordered: admin > operator > viewer; `require('operator')` admits operators and admins.
  */
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
@@ -17,7 +24,9 @@ export interface Principal {
   /** The tenant the user belongs to; null: sees every tenant's objects (admins, operators of the platform). */
   readonly tenant: string | null;
   /** The session (refresh-token family) of the token, for logout. */
-  readonly sessionId: string | undefined;
+  readonly sessionId: string;
+  /** The user's tenant is suspended: reads only. */
+  readonly readOnly: boolean;
 }
 
 export interface KnownUser {
@@ -28,6 +37,19 @@ export interface KnownUser {
   readonly disabled?: boolean;
 }
 
+/** The replica reads the authenticator needs; each answers locally. */
+export interface AccountDirectory {
+  user(id: string): Promise<KnownUser | undefined>;
+  tenant(id: string): Promise<{ readonly status: 'active' | 'suspended' } | undefined>;
+  sessionEnded(sessionId: string): Promise<boolean>;
+}
+
+/** What an open stream client proved when it authenticated, re-checked by `isLive`. */
+export interface SessionRef {
+  readonly userId: string;
+  readonly sessionId: string;
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
@@ -35,6 +57,8 @@ declare module 'fastify' {
 }
 
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
+/** RFC 9110 §9.2.1: the methods that only read; everything else is a write. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export function bearerTokenOf(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
@@ -45,19 +69,43 @@ export function bearerTokenOf(request: FastifyRequest): string | undefined {
 
 export class Authenticator {
   readonly #tokens: AccessTokens;
-  readonly #userById: (id: string) => Promise<KnownUser | undefined>;
+  readonly #directory: AccountDirectory;
 
-  constructor(tokens: AccessTokens, userById: (id: string) => Promise<KnownUser | undefined>) {
+  constructor(tokens: AccessTokens, directory: AccountDirectory) {
     this.#tokens = tokens;
-    this.#userById = userById;
+    this.#directory = directory;
   }
 
-  /** The principal for an access token; VF_ERR_AUTH_INVALID for anything wrong with it or its user. */
+  /** The principal for an access token; VF_ERR_AUTH_INVALID for anything wrong with it, its session or its user. */
   async principalOf(token: string): Promise<Principal> {
     const claims = this.#tokens.verify(token);
-    const user = await this.#userById(claims.sub);
-    if (user === undefined || user.disabled === true) throw new VelofluxError('VF_ERR_AUTH_INVALID', 'the token belongs to no active user');
-    return { userId: user.id, email: user.email, role: user.role, tenant: user.tenant ?? null, sessionId: claims.sid };
+    // Every token we sign names its session; one that does not could never be logged out.
+    if (claims.sid === undefined) throw new VelofluxError('VF_ERR_AUTH_INVALID', 'The token is not valid: it names no session');
+    if (await this.#directory.sessionEnded(claims.sid)) throw new VelofluxError('VF_ERR_AUTH_INVALID', 'The token is not valid: its session has ended');
+    const user = await this.#directory.user(claims.sub);
+    const standing = user === undefined ? undefined : await this.standingOf(user);
+    if (user === undefined || standing === undefined) throw new VelofluxError('VF_ERR_AUTH_INVALID', 'the token belongs to no active user');
+    return { userId: user.id, email: user.email, role: user.role, tenant: user.tenant ?? null, sessionId: claims.sid, readOnly: standing === 'read-only' };
+  }
+
+  /**
+   * Whether this account may use the API now: undefined when it may not (disabled, or its tenant
+   * is gone), 'read-only' when its tenant is suspended. Login and refresh ask it too.
+   */
+  async standingOf(user: KnownUser): Promise<'active' | 'read-only' | undefined> {
+    if (user.disabled === true) return undefined;
+    const tenantId = user.tenant ?? null;
+    if (tenantId === null) return 'active';
+    const tenant = await this.#directory.tenant(tenantId);
+    if (tenant === undefined) return undefined;
+    return tenant.status === 'suspended' ? 'read-only' : 'active';
+  }
+
+  /** For a client that authenticated earlier (a stream): false once its session or account ended. */
+  async isLive(ref: SessionRef): Promise<boolean> {
+    if (await this.#directory.sessionEnded(ref.sessionId)) return false;
+    const user = await this.#directory.user(ref.userId);
+    return user !== undefined && (await this.standingOf(user)) !== undefined;
   }
 
   /**
@@ -79,6 +127,7 @@ export class Authenticator {
         throw err;
       }
       if (RANK[request.principal.role] < RANK[role]) throw new VelofluxError('VF_ERR_FORBIDDEN', `this needs the ${role} role`);
+      requireWritable(request);
     };
   }
 }
@@ -87,4 +136,9 @@ export class Authenticator {
 export function principalOf(request: FastifyRequest): Principal {
   if (request.principal === null) throw new VelofluxError('VF_ERR_AUTH_REQUIRED');
   return request.principal;
+}
+
+/** 403 VF_ERR_TENANT_SUSPENDED for a write by a user of a suspended tenant. */
+export function requireWritable(request: FastifyRequest): void {
+  if (request.principal?.readOnly === true && !SAFE_METHODS.has(request.method)) throw new VelofluxError('VF_ERR_TENANT_SUSPENDED');
 }

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REFRESH_TOKENS_NAMESPACE, RefreshTokens, TOKEN_FAMILIES_NAMESPACE } from '../../../src/shared/auth/refresh-tokens.js';
+import { ENDED_SESSIONS_NAMESPACE, REFRESH_TOKENS_NAMESPACE, RefreshTokens, TOKEN_FAMILIES_NAMESPACE } from '../../../src/shared/auth/refresh-tokens.js';
 import { VelofluxError } from '../../../src/shared/errors.js';
 import { EmbeddedStateStore } from '../../../src/shared/state/embedded-store.js';
 
@@ -130,4 +130,44 @@ t.test('prune deletes expired tokens, tokens of revoked families, then old revoc
   t.equal(await tokens.prune(), 2);
   t.equal((await store.list(REFRESH_TOKENS_NAMESPACE)).size + (await store.list(TOKEN_FAMILIES_NAMESPACE)).size, 0, 'nothing left');
   await refused(t, tokens.rotate(live.token), 'an expired token stays refused once pruned');
+});
+
+t.test('every way a session ends lists it as ended, so its access tokens can be refused (issue 14, item 4)', async (t) => {
+  const { tokens } = await setup(t);
+  const loggedOut = await tokens.issue('user-1');
+  const byAccessToken = await tokens.issue('user-1');
+  const stolen = await tokens.issue('user-1');
+  const disabled = await tokens.issue('user-2');
+  const live = await tokens.issue('user-3');
+  for (const s of [loggedOut, byAccessToken, stolen, disabled, live]) t.notOk(await tokens.isEnded(s.familyId), 'live at first');
+
+  await tokens.revoke(loggedOut.token);
+  await tokens.revokeSession(byAccessToken.familyId, 'user-1');
+  await tokens.rotate(stolen.token);
+  await t.rejects(tokens.rotate(stolen.token), { code: 'VF_ERR_AUTH_INVALID' });
+  await tokens.revokeUser('user-2');
+  t.ok(await tokens.isEnded(loggedOut.familyId), 'logout with the refresh token');
+  t.ok(await tokens.isEnded(byAccessToken.familyId), 'logout with the access token (GET /api/auth/logout)');
+  t.ok(await tokens.isEnded(stolen.familyId), 'refresh-token reuse');
+  t.ok(await tokens.isEnded(disabled.familyId), "every session of a disabled or deleted user");
+  t.notOk(await tokens.isEnded(live.familyId), 'other sessions go on');
+});
+
+t.test('an ended-session record lives one access-token lifetime plus a margin, then prune removes it', async (t) => {
+  const store = await EmbeddedStateStore.open(mkdtempSync(join(tmpdir(), 'vf-ended-')), 'node-1');
+  t.teardown(() => store.close());
+  const clock = { now: Date.UTC(2025, 0, 1) };
+  const tokens = new RefreshTokens(store, { ttlSeconds: 3600, accessTtlSeconds: 900, clock: () => clock.now });
+  const session = await tokens.issue('user-1');
+  await tokens.revokeSession(session.familyId, 'user-1');
+  t.match((await store.get(ENDED_SESSIONS_NAMESPACE, session.familyId))?.value, { userId: 'user-1', endedAt: clock.now, expiresAt: clock.now + 900_000 + 60_000 });
+
+  clock.now += 900_000 + 30_000;
+  await tokens.prune();
+  t.ok(await tokens.isEnded(session.familyId), 'still listed while an access token with clock skew could be valid');
+  clock.now += 30_000;
+  await tokens.prune();
+  t.notOk(await tokens.isEnded(session.familyId), 'gone once no access token of it can be valid: the replica stays small');
+  await refused(t, tokens.issue('user-1', session.familyId), 'the family itself is still refused');
+  t.throws(() => new RefreshTokens(store, { accessTtlSeconds: 0 }), { code: 'VF_ERR_CONFIG_INVALID' });
 });

@@ -56,7 +56,10 @@ async function setup(t: Test, options: RegistrationOptions = {}) {
   const users = new Users(store);
   await users.create({ email: 'root@example.com', password: PASSWORD, role: 'admin' });
   const clock = { now: Date.now() };
-  return { store, users, clock, registration: new Registration(store, users, { clock: () => clock.now, ...options }) };
+  // The tenants that exist (the API reads them from the tenants replica).
+  const tenants = new Set(['acme', 'globex']);
+  const tenantExists = async (id: string) => tenants.has(id);
+  return { store, users, clock, tenants, registration: new Registration(store, users, { clock: () => clock.now, tenantExists, ...options }) };
 }
 
 t.test('Registration defaults to admin-only', async (t) => {
@@ -110,4 +113,19 @@ t.test('an invite expires, and pruning removes it', async (t) => {
   await t.rejects(registration.register({ email: 'ada@example.com', password: PASSWORD }, { inviteCode: code }), { code: 'VF_ERR_INVITE_INVALID' });
   t.equal(await registration.pruneInvites(), 1);
   t.equal((await store.list(INVITES_NAMESPACE)).size, 0);
+});
+
+t.test('an account or invite names only a tenant that exists (issue 14, item 7)', async (t) => {
+  const { registration, users, tenants } = await setup(t, { mode: 'invite' });
+  await t.rejects(registration.register({ email: 'ada@example.com', password: PASSWORD, tenant: 'nope' }, { actor: admin }), { code: 'VF_ERR_VALIDATION', status: 400, message: 'no tenant "nope"' }, 'an admin cannot create a user of an unknown tenant');
+  await t.rejects(registration.createInvite(admin, { role: 'viewer', tenant: 'nope' }), { code: 'VF_ERR_VALIDATION', message: 'no tenant "nope"' }, 'nor invite into one');
+  t.equal(await users.count(), 1, 'nothing was created');
+
+  const { code } = await registration.createInvite(admin, { role: 'viewer', tenant: 'globex' });
+  tenants.delete('globex');
+  await t.rejects(registration.register({ email: 'ada@example.com', password: PASSWORD }, { inviteCode: code }), { code: 'VF_ERR_INVITE_INVALID' }, 'an invite into a tenant deleted since is void');
+  tenants.add('globex');
+  t.match(await registration.register({ email: 'ada@example.com', password: PASSWORD }, { inviteCode: code }), { tenant: 'globex' }, 'and was not used up by the refusal');
+
+  await t.rejects(new Registration({} as EmbeddedStateStore, users).createInvite(admin, { role: 'viewer', tenant: 'acme' }), { code: 'VF_ERR_VALIDATION' }, 'without tenantExists every tenant is unknown');
 });

@@ -1,7 +1,8 @@
 /**
- * GET/POST /api/admin/users, GET /api/admin/stats, GET /api/admin/logs (admins). An admin bound
- * to a tenant manages that tenant's users only; logs and instance-wide stats are for platform
- * admins (no tenant).
+ * GET/POST /api/admin/users, PATCH/DELETE /api/admin/users/{id}, GET /api/admin/stats,
+ * GET /api/admin/logs (admins). An admin bound to a tenant manages that tenant's users only (any
+ * other id is 404, as a missing one); logs and instance-wide stats are for platform admins (no
+ * tenant). Account changes and their rules (the last platform admin stays) are accounts.ts.
  */
 import type { FastifyInstance } from 'fastify';
 import { ROLES } from '../../../shared/auth/jwt.js';
@@ -11,6 +12,8 @@ import type { ApiContext } from '../api-context.js';
 import { principalOf, type Principal } from '../authenticate.js';
 import { bearer, idPattern, userSchema, withErrors } from '../schemas.js';
 import { seesTenant } from '../tenants.js';
+
+const userParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } as const;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 
@@ -63,8 +66,33 @@ export function registerAdminRoutes(app: FastifyInstance, context: ApiContext): 
       if (tenant !== undefined && tenant !== null && (!seesTenant(principal, tenant) || (await context.tenants.get(tenant)) === undefined)) {
         throw new VelofluxError('VF_ERR_VALIDATION', `no tenant "${tenant}"`);
       }
-      const user = await context.registration.register(request.body, { actor: { id: principal.userId, role: principal.role, tenant: principal.tenant } });
+      const user = await context.registration.register(request.body, { actor: actorOf(principal) });
       return reply.code(201).send(publicView(user));
+    },
+  );
+
+  app.patch<{ Params: { id: string }; Body: { role?: (typeof ROLES)[number]; disabled?: boolean } }>(
+    '/api/admin/users/:id',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: "Change a user's role or disable them (a disabled user's sessions end at once)",
+        security: bearer,
+        params: userParams,
+        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { role: { type: 'string', enum: [...ROLES] }, disabled: { type: 'boolean' } } },
+        response: withErrors({ 200: userSchema }, 400, 401, 403, 404, 409),
+      },
+      onRequest: admin,
+    },
+    async (request) => publicView(await context.accounts.change(actorOf(principalOf(request)), request.params.id, request.body)),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/api/admin/users/:id',
+    { schema: { tags: ['admin'], summary: 'Delete a user; their sessions end at once', security: bearer, params: userParams, response: withErrors({ 204: { type: 'null' } }, 401, 403, 404, 409) }, onRequest: admin },
+    async (request, reply) => {
+      await context.accounts.remove(actorOf(principalOf(request)), request.params.id);
+      return reply.code(204).send();
     },
   );
 
@@ -120,4 +148,8 @@ export function registerAdminRoutes(app: FastifyInstance, context: ApiContext): 
       return context.rpc.call('logs.recent', { ...(level !== undefined ? { level } : {}), ...(limit !== undefined ? { limit: Number(limit) } : {}), ...(since !== undefined ? { since } : {}) });
     },
   );
+}
+
+function actorOf(principal: Principal): { id: string; role: Principal['role']; tenant: string | null } {
+  return { id: principal.userId, role: principal.role, tenant: principal.tenant };
 }

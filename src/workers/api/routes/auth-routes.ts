@@ -2,14 +2,16 @@
  * POST /api/auth/login, /refresh, /register, /invites; GET /api/auth/logout, /me (DESIGN.md §2).
  * A session is a refresh-token family: login starts one, refresh rotates within it, logout ends
  * it, and the access token names it (`sid`) so logout needs nothing but the access token.
+ * Ending the session ends that access token too (authenticate.ts). A user whose tenant is gone
+ * cannot log in or refresh, exactly like a disabled one.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ROLES } from '../../../shared/auth/jwt.js';
 import { TooManyLoginAttemptsError } from '../../../shared/auth/login-throttle.js';
-import { publicView, type User } from '../../../shared/auth/users.js';
+import { INVALID_CREDENTIALS, publicView, type User } from '../../../shared/auth/users.js';
 import { VelofluxError } from '../../../shared/errors.js';
 import type { ApiContext } from '../api-context.js';
-import { bearerTokenOf, principalOf } from '../authenticate.js';
+import { bearerTokenOf, principalOf, requireWritable } from '../authenticate.js';
 import { bearer, idPattern, sessionSchema, userSchema, withErrors } from '../schemas.js';
 
 const credentials = {
@@ -52,6 +54,7 @@ export function registerAuthRoutes(app: FastifyInstance, context: ApiContext): v
         if (err instanceof TooManyLoginAttemptsError) void reply.header('retry-after', String(err.retryAfterSeconds));
         throw err;
       }
+      if ((await auth.standingOf(user)) === undefined) throw new VelofluxError('VF_ERR_AUTH_INVALID', INVALID_CREDENTIALS);
       const issued = await refreshTokens.issue(user.id);
       return answer(user, issued.token, issued.familyId);
     },
@@ -70,7 +73,7 @@ export function registerAuthRoutes(app: FastifyInstance, context: ApiContext): v
     async (request) => {
       const rotated = await refreshTokens.rotate(request.body.refreshToken);
       const user = await users.get(rotated.userId);
-      if (user === undefined || user.disabled === true) {
+      if (user === undefined || (await auth.standingOf(user)) === undefined) {
         await refreshTokens.revokeSession(rotated.familyId, rotated.userId);
         throw new VelofluxError('VF_ERR_AUTH_INVALID', 'the session belongs to no active user');
       }
@@ -83,7 +86,7 @@ export function registerAuthRoutes(app: FastifyInstance, context: ApiContext): v
     { schema: { tags: ['auth'], summary: 'End the session of this access token (its refresh tokens stop working)', security: bearer, response: withErrors({ 200: { type: 'object', properties: { loggedOut: { type: 'boolean' } } } }, 401) }, onRequest: auth.require('viewer') },
     async (request) => {
       const principal = principalOf(request);
-      if (principal.sessionId !== undefined) await refreshTokens.revokeSession(principal.sessionId, principal.userId);
+      await refreshTokens.revokeSession(principal.sessionId, principal.userId);
       return { loggedOut: true };
     },
   );
@@ -138,5 +141,6 @@ async function optionalActor(request: FastifyRequest, context: ApiContext): Prom
   if (token === undefined) return undefined;
   const principal = await context.auth.principalOf(token);
   request.principal = principal;
+  requireWritable(request);
   return { id: principal.userId, role: principal.role, tenant: principal.tenant };
 }

@@ -13,7 +13,8 @@ import type { AddressCheckRequest } from '../../../shared/rpc.js';
 import type { ApiContext } from '../api-context.js';
 import { principalOf } from '../authenticate.js';
 import { bearer, idPattern, withErrors } from '../schemas.js';
-import { visiblePools } from '../tenants.js';
+import { backendIdToCreate } from '../backend-ids.js';
+import { poolTenant, visiblePools } from '../tenants.js';
 
 const backendSchema = {
   type: 'object',
@@ -131,14 +132,10 @@ export function registerBackendRoutes(app: FastifyInstance, context: ApiContext)
       onRequest: auth.require('operator'),
     },
     async (request, reply) => {
-      const { pool, allowUnsafeAddress, ...backend } = request.body;
+      const { pool, allowUnsafeAddress, ...requested } = request.body;
       if (!visiblePools(context.config(), request.principal).has(pool)) throw new VelofluxError('VF_ERR_POOL_NOT_FOUND', `no pool named "${pool}"`);
-      // Backend ids are global; a tenant's own start with its id, so "already exists" can never
-      // confirm another tenant's backend (whose ids a tenant user cannot even ask for).
-      const tenant = principalOf(request).tenant;
-      if (tenant !== null && !backend.id.startsWith(`${tenant}-`)) {
-        throw new VelofluxError('VF_ERR_VALIDATION', `backend ids of tenant "${tenant}" start with "${tenant}-"`);
-      }
+      // Ids are per tenant (backend-ids.ts), so "already exists" never confirms another tenant's backend.
+      const backend = { ...requested, id: backendIdToCreate(requested.id, principalOf(request).tenant, poolTenant(context.config(), pool)) };
       try {
         await context.rpc.call('backends.add', { pool, backend, actor: actor(request), addressCheck: addressCheckFor(request, allowUnsafeAddress === true) });
       } catch (err) {

@@ -1,6 +1,8 @@
 /**
  * CRUD /api/tenants[/{id}] (admins). Platform admins (no tenant) manage every tenant; an admin
- * bound to a tenant reads only its own, and any other id is 404 to them.
+ * bound to a tenant reads only its own, and any other id is 404 to them. A suspended tenant's
+ * users may only read (authenticate.ts); deleting a tenant deletes its users and ends their
+ * sessions, so none can log in again or join a later tenant with the same id.
  */
 import type { FastifyInstance } from 'fastify';
 import { VelofluxError } from '../../../shared/errors.js';
@@ -102,7 +104,12 @@ export function registerTenantRoutes(app: FastifyInstance, context: ApiContext):
       const principal = principalOf(request);
       if (!seesTenant(principal, request.params.id)) throw notFound(request.params.id);
       platformOnly(principal.tenant);
-      await tenants.delete(request.params.id, context.config());
+      const id = request.params.id;
+      await tenants.delete(id, context.config());
+      // After the tenant is gone its users are already refused (their tenant does not exist);
+      // deleting them also frees their emails, and keeps a reused id from inheriting them.
+      const retired = await context.accounts.retireTenant(id);
+      if (retired > 0) context.log.info({ tenant: id, users: retired }, 'deleted the users of a deleted tenant');
       return reply.code(204).send();
     },
   );

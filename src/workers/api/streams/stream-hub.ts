@@ -38,6 +38,8 @@ export interface StreamDefinition {
 export interface StreamIdentity {
   tenant: string | null;
   subject: string;
+  /** The session the token belongs to, for `revalidate`. */
+  session?: string;
 }
 
 export interface StreamHubOptions {
@@ -50,8 +52,8 @@ export interface StreamHubOptions {
   pingIntervalMs?: number;
   /** How long a private-stream client may take to send `auth`. Default 10 s. */
   authTimeoutMs?: number;
-  /** Returns the identity behind an access token, or undefined (or throws) when it is not valid. */
-  verifyToken: (token: string) => StreamIdentity | undefined;
+  /** Returns the identity behind an access token, or undefined (or throws, or rejects) when it is not valid. */
+  verifyToken: (token: string) => StreamIdentity | undefined | Promise<StreamIdentity | undefined>;
   log: Pick<Logger, 'debug' | 'warn'>;
 }
 
@@ -85,6 +87,8 @@ export class StreamHub {
   readonly #log: StreamHubOptions['log'];
   readonly #clients = new Set<StreamClient>();
   readonly #awaitingAuth = new Set<StreamClient>();
+  /** Who each authenticated private-stream client is, for `revalidate`. */
+  readonly #identities = new Map<StreamClient, StreamIdentity>();
   /** One timer for the whole hub: auth deadlines and keepalive, never a timer per connection. */
   readonly #ticker: NodeJS.Timeout;
   readonly #tickMs: number;
@@ -163,6 +167,21 @@ export class StreamHub {
     };
   }
 
+  /**
+   * Closes, with 4401, every authenticated client whose identity `isLive` now refuses (its session
+   * ended, its user was disabled or deleted: issue 14, item 4). The API calls it when the state
+   * those depend on changes, so a revoked session loses its streams as fast as its REST access.
+   */
+  async revalidate(isLive: (identity: StreamIdentity) => boolean | Promise<boolean>): Promise<number> {
+    let closed = 0;
+    for (const [client, identity] of [...this.#identities]) {
+      if ((await isLive(identity)) || !this.#identities.has(client)) continue;
+      closed++;
+      this.#refuseAuth(client, 'session ended');
+    }
+    return closed;
+  }
+
   /** Closes every client with 1001 (going away) and stops the ticker; later upgrades get 503. */
   close(): void {
     clearInterval(this.#ticker);
@@ -195,18 +214,22 @@ export class StreamHub {
     this.#awaitingAuth.delete(client);
     client.authDeadline = Number.POSITIVE_INFINITY;
     const token = parseAuthMessage(data, isBinary);
-    const identity = token === undefined ? undefined : this.#identify(token);
-    if (identity === undefined) return this.#refuseAuth(client, 'authentication failed');
-    // Off the anonymous view (public streams) before anything of the user's view is sent.
-    client.channel.unsubscribe(client);
-    client.audience = identity.tenant;
-    this.#send(client, AUTH_OK_MESSAGE);
-    this.#subscribe(client);
+    if (token === undefined) return this.#refuseAuth(client, 'authentication failed');
+    void this.#identify(token).then((identity) => {
+      if (!this.#clients.has(client)) return; // closed while the token was checked
+      if (identity === undefined) return this.#refuseAuth(client, 'authentication failed');
+      // Off the anonymous view (public streams) before anything of the user's view is sent.
+      client.channel.unsubscribe(client);
+      client.audience = identity.tenant;
+      this.#identities.set(client, identity);
+      this.#send(client, AUTH_OK_MESSAGE);
+      this.#subscribe(client);
+    });
   }
 
-  #identify(token: string): StreamIdentity | undefined {
+  async #identify(token: string): Promise<StreamIdentity | undefined> {
     try {
-      return this.#verifyToken(token);
+      return await this.#verifyToken(token);
     } catch (error) {
       this.#log.debug({ err: error }, 'stream token rejected');
       return undefined;
@@ -245,6 +268,7 @@ export class StreamHub {
   #forget(client: StreamClient): void {
     this.#clients.delete(client);
     this.#awaitingAuth.delete(client);
+    this.#identities.delete(client);
     client.channel.unsubscribe(client);
   }
 
