@@ -172,3 +172,18 @@ t.test('a bad token on a public stream closes it with 4401', async (t) => {
   client.ws.send(JSON.stringify({ type: 'auth', token: `${adminToken.slice(0, -4)}AAAA` }));
   t.equal(await Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 3000))]), 4401);
 });
+
+t.test('REST reads the feed as the streams do: anonymous aggregates, a tenant its own objects, the platform all', async (t) => {
+  const get = async (path: string, token?: string) => (await (await fetch(`${vf.apiUrl}${path}`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } })).json()) as any;
+  for (const path of ['/api/metrics', '/api/status']) {
+    const text = JSON.stringify(await get(path));
+    t.same(SECRETS.filter((s) => text.includes(s)), [], `anonymous ${path}: no backend, pool or route name`);
+  }
+  const acmeMetrics = await get('/api/metrics', acmeToken);
+  t.equal(acmeMetrics.totals, null, 'a tenant user: no instance totals');
+  t.same(Object.keys(acmeMetrics.pools), Object.keys(acmeMetrics.pools).filter((p) => p === 'acme-web'), 'a tenant user: its own pools only');
+  t.notOk(JSON.stringify(acmeMetrics).includes('globex'), 'nothing of another tenant');
+  t.same(((await get('/api/status', acmeToken)).pools as { name: string }[]).map((p) => p.name), ['acme-web']);
+  const all = ((await get('/api/status', adminToken)).pools as { name: string }[]).map((p) => p.name).sort();
+  t.same(all, ['acme-web', 'globex-web', 'shared'], 'the platform admin: every pool');
+});

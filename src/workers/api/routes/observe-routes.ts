@@ -1,8 +1,9 @@
 /**
  * GET /health, /api/status, /api/metrics, /api/metrics/realtime: the primary's once-a-second feed
  * as JSON (the same counters /metrics serves, aggregated over every worker). Readable without a
- * token unless `server.api.publicStreams` is false; then tenant users see their routes, pools and
- * backends only (instance-wide totals and the realtime series are for platform users).
+ * token unless `server.api.publicStreams` is false. Each reader sees what the streams show it
+ * (feed-views.ts): anonymous readers instance-wide aggregates only (no route, pool or backend
+ * names), tenant users their routes, pools and backends only, platform users everything.
  */
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { realtimePoints, type ApiFeed, type ApiMetrics } from '../../../shared/api-feed.js';
@@ -10,7 +11,8 @@ import { VelofluxError } from '../../../shared/errors.js';
 import type { ApiContext } from '../api-context.js';
 import { bearerTokenOf } from '../authenticate.js';
 import { bearer, withErrors } from '../schemas.js';
-import { seesTenant, visiblePools } from '../tenants.js';
+import { ANONYMOUS, type StreamAudience } from '../streams/stream-channel.js';
+import { metricsView, statusView } from '../feed-views.js';
 
 const anyObject = { type: 'object', additionalProperties: true } as const;
 
@@ -44,17 +46,16 @@ export function registerObserveRoutes(app: FastifyInstance, context: ApiContext)
   app.get(
     '/api/status',
     { schema: { tags: ['system'], summary: 'Cluster nodes, uptime, config version, pools with healthy counts', security, response: withErrors({ 200: anyObject }, 401, 503) }, onRequest: readAccess },
-    async (request) => {
-      const status = feedOf().status;
-      const pools = visiblePools(context.config(), request.principal);
-      return { ...status, pools: status.pools.filter((p) => pools.has(p.name)) };
-    },
+    async (request) => statusView(feedOf().status, context.config())(audienceOf(request)),
   );
 
   app.get(
     '/api/metrics',
     { schema: { tags: ['metrics'], summary: 'Totals and per route, pool and backend: requests, errors, latency percentiles, bytes, WebSockets', security, response: withErrors({ 200: anyObject }, 401, 503) }, onRequest: readAccess },
-    async (request) => ({ ...scopedMetrics(feedOf().metrics, request, context), configVersion: feedOf().configVersion, ts: feedOf().ts }),
+    async (request) => {
+      const feed = feedOf();
+      return { ...(metricsView(feed.metrics, feed.configVersion, context.config())(audienceOf(request)) as object), ts: feed.ts };
+    },
   );
 
   app.get(
@@ -76,14 +77,8 @@ export function registerObserveRoutes(app: FastifyInstance, context: ApiContext)
   );
 }
 
-/** Tenant users (when metrics are not public) get their routes, pools and backends only. */
-function scopedMetrics(metrics: ApiMetrics, request: FastifyRequest, context: ApiContext): Omit<ApiMetrics, 'totals'> & { totals: ApiMetrics['totals'] | null } {
+/** Who reads, as the feed views name audiences: anonymous, a tenant, or the whole instance (null). */
+function audienceOf(request: FastifyRequest): StreamAudience {
   const principal = request.principal;
-  if (principal === null || principal.tenant === null || context.config().server.api.publicStreams) return metrics;
-  const config = context.config();
-  const routes = new Set(config.routes.filter((r) => seesTenant(principal, r.tenant)).map((r) => `${r.host}${r.path}`));
-  const pools = visiblePools(config, principal);
-  const backends = new Set(config.pools.filter((p) => pools.has(p.name)).flatMap((p) => p.backends.map((b) => b.id)));
-  const pick = <T>(from: Record<string, T>, keep: Set<string>) => Object.fromEntries(Object.entries(from).filter(([k]) => keep.has(k)));
-  return { totals: null, routes: pick(metrics.routes, routes), pools: pick(metrics.pools, pools), backends: pick(metrics.backends, backends) };
+  return principal === null ? ANONYMOUS : principal.tenant;
 }
