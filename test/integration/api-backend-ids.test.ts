@@ -8,6 +8,7 @@
  */
 import t from 'tap';
 import { startVeloflux, TEST_API_ADMIN } from '../helpers/veloflux.js';
+import { apiCall, type ApiAnswer, type ApiCall } from '../helpers/api.js';
 
 // Private addresses nothing answers on: the backend address policy refuses loopback for tenants.
 const ACME_URL = 'http://10.255.0.1:9';
@@ -24,15 +25,7 @@ const vf = await startVeloflux({
 });
 t.teardown(() => vf.stop());
 
-async function call(path: string, init: { method?: string; token?: string; body?: unknown } = {}): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${vf.apiUrl}${path}`, {
-    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    headers: { ...(init.token !== undefined ? { authorization: `Bearer ${init.token}` } : {}), ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
-}
+const call = (path: string, init: ApiCall = {}): Promise<ApiAnswer> => apiCall(vf.apiUrl, path, init);
 const PASSWORD = 'backend-ids-password-0123';
 const tokenOf = async (email: string, password = PASSWORD) => (await call('/api/auth/login', { body: { email, password } })).body.accessToken as string;
 const admin = await tokenOf(TEST_API_ADMIN.email, TEST_API_ADMIN.password);

@@ -8,6 +8,7 @@ import t from 'tap';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { launchVeloflux, TEST_API_ADMIN, writeConfig, type RunningVeloflux } from '../helpers/veloflux.js';
+import { apiCall, type ApiAnswer, type ApiCall } from '../helpers/api.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import { childPids } from '../helpers/processes.js';
 
@@ -39,15 +40,7 @@ const configFile = writeConfig(
 let vf = await launch(configFile);
 t.teardown(() => vf.stop());
 
-async function api(path: string, init: { method?: string; token?: string; body?: unknown } = {}): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${vf.apiUrl}${path}`, {
-    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    headers: { connection: 'close', ...(init.token !== undefined ? { authorization: `Bearer ${init.token}` } : {}), ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
-}
+const api = (path: string, init: ApiCall = {}): Promise<ApiAnswer> => apiCall(vf.apiUrl, path, init);
 
 /** Socket inode -> pid, for the given processes. */
 function socketOwners(pids: number[]): Map<string, number> {

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { startRedis } from '../helpers/redis.js';
 import { startVeloflux, TEST_API_ADMIN, type RunningVeloflux } from '../helpers/veloflux.js';
+import { apiCall, type ApiAnswer, type ApiCall } from '../helpers/api.js';
 
 const vf = await startVeloflux(
   {
@@ -22,21 +23,7 @@ const vf = await startVeloflux(
 );
 t.teardown(() => vf.stop());
 
-interface Answer {
-  status: number;
-  body: any;
-}
-
-async function call(path: string, init: { method?: string; token?: string; body?: unknown } = {}): Promise<Answer> {
-  const res = await fetch(`${vf.apiUrl}${path}`, {
-    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    // A new connection per call, so both workers answer in turn.
-    headers: { connection: 'close', ...(init.token !== undefined ? { authorization: `Bearer ${init.token}` } : {}), ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
-}
+const call = (path: string, init: ApiCall = {}): Promise<ApiAnswer> => apiCall(vf.apiUrl, path, init);
 
 const PASSWORD = 'sessions-password-0123';
 const login = (email: string, password = PASSWORD) => call('/api/auth/login', { body: { email, password } });
@@ -169,7 +156,7 @@ t.test("a suspended tenant's users may read but not write (403 VF_ERR_TENANT_SUS
     ['register one', '/api/auth/register', { token: acmeAdmin, body: { email: 'new2@acme.test', password: PASSWORD } }],
     ['invite one', '/api/auth/invites', { token: acmeAdmin, body: { role: 'viewer' } }],
   ] as const) {
-    let res: Answer = { status: 0, body: undefined };
+    let res: ApiAnswer = { status: 0, body: undefined };
     // The change reaches both workers within a second.
     for (const deadline = performance.now() + 1000; performance.now() < deadline; ) if ((res = await call(path, init)).status === 403) break;
     t.same([res.status, res.body?.error?.code], [403, 'VF_ERR_TENANT_SUSPENDED'], `${what}: 403 VF_ERR_TENANT_SUSPENDED`);
@@ -217,15 +204,8 @@ t.test('instances sharing Redis: a logout or a disabled user on one ends access 
   const instances: RunningVeloflux[] = [await startVeloflux(config), await startVeloflux(config)];
   t.teardown(() => Promise.all(instances.map((vf) => vf.stop())));
   const [a, b] = instances as [RunningVeloflux, RunningVeloflux];
-  const on = async (vf: RunningVeloflux, path: string, init: { method?: string; token?: string; body?: unknown } = {}) => {
-    const res = await fetch(`${vf.apiUrl}${path}`, {
-      method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-      headers: { ...(init.token !== undefined ? { authorization: `Bearer ${init.token}` } : {}), ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
-  };
+  const on = (vf: RunningVeloflux, path: string, init: ApiCall = {}) => apiCall(vf.apiUrl, path, init);
+
   const msUntil401 = async (vf: RunningVeloflux, token: string) => {
     const started = performance.now();
     while (performance.now() - started < 1000) if ((await on(vf, '/api/auth/me', { token })).status === 401) return performance.now() - started;
