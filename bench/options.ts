@@ -2,9 +2,10 @@
 import { list, OptionsError, parseFlags, wholeNumber } from './flags.js';
 
 /** `veloflux-rl`: VeloFlux with a rate limit on its route that never triggers (`--rate-limit`). */
-export const TARGET_NAMES = ['direct', 'veloflux', 'veloflux-rl', 'nginx', 'fastify'] as const;
+/** `baseline`: a bare node:http + undici Pool proxy (bench/baseline-proxy.ts). */
+export const TARGET_NAMES = ['direct', 'veloflux', 'veloflux-rl', 'baseline', 'nginx', 'fastify'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
-const DEFAULT_TARGETS: readonly TargetName[] = ['direct', 'veloflux', 'nginx', 'fastify'];
+const DEFAULT_TARGETS: readonly TargetName[] = ['direct', 'veloflux', 'baseline', 'nginx', 'fastify'];
 
 export const MODES = ['per-core', 'all'] as const;
 export type Mode = (typeof MODES)[number];

@@ -1,6 +1,7 @@
 // Starting and stopping each benchmark target; all of them forward to the same origin.
 import { request } from 'node:http';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Child, ChildRegistry } from './children.js';
 import { findNginx, writeNginxConfig } from './nginx.js';
@@ -27,6 +28,13 @@ export interface RunningTarget {
   readonly name: TargetName;
   /** Base URL (no trailing slash) that the load generator sends requests to. */
   readonly url: string;
+  /**
+   * Process group of the target's own processes (nginx master + workers, VeloFlux primary +
+   * workers, ...), whose CPU time is the figure we track; undefined for `direct`.
+   */
+  readonly processGroup: number | undefined;
+  /** How many processes serve requests (workers), for the table. */
+  readonly processes: number;
   stop(): Promise<void>;
 }
 
@@ -42,7 +50,7 @@ export function skipReason(name: TargetName): string | undefined {
 export async function startTarget(name: TargetName, ctx: TargetContext): Promise<RunningTarget> {
   switch (name) {
     case 'direct':
-      return { name, url: ctx.originUrl, stop: async () => {} };
+      return { name, url: ctx.originUrl, processGroup: undefined, processes: 0, stop: async () => {} };
     case 'veloflux':
       return startVeloflux(ctx, name, false);
     case 'veloflux-rl':
@@ -50,7 +58,9 @@ export async function startTarget(name: TargetName, ctx: TargetContext): Promise
     case 'nginx':
       return startNginx(ctx);
     case 'fastify':
-      return startFastifyProxy(ctx);
+      return startNodeProxy(ctx, name, 'fastify-proxy.js');
+    case 'baseline':
+      return startNodeProxy(ctx, name, 'baseline-proxy.js');
   }
 }
 
@@ -61,7 +71,7 @@ async function startVeloflux(ctx: TargetContext, name: TargetName, rateLimit: bo
     dir: join(ctx.tmpDir, name),
     port,
     originPort: ctx.originPort,
-    workers: ctx.mode === 'per-core' ? 1 : 'auto',
+    workers: workerCount(ctx),
     rateLimit,
   });
   // Pinning the primary pins the cluster workers it forks: CPU affinity is inherited.
@@ -72,7 +82,12 @@ async function startVeloflux(ctx: TargetContext, name: TargetName, rateLimit: bo
     cpu: ctx.proxyCpu,
     cwd: ctx.projectRoot,
   });
-  return running(name, child, `http://127.0.0.1:${port}`, ctx);
+  return running(name, child, `http://127.0.0.1:${port}`, ctx, workerCount(ctx));
+}
+
+/** Serving processes per target: 1 in per-core mode, one per core (VeloFlux's `auto`) in all mode. */
+function workerCount(ctx: TargetContext): number {
+  return ctx.mode === 'per-core' ? 1 : availableParallelism();
 }
 
 async function startNginx(ctx: TargetContext): Promise<RunningTarget> {
@@ -83,31 +98,38 @@ async function startNginx(ctx: TargetContext): Promise<RunningTarget> {
     dir: join(ctx.tmpDir, 'nginx'),
     port,
     originPort: ctx.originPort,
-    workers: ctx.mode === 'per-core' ? 1 : 'auto',
+    workers: workerCount(ctx),
   });
   const child = ctx.children.spawn({ name: 'nginx', command: binary, args: files.args, cpu: ctx.proxyCpu });
-  return running('nginx', child, `http://127.0.0.1:${port}`, ctx);
+  return running('nginx', child, `http://127.0.0.1:${port}`, ctx, workerCount(ctx));
 }
 
-async function startFastifyProxy(ctx: TargetContext): Promise<RunningTarget> {
+/**
+ * fastify and baseline are single-process Node servers; in all mode they run under node:cluster
+ * (bench/cluster.ts) with as many workers as VeloFlux, so no row is one process against many.
+ */
+async function startNodeProxy(ctx: TargetContext, name: TargetName, script: string): Promise<RunningTarget> {
+  const workers = workerCount(ctx);
+  const scriptArgs = [join(ctx.projectRoot, 'dist', 'bench', script), '--upstream', ctx.originUrl];
   const child = ctx.children.spawn({
-    name: 'fastify-proxy',
+    name,
     command: process.execPath,
-    args: [join(ctx.projectRoot, 'dist', 'bench', 'fastify-proxy.js'), '--upstream', ctx.originUrl],
+    args: workers === 1 ? scriptArgs : [join(ctx.projectRoot, 'dist', 'bench', 'cluster.js'), '--workers', String(workers), '--', ...scriptArgs],
     cpu: ctx.proxyCpu,
   });
   const port = await child.waitForJsonLine((m) => (typeof m['port'] === 'number' ? m['port'] : undefined), READY_TIMEOUT_MS);
-  return running('fastify', child, `http://127.0.0.1:${port}`, ctx);
+  return running(name, child, `http://127.0.0.1:${port}`, ctx, workers);
 }
 
-async function running(name: TargetName, child: Child, url: string, ctx: TargetContext): Promise<RunningTarget> {
+async function running(name: TargetName, child: Child, url: string, ctx: TargetContext, processes: number): Promise<RunningTarget> {
   try {
     await waitUntilForwarding(child, url + ctx.probePath);
   } catch (err) {
     await ctx.children.stop(child);
     throw err;
   }
-  return { name, url, stop: () => ctx.children.stop(child) };
+  // Children are spawned detached (children.ts): their pid is their process group's id.
+  return { name, url, processGroup: child.pid, processes, stop: () => ctx.children.stop(child) };
 }
 
 /** Polls until a request through the target reaches the origin and comes back 200. */
