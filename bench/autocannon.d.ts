@@ -8,6 +8,8 @@ declare module 'autocannon' {
     connections?: number;
     duration?: number;
     pipelining?: number;
+    /** Requests per second across all connections (paced load). */
+    overallRate?: number;
     timeout?: number;
   }
 

@@ -87,14 +87,21 @@ async function main(): Promise<number> {
       child = target === 'nginx-https' ? startNginx(port, originPort, cert, key, workers, proxyCpu) : startVeloflux(target === 'veloflux-https', port, originPort, cert, key, workers, proxyCpu);
       const url = `${target.endsWith('https') ? 'https' : 'http'}://127.0.0.1:${port}/${size}`;
       await waitUntilServing(child, url);
-      const result = await measure(children, projectRoot, {
+      const spec = {
+        loadgen: 'autocannon',
         url,
+        threads: 1,
         connections: wholeNumber(flags.connections, '--connections', 1),
-        durationSeconds: wholeNumber(flags.duration, '--duration', 1),
-        warmupSeconds: wholeNumber(flags.warmup, '--warmup', 0),
         cpu: loadCpu,
-        onPhase: (phase) => process.stderr.write(`bench: ${target}: ${phase}\n`),
-      });
+        processGroup: child.pid,
+      } as const;
+      const warmupSeconds = wholeNumber(flags.warmup, '--warmup', 0);
+      if (warmupSeconds > 0) {
+        process.stderr.write(`bench: ${target}: warmup\n`);
+        await measure(children, projectRoot, { ...spec, durationSeconds: warmupSeconds });
+      }
+      process.stderr.write(`bench: ${target}: measuring\n`);
+      const result = await measure(children, projectRoot, { ...spec, durationSeconds: wholeNumber(flags.duration, '--duration', 1) });
       rows.push({ target, result });
     } catch (err) {
       rows.push({ target, error: (err as Error).message });

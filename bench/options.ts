@@ -1,5 +1,7 @@
 // Command-line flags of the benchmark harness, parsed and validated once at start.
 import { list, OptionsError, parseFlags, wholeNumber } from './flags.js';
+import { LOADGENS, type Loadgen } from './loadgen.js';
+import { wrkInstalled } from './wrk.js';
 
 /** `veloflux-rl`: VeloFlux with a rate limit on its route that never triggers (`--rate-limit`). */
 /** `baseline`: a bare node:http + undici Pool proxy (bench/baseline-proxy.ts). */
@@ -17,7 +19,9 @@ export const PROXY_CPU = 1;
 export interface BenchOptions {
   readonly durationSeconds: number;
   readonly warmupSeconds: number;
+  /** Connections of the first load level; saturation raises them (bench/saturation.ts). */
   readonly connections: number;
+  readonly loadgen: Loadgen;
   readonly sizes: readonly number[];
   readonly targets: readonly TargetName[];
   readonly mode: Mode;
@@ -27,15 +31,21 @@ export interface BenchOptions {
 export const USAGE = `Usage: npm run bench -- [flags]
 
   --duration SECONDS     measured seconds per target and size (default 10)
-  --warmup SECONDS       unmeasured load before each measurement (default 2)
-  --connections N        concurrent keep-alive connections (default 50)
+  --warmup SECONDS       seconds of each saturation probe, unmeasured (default 2)
+  --connections N        keep-alive connections of the first load level; per-core mode
+                         doubles them (and wrk's threads) until the proxy's CPU is >= 95%
+                         busy (default 50)
+  --loadgen wrk|autocannon
+                         load generator for the saturation runs (default wrk when
+                         installed); equal-load latency always uses paced autocannon
   --sizes LIST           response body sizes in bytes (default 100,10240,1048576)
-  --targets LIST         any of direct,veloflux,veloflux-rl,nginx,fastify
-                         (default direct,veloflux,nginx,fastify)
+  --targets LIST         any of direct,veloflux,veloflux-rl,baseline,nginx,fastify
+                         (default direct,veloflux,baseline,nginx,fastify)
   --rate-limit           also measure veloflux-rl (VeloFlux with a rate limit that never
                          triggers) right after veloflux, to price rate limiting
   --mode per-core|all    per-core: each proxy gets CPU 1, origin + load generator CPU 0;
-                         all: everything floats, proxies use every core (default all)
+                         all: everything floats, every proxy runs one process per core
+                         (fastify and baseline under node:cluster) (default all)
   --json                 also print the results as JSON on stdout
   --help                 this text
 `;
@@ -46,6 +56,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '50' },
+    loadgen: { type: 'string' },
     sizes: { type: 'string', default: '100,10240,1048576' },
     targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
     'rate-limit': { type: 'boolean', default: false },
@@ -68,10 +79,16 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
   if (!(MODES as readonly string[]).includes(v.mode)) {
     throw new OptionsError(`--mode: expected ${MODES.join(' or ')}, got "${v.mode}"`);
   }
+  const loadgen = v.loadgen ?? (wrkInstalled() ? 'wrk' : 'autocannon');
+  if (!(LOADGENS as readonly string[]).includes(loadgen)) {
+    throw new OptionsError(`--loadgen: expected ${LOADGENS.join(' or ')}, got "${loadgen}"`);
+  }
+  if (loadgen === 'wrk' && !wrkInstalled()) throw new OptionsError('--loadgen wrk: wrk is not installed (apt-get install -y wrk)');
   return Object.freeze({
     durationSeconds: wholeNumber(v.duration, '--duration', 1),
     warmupSeconds: wholeNumber(v.warmup, '--warmup', 0),
     connections: wholeNumber(v.connections, '--connections', 1),
+    loadgen: loadgen as Loadgen,
     sizes: Object.freeze([...new Set(list(v.sizes, '--sizes').map((s) => wholeNumber(s, '--sizes', 1)))]),
     targets: Object.freeze([...new Set(targets)]),
     mode: v.mode as Mode,

@@ -1,10 +1,10 @@
-// Results of one run: the table people read and the JSON machines read. Ratios only compare
-// numbers from the same run; across runs this machine's noise is larger than most differences.
+// Results of one run: the tables people read and the JSON machines read. The tracked figure is
+// CPU time per request of each target's own processes; ratios only compare saturated rows of
+// the same run (across runs this machine's noise is larger than most differences).
 import type { Measurement } from './loadgen.js';
 import { LOAD_CPU, PROXY_CPU, type BenchOptions, type TargetName } from './options.js';
+import { SATURATED_BUSY_PERCENT } from './saturation.js';
 
-const LOAD_BUSY_SATURATED = 95;
-const PROXY_BUSY_MIN = 90;
 /** CPU 1 busier than this with no proxy on it means something else is running there. */
 const FOREIGN_BUSY_WARN = 15;
 
@@ -12,70 +12,80 @@ export interface Row {
   readonly target: TargetName;
   readonly size: number;
   readonly measurement?: Measurement;
+  /** saturated / load-bound in per-core mode; unchecked in all mode and for `direct`. */
+  readonly saturation?: 'saturated' | 'load-bound' | 'unchecked';
   readonly error?: string;
 }
 
-/** VeloFlux against each reference at one body size; RPS ratios > 1 and p99 ratios < 1 favour VeloFlux. */
+/** One target at the equal offered rate (phase 2). */
+export interface LatencyRow {
+  readonly target: TargetName;
+  readonly size: number;
+  readonly measurement?: Measurement;
+  readonly error?: string;
+}
+
+/**
+ * Cost ratios at one body size: VeloFlux CPU µs per request over the other target's.
+ * Above 1, VeloFlux spends more CPU per request (is dearer); below 1, it is cheaper.
+ * null when either row is missing, has no CPU figure or is load-bound.
+ */
 export interface Ratios {
   readonly size: number;
-  readonly rpsVsDirect: number | null;
-  readonly rpsVsNginx: number | null;
-  /**
-   * Per-core mode: requests per second of busy proxy CPU, VeloFlux over nginx. Unlike rpsVsNginx
-   * it stays fair when nginx is held back by the load side (its CPU not saturated).
-   */
-  readonly rpsPerCpuVsNginx: number | null;
-  readonly rpsVsFastify: number | null;
-  readonly p99VsNginx: number | null;
-  /** veloflux-rl RPS / veloflux RPS: what checking a rate limit that never triggers costs. */
-  readonly rpsRateLimitedVsPlain: number | null;
+  readonly costVsBaseline: number | null;
+  readonly costVsNginx: number | null;
+  readonly costVsFastify: number | null;
+  /** veloflux-rl over veloflux: what checking a rate limit that never triggers costs. */
+  readonly costRateLimitedVsPlain: number | null;
 }
 
 export interface RunInfo {
   readonly options: BenchOptions;
   readonly cpus: number;
   readonly skipped: readonly { target: TargetName; reason: string }[];
+  readonly clockTicks: number;
 }
 
-export function computeRatios(rows: readonly Row[], sizes: readonly number[], mode: BenchOptions['mode']): Ratios[] {
-  const find = (target: TargetName, size: number): Measurement | undefined =>
-    rows.find((r) => r.target === target && r.size === size)?.measurement;
-  const ratio = (a: number | undefined, b: number | undefined): number | null =>
-    a !== undefined && b !== undefined && b > 0 && Number.isFinite(a) && Number.isFinite(b) ? a / b : null;
-  /** RPS per fully busy proxy CPU; only per-core mode has the proxy alone on its CPU. */
-  const perProxyCpu = (m: Measurement | undefined): number | undefined => {
-    const busy = m?.cpuBusy[PROXY_CPU];
-    return mode === 'per-core' && m !== undefined && busy !== undefined && busy > 0 ? m.rps / (busy / 100) : undefined;
+export function errorCount(m: Measurement): number {
+  return m.errors + m.timeouts + m.non2xx;
+}
+
+export function computeRatios(rows: readonly Row[], sizes: readonly number[]): Ratios[] {
+  const cost = (target: TargetName, size: number): number | undefined => {
+    const row = rows.find((r) => r.target === target && r.size === size);
+    return row?.saturation === 'load-bound' ? undefined : row?.measurement?.cpuPerRequest?.totalUs;
   };
+  const ratio = (a: number | undefined, b: number | undefined): number | null =>
+    a !== undefined && b !== undefined && b > 0 ? a / b : null;
   return sizes.map((size) => {
-    const vf = find('veloflux', size);
-    const nginx = find('nginx', size);
+    const vf = cost('veloflux', size);
     return {
       size,
-      rpsVsDirect: ratio(vf?.rps, find('direct', size)?.rps),
-      rpsVsNginx: ratio(vf?.rps, nginx?.rps),
-      rpsPerCpuVsNginx: ratio(perProxyCpu(vf), perProxyCpu(nginx)),
-      rpsVsFastify: ratio(vf?.rps, find('fastify', size)?.rps),
-      p99VsNginx: ratio(vf?.p99Ms, find('nginx', size)?.p99Ms),
-      rpsRateLimitedVsPlain: ratio(find('veloflux-rl', size)?.rps, vf?.rps),
+      costVsBaseline: ratio(vf, cost('baseline', size)),
+      costVsNginx: ratio(vf, cost('nginx', size)),
+      costVsFastify: ratio(vf, cost('fastify', size)),
+      costRateLimitedVsPlain: ratio(cost('veloflux-rl', size), vf),
     };
   });
 }
 
-export function formatTable(info: RunInfo, rows: readonly Row[], ratios: readonly Ratios[]): string {
+export function formatTable(info: RunInfo, rows: readonly Row[], latencyRows: readonly LatencyRow[], ratios: readonly Ratios[]): string {
   const { options } = info;
-  const placement =
-    options.mode === 'per-core'
-      ? 'proxy on CPU 1, origin + load generator on CPU 0'
-      : `everything floats over ${info.cpus} CPUs, proxies use every core`;
-  const header = [
-    'target', 'body', 'RPS', 'p50 ms', 'p99 ms', 'errors', 'CPU busy %',
-    'VF/direct', 'VF/nginx', 'per CPU', 'VF/fastify', 'p99 VF/nginx',
+  const perCore = options.mode === 'per-core';
+  const placement = perCore
+    ? 'proxy on CPU 1, origin + load generator on CPU 0'
+    : `everything floats over ${info.cpus} CPUs, every proxy runs one process per CPU`;
+  const out = [
+    `VeloFlux benchmark: mode ${options.mode} (${placement}), load generator ${options.loadgen}, ` +
+      `${options.durationSeconds} s measured per row`,
+    '',
+    'Saturated: CPU per request of each target\'s own processes (lower is cheaper)',
   ];
+  const header = ['target', 'body', 'load', 'RPS', 'CPU busy %', 'own %', 'state', 'user us', 'sys us', 'total us', 'errors',
+    'VF/baseline', 'VF/nginx', 'VF/fastify'];
   const lines: string[][] = [];
-  const sizeBreaks = new Set<number>();
   for (const size of options.sizes) {
-    if (lines.length > 0) sizeBreaks.add(lines.length);
+    if (lines.length > 0) lines.push([]);
     const r = ratios.find((x) => x.size === size);
     for (const target of options.targets) {
       const row = rows.find((x) => x.target === target && x.size === size);
@@ -85,76 +95,103 @@ export function formatTable(info: RunInfo, rows: readonly Row[], ratios: readonl
         lines.push([target, formatSize(size), 'failed (see below)']);
         continue;
       }
+      const c = m.cpuPerRequest;
       const isVf = target === 'veloflux' && r !== undefined;
       lines.push([
         target,
         formatSize(size),
-        Math.round(m.rps).toLocaleString('en-US'),
-        m.p50Ms.toFixed(2),
-        m.p99Ms.toFixed(2),
-        String(m.errors + m.timeouts + m.non2xx),
-        formatCpu(m.cpuBusy) + (isLoadBound(info, target, m) ? ' !' : ''),
-        isVf ? formatRatio(r.rpsVsDirect) : '',
-        isVf ? formatRatio(r.rpsVsNginx) : '',
-        isVf ? formatRatio(r.rpsPerCpuVsNginx) : '',
-        isVf ? formatRatio(r.rpsVsFastify) : '',
-        isVf ? formatRatio(r.p99VsNginx) : '',
+        `${m.loadgen === 'wrk' ? `${m.threads}x` : ''}${m.connections}`,
+        formatInt(m.rps),
+        formatCpu(m.cpuBusy),
+        c === undefined ? '-' : String(Math.round(c.ownPercent)),
+        row.saturation === 'unchecked' || row.saturation === undefined ? '-' : row.saturation,
+        c === undefined ? '-' : c.userUs.toFixed(1),
+        c === undefined ? '-' : c.sysUs.toFixed(1),
+        c === undefined ? '-' : c.totalUs.toFixed(1),
+        String(errorCount(m)),
+        isVf ? formatRatio(r.costVsBaseline) : '',
+        isVf ? formatRatio(r.costVsNginx) : '',
+        isVf ? formatRatio(r.costVsFastify) : '',
       ]);
     }
   }
+  out.push(...renderTable(header, lines), '');
 
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...lines.filter((l) => i < 2 || l.length > 3).map((l) => l[i]?.length ?? 0)),
-  );
-  // Target names left-aligned, numbers right-aligned; a failed row's message runs free.
-  const render = (cells: string[]): string =>
-    cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : i < 2 || cells.length > 3 ? c.padStart(widths[i]!) : c))
-      .join('  ')
-      .trimEnd();
-  const out = [
-    `VeloFlux benchmark: mode ${options.mode} (${placement}), ${options.connections} connections, ` +
-      `${options.warmupSeconds} s warm-up + ${options.durationSeconds} s measured per row`,
-    '',
-    render(header),
-    render(header.map((_, i) => '-'.repeat(widths[i]!))),
-  ];
-  lines.forEach((l, i) => {
-    if (sizeBreaks.has(i)) out.push('');
-    out.push(render(l));
-  });
-  out.push('');
-  out.push(`CPU busy %: per CPU (${cpuLegend(info.cpus)}) during the measured window. ` +
-    'VF/x = VeloFlux RPS / x RPS (higher is better); per CPU = VF/nginx in RPS per busy second of the proxy\'s CPU ' +
-    '(per-core mode; fair when nginx is load-bound); p99 VF/nginx = VeloFlux p99 / nginx p99 (lower is better).');
-  if (lines.some((l) => l[6]?.endsWith('!'))) {
-    out.push(`! = the proxy's CPU was under ${PROXY_BUSY_MIN}% busy while CPU ${LOAD_CPU} (origin + load generator) ` +
-      'was saturated: the load side, not the proxy, limited this row, so its RPS is only a lower bound for the proxy.');
+  out.push('At equal load: every target at the same offered rate (paced autocannon)');
+  const latencyHeader = ['target', 'body', 'offered/s', 'RPS', 'p50 ms', 'p99 ms', 'total us', 'errors'];
+  const latencyLines: string[][] = [];
+  for (const size of options.sizes) {
+    if (latencyLines.length > 0) latencyLines.push([]);
+    for (const target of options.targets) {
+      const row = latencyRows.find((x) => x.target === target && x.size === size);
+      if (row === undefined) continue;
+      const m = row.measurement;
+      if (m === undefined) {
+        latencyLines.push([target, formatSize(size), 'failed (see below)']);
+        continue;
+      }
+      latencyLines.push([
+        target,
+        formatSize(size),
+        m.offeredRps === undefined ? '-' : formatInt(m.offeredRps),
+        formatInt(m.rps),
+        m.p50Ms.toFixed(2),
+        m.p99Ms.toFixed(2),
+        m.cpuPerRequest === undefined ? '-' : m.cpuPerRequest.totalUs.toFixed(1),
+        String(errorCount(m)),
+      ]);
+    }
   }
+  out.push(...renderTable(latencyHeader, latencyLines), '');
+
+  out.push(
+    `load: wrk threads x connections (autocannon: connections). CPU busy %: per CPU (${cpuLegend(info.cpus)}) over the window; ` +
+      'own %: CPU time of the target\'s processes over the window, in % of one CPU (well under CPU 1\'s busy % = other processes share its CPU).',
+    `user/sys/total us: utime/stime of every process in the target's process group (/proc/<pid>/stat, ${info.clockTicks} ticks/s) ` +
+      'over the window, divided by the requests completed in it; the origin and load generator are not counted.',
+    'VF/x = VeloFlux total us per request / x total us per request: above 1 VeloFlux is dearer, below 1 cheaper.',
+  );
+  if (perCore) {
+    out.push(`state: saturated = CPU ${PROXY_CPU} (the proxy's) >= ${SATURATED_BUSY_PERCENT}% busy; load-bound = the load side ` +
+      `(CPU ${LOAD_CPU}) could not keep the proxy busy even at the highest load level: its cost per request is flattered ` +
+      '(an idle event loop pays more per request, a busy one batches), so it gets no ratio.');
+  } else {
+    out.push('mode all: proxies share every CPU with the load side, saturation is not checked; ' +
+      'use --mode per-core for the tracked figure.');
+  }
+  out.push('Equal load: offered rate = half the slowest proxy\'s saturated RPS at that size; RPS below it means the target (or autocannon) fell behind.');
   const idleProxyCpu = rows.find((r) => r.target === 'direct' && r.measurement !== undefined)?.measurement?.cpuBusy[PROXY_CPU];
-  if (options.mode === 'per-core' && idleProxyCpu !== undefined && idleProxyCpu > FOREIGN_BUSY_WARN) {
+  if (perCore && idleProxyCpu !== undefined && idleProxyCpu > FOREIGN_BUSY_WARN) {
     out.push(`warning: CPU ${PROXY_CPU} was ${Math.round(idleProxyCpu)}% busy during "direct", when no proxy runs on it: ` +
       'other processes are competing for the CPUs, so these numbers are noisier than usual.');
   }
   for (const r of ratios) {
-    if (r.rpsRateLimitedVsPlain === null) continue;
-    out.push(`rate limiting at ${formatSize(r.size)}: veloflux-rl / veloflux RPS = ${formatRatio(r.rpsRateLimitedVsPlain)} ` +
-      '(every request checked against a limit that never triggers; below 1 is its cost, within the noise of one run otherwise)');
+    if (r.costRateLimitedVsPlain === null) continue;
+    out.push(`rate limiting at ${formatSize(r.size)}: veloflux-rl / veloflux CPU per request = ${formatRatio(r.costRateLimitedVsPlain)} ` +
+      '(every request checked against a limit that never triggers; above 1 is its cost, within the noise of one run otherwise)');
   }
   for (const s of info.skipped) out.push(`skipped ${s.target}: ${s.reason}`);
-  const failures = new Set(rows.filter((r) => r.error !== undefined).map((r) => `${r.target} failed: ${r.error}`));
+  const withErrors = [...rows, ...latencyRows].filter((r) => r.measurement !== undefined && errorCount(r.measurement) > 0);
+  for (const r of withErrors) {
+    const m = r.measurement!;
+    out.push(`error: ${r.target} ${formatSize(r.size)}: ${m.errors} connection errors, ${m.timeouts} timeouts, ${m.non2xx} non-2xx (the run fails)`);
+  }
+  const failures = new Set([...rows, ...latencyRows].filter((r) => r.error !== undefined).map((r) => `${r.target} failed: ${r.error}`));
   for (const f of failures) out.push(f);
   return out.join('\n');
 }
 
-export function toJson(info: RunInfo, rows: readonly Row[], ratios: readonly Ratios[]): string {
+export function toJson(info: RunInfo, rows: readonly Row[], latencyRows: readonly LatencyRow[], ratios: readonly Ratios[]): string {
+  const flat = (r: Row | LatencyRow) => ({ target: r.target, size: r.size, ...(r.measurement ?? {}), ...('saturation' in r ? { saturation: r.saturation } : {}), ...(r.error ? { error: r.error } : {}) });
   return JSON.stringify({
     mode: info.options.mode,
-    connections: info.options.connections,
+    loadgen: info.options.loadgen,
     durationSeconds: info.options.durationSeconds,
     warmupSeconds: info.options.warmupSeconds,
     cpus: info.cpus,
-    results: rows.map((r) => ({ target: r.target, size: r.size, ...(r.measurement ?? {}), ...(r.error ? { error: r.error } : {}) })),
+    clockTicks: info.clockTicks,
+    results: rows.map(flat),
+    equalLoad: latencyRows.map(flat),
     ratios,
     skipped: info.skipped,
   });
@@ -165,6 +202,22 @@ export function formatSize(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return unit(bytes / 1024, 'KB');
   return unit(bytes / (1024 * 1024), 'MB');
+}
+
+/** Target names left-aligned, numbers right-aligned; a failed row's message runs free; [] is a blank line. */
+function renderTable(header: string[], lines: string[][]): string[] {
+  const full = lines.filter((l) => l.length > 3);
+  const widths = header.map((h, i) => Math.max(h.length, ...full.map((l) => l[i]?.length ?? 0)));
+  const render = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : cells.length > 3 ? c.padStart(widths[i]!) : c))
+      .join('  ')
+      .trimEnd();
+  return [render(header), render(header.map((_, i) => '-'.repeat(widths[i]!))), ...lines.map((l) => (l.length === 0 ? '' : render(l)))];
+}
+
+function formatInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
 }
 
 function formatRatio(r: number | null): string {
@@ -180,12 +233,4 @@ function formatCpu(busy: readonly number[]): string {
 
 function cpuLegend(cpus: number): string {
   return cpus > 4 ? 'average over all CPUs' : Array.from({ length: cpus }, (_, i) => `cpu${i}`).join('/');
-}
-
-/** Per-core mode only: did the load side, not the proxy, run out of CPU? */
-function isLoadBound(info: RunInfo, target: TargetName, m: Measurement): boolean {
-  if (info.options.mode !== 'per-core' || target === 'direct') return false;
-  const load = m.cpuBusy[LOAD_CPU] ?? Number.NaN;
-  const proxy = m.cpuBusy[PROXY_CPU] ?? Number.NaN;
-  return load >= LOAD_BUSY_SATURATED && proxy < PROXY_BUSY_MIN;
 }
