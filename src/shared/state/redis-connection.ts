@@ -55,7 +55,10 @@ export function createRedisConnection(config: RedisConfig, role: string): RedisC
       retryStrategy: reconnectDelay,
     };
     if (config.sentinels !== undefined) {
-      connection = new Redis({ ...options, sentinels: config.sentinels, name: config.name, sentinelRetryStrategy: reconnectDelay });
+      // failoverDetector (off by default in ioredis): listen to the sentinels' +switch-master and
+      // reconnect to the new master at once. Without it a planned `SENTINEL failover` left
+      // VeloFlux on the old master, now a read-only replica, until that connection broke (issue 13).
+      connection = new Redis({ ...options, sentinels: config.sentinels, name: config.name, sentinelRetryStrategy: reconnectDelay, failoverDetector: true });
     } else {
       connection = new Redis(config.url ?? 'redis://127.0.0.1:6379', options);
     }
