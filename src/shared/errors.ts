@@ -31,7 +31,7 @@ export const ERRORS = {
   VF_ERR_PRECONDITION_REQUIRED: { status: 428, message: 'If-Match with the ETag from GET /admin/config is required' },
   VF_ERR_PRECONDITION_FAILED: { status: 412, message: 'The configuration changed since that ETag was read' },
   VF_ERR_APPLY_FAILED: { status: 500, message: 'A worker could not apply the change; every worker was rolled back' },
-  VF_ERR_PERSIST_FAILED: { status: 500, message: 'The change could not be saved under dataDir; it was rolled back' },
+  VF_ERR_PERSIST_FAILED: { status: 500, message: 'The change could not be saved under dataDir; it was not applied' },
   VF_ERR_RATE_LIMITED: { status: 429, message: 'Too many requests: the rate limit for this route was reached' },
   VF_ERR_STATE_UNAVAILABLE: { status: 503, message: 'The state store (Redis) did not answer; retry once it is available' },
   VF_ERR_STATE_FILE_INVALID: { status: 500, message: 'A state file under dataDir cannot be read or understood' },

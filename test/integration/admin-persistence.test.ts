@@ -199,7 +199,7 @@ t.test('a change that cannot be saved is not applied either', async (t) => {
   t.equal(res.status, 500);
   const body = (await res.json()) as { error: { code: string; message: string } };
   t.equal(body.error.code, 'VF_ERR_PERSIST_FAILED');
-  t.match(body.error.message, /^could not save .*state\/config\.json: .*; the change was rolled back on every worker$/);
+  t.match(body.error.message, /^could not save .*state\/config\.json: .*; the change was not applied on any worker$/);
   t.same(await configOf(vf), before, 'config and ETag unchanged');
   t.same(Object.keys(await traffic(vf)).sort(), ['A', 'B'], 'a is not drained on any worker');
   const audit = (await (await vf.admin('/admin/audit?limit=1')).json()) as { entries: unknown[] };

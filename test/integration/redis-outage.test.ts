@@ -136,3 +136,52 @@ t.test('Redis down for 10 s under load: no proxy errors, flat latency, fast writ
   const body = JSON.parse(await configOf(a)) as { pools: { backends: { id: string; drain?: boolean }[] }[] };
   t.same(body.pools[0]!.backends.map((x) => [x.id, x.drain ?? false]), [['a', true], ['b', false]], 'the backend added before the outage survived it, and the new drain is on top');
 });
+
+t.test('a write refused during a Redis outage changes nothing anywhere, not even briefly: no traffic shift, no configVersion', async (t) => {
+  // Issue 13: the drain used to be applied on the workers before the save failed and rolled back
+  // after it, so each refused attempt moved traffic for a moment and used up two configVersions.
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const upstreamA = await startUpstream((_req, res) => res.end('A'));
+  const upstreamB = await startUpstream((_req, res) => res.end('B'));
+  t.teardown(() => Promise.all([upstreamA.close(), upstreamB.close()]));
+  const vf = await startVeloflux(
+    {
+      server: { redis: { url: redis.url, keyPrefix: `vf-${randomBytes(3).toString('hex')}:`, commandTimeout: '300ms' } },
+      pools: [{ name: 'web', algorithm: 'round_robin', backends: [{ id: 'a', url: upstreamA.url }, { id: 'b', url: upstreamB.url }] }],
+      routes: [{ path: '/', pool: 'web' }],
+    },
+    { workers: 1 },
+  );
+  t.teardown(() => vf.process.exitCode === null && vf.stop());
+  const health = async () => (await (await vf.admin('/admin/health')).json()) as { state: { available: boolean }; configVersion: number };
+
+  await redis.stop();
+  await until('the instance notices', 3000, async () => (await health()).state.available === false);
+  const versionBefore = (await health()).configVersion;
+
+  // One request at a time through one worker: round robin answers A, B, A, B... as long as
+  // nothing changes; a drain served even for a moment shows as B, B.
+  const answers: string[] = [];
+  const pool = new Pool(vf.url, { connections: 1 });
+  t.teardown(() => pool.close());
+  // A drain attempt every 20 requests, each refused: ten chances to see a brief shift.
+  const drainSentAt = 20;
+  const attempts: Promise<Response>[] = [];
+  const started = performance.now();
+  while (answers.length < drainSentAt + 200) {
+    if (answers.length >= drainSentAt && answers.length % 20 === 0) attempts.push(vf.admin('/admin/backends/a/drain', { method: 'POST' }));
+    const res = await pool.request({ method: 'GET', path: '/' });
+    answers.push(await res.body.text());
+  }
+  const elapsed = performance.now() - started;
+  const refused = await Promise.all(attempts);
+  t.same(refused.map((r) => r.status), Array(10).fill(503), 'every drain attempt is refused: the state store is unavailable');
+  t.equal(((await refused[0]!.json()) as { error: { code: string } }).error.code, 'VF_ERR_STATE_UNAVAILABLE');
+
+  const window = answers.slice(drainSentAt - 1);
+  const shifts = window.filter((answer, i) => i > 0 && answer === window[i - 1]).length;
+  t.equal(shifts, 0, `the 200 requests from the drain on (${elapsed.toFixed(0)} ms for all ${answers.length}) alternate A, B without one shift`);
+  t.same([window.filter((a) => a === 'A').length, window.filter((a) => a === 'B').length].sort(), [100, 101], 'a still gets its share');
+  t.equal((await health()).configVersion, versionBefore, `configVersion unchanged (${versionBefore})`);
+});

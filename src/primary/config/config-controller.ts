@@ -1,7 +1,7 @@
 /**
  * The one path every config change takes, whatever asked for it (admin API, SIGHUP): compute
- * the effective config (config-source.ts has the precedence rules), validate it whole, apply it
- * on every worker or none, persist the runtime state, audit. Changes are serialised, so two
+ * the effective config (config-source.ts has the precedence rules), validate it whole, persist
+ * the runtime state, apply it on every worker or none, audit. Changes are serialised, so two
  * operators never interleave, and the running config is untouched by anything that fails.
  *
  * The runtime state is a record of the state store. With Redis it is shared: a change committed
@@ -55,6 +55,8 @@ export class ConfigController {
   #etag: string;
   #applier: ConfigApplier | undefined;
   #chain: Promise<unknown> = Promise.resolve();
+  /** A saved change the workers refused that could not be written back yet (see #commit). */
+  #unrestored: { state: RuntimeState; refusedVersion: number } | undefined;
   readonly #audit: AuditLog;
   readonly #log: Logger;
   readonly #store: StateStore;
@@ -231,6 +233,19 @@ export class ConfigController {
     return run;
   }
 
+  /**
+   * Save first, then apply (issue 13): a change is durable (embedded: on disk, fsynced; Redis:
+   * acknowledged) before any worker sees it, so a write that fails changes nothing anywhere, not
+   * even briefly: no worker swap, no configVersion.
+   *
+   * If the workers then refuse the saved change (VF_ERR_APPLY_FAILED: no worker serves it), the
+   * rule is "the store follows what is served": the previous runtime state is written back over
+   * the refused one (a new version, so instances that already followed the refused change follow
+   * the restore too). Retrying the apply instead would not help: a refusal is this host's fault
+   * (a certificate it cannot read) and repeats. If the restore cannot be written either, the
+   * divergence is logged as an error and mended at the first chance: the next change writes a
+   * whole state over it, and a Redis that comes back gets the restore before anything is re-read.
+   */
   async #commit(file: ConfigFile, state: RuntimeState, actor: Actor, action: string, target: string | undefined, audited: AuditDetail = {}): Promise<ChangeResult> {
     const applier = this.#applier;
     if (applier === undefined) throw new VelofluxError('VF_ERR_INTERNAL', 'no workers to apply the config to yet');
@@ -241,30 +256,47 @@ export class ConfigController {
       this.#reject(actor, action, target, err, audited);
       throw err;
     }
-    const { snapshot, previous } = await this.#applyOnWorkers(applier, next, actor, action, target, audited);
-    const running = previous.config;
+    const previousState = this.#current.state;
+    const saves = JSON.stringify(previousState) !== JSON.stringify(next.state);
     let stateVersion = this.#stateVersion;
-    if (JSON.stringify(this.#current.state) !== JSON.stringify(next.state)) {
+    if (saves) {
       try {
         stateVersion = await this.#persist(next.state);
       } catch (err) {
-        // Applied but not saved would be lost on the next restart (or never reach the other
-        // instances) while the caller was told otherwise: undo it on the workers, so "applied"
-        // always means "applied and persisted" (and the store only ever holds configs every
-        // worker accepted).
-        await applier.apply({ ...previous, version: applier.nextVersion() }).catch((rollbackErr: unknown) => this.#log.error({ err: rollbackErr }, 'rolling back an unsaved change failed'));
         const code = err instanceof VelofluxError ? err.code : 'VF_ERR_PERSIST_FAILED';
         const reason = (err as Error).message;
         this.#audit.record({ actor, action, target, outcome: 'failed', detail: reason, ...audited });
-        throw new VelofluxError(code, `${reason}; the change was rolled back on every worker`);
+        throw new VelofluxError(code, `${reason}; the change was not applied on any worker`);
       }
+      this.#stateVersion = stateVersion;
     }
+    let applied: { snapshot: ConfigSnapshot; previous: ConfigSnapshot };
+    try {
+      applied = await this.#applyOnWorkers(applier, next, actor, action, target, audited);
+    } catch (err) {
+      if (saves) await this.#restoreStored(previousState, stateVersion!);
+      throw err;
+    }
+    const { snapshot, previous } = applied;
+    const running = previous.config;
     this.#becomeCurrent(next, snapshot.config, stateVersion);
     const needsRestart = changedPaths(running.server, next.config.server);
     if (needsRestart.length > 0) this.#log.warn({ needsRestart }, 'static settings changed in the file: they take effect after a restart');
     const result: ChangeResult = { configVersion: snapshot.version, etag: this.#etag, needsRestart, skipped: next.skipped };
     this.#audit.record({ actor, action, target, outcome: 'applied', configVersion: snapshot.version, detail: { needsRestart, skipped: next.skipped }, ...audited });
     return result;
+  }
+
+  /** Writes `state` (the one served) back over the refused change saved as `refusedVersion`; see #commit. */
+  async #restoreStored(state: RuntimeState, refusedVersion: number): Promise<void> {
+    const { namespace, id } = RUNTIME_STATE_KEY;
+    try {
+      this.#stateVersion = (await this.#store.put(namespace, id, state, { expectedVersion: refusedVersion })).version;
+      this.#unrestored = undefined;
+    } catch (err) {
+      this.#unrestored = { state, refusedVersion };
+      this.#log.error({ err: (err as Error).message, refusedVersion }, 'the state store holds a change the workers refused and could not be restored yet: the next change or the store coming back restores it');
+    }
   }
 
   /**
@@ -298,8 +330,12 @@ export class ConfigController {
     // Redis was down at start: learn the current version first rather than write blindly.
     const expectedVersion = this.#stateVersion ?? (await this.#store.get(namespace, id))?.version ?? 0;
     try {
-      return (await this.#store.put(namespace, id, state, { expectedVersion })).version;
+      const { version } = await this.#store.put(namespace, id, state, { expectedVersion });
+      this.#unrestored = undefined; // a whole state written over the refused one
+      return version;
     } catch (err) {
+      // An unanswered write may still have landed: learn the version again before the next one.
+      if ((err as VelofluxError).code === 'VF_ERR_STATE_UNAVAILABLE') this.#stateVersion = undefined;
       if ((err as VelofluxError).code === 'VF_ERR_STATE_CONFLICT') {
         throw new VelofluxError('VF_ERR_STATE_CONFLICT', 'the runtime config was changed meanwhile by another VeloFlux instance; read it again and retry');
       }
@@ -326,6 +362,18 @@ export class ConfigController {
   #resync(): void {
     const { namespace, id } = RUNTIME_STATE_KEY;
     void this.#serialised(async () => {
+      const unrestored = this.#unrestored;
+      if (unrestored !== undefined) {
+        try {
+          const restored = await this.#store.put(namespace, id, unrestored.state, { expectedVersion: unrestored.refusedVersion });
+          this.#unrestored = undefined;
+          return restored;
+        } catch (err) {
+          // Written over meanwhile (or Redis came back empty): what is there now wins, as below.
+          if ((err as VelofluxError).code !== 'VF_ERR_STATE_CONFLICT') throw err;
+          this.#unrestored = undefined;
+        }
+      }
       const record = await this.#store.get(namespace, id);
       if (record !== undefined) return record;
       if (JSON.stringify(this.#current.state) === JSON.stringify(emptyRuntimeState())) return { value: this.#current.state, version: 0 };

@@ -18,6 +18,7 @@
  * during the outage. Shares from Redis resume with its first answer.
  */
 import type { Cluster, Redis } from 'ioredis';
+import { whenReady } from '../../shared/state/redis-connection.js';
 import type { Logger } from '../../shared/log.js';
 import { escapeKeyPart } from '../../shared/state/key-escape.js';
 import type { DemandExchange, InstanceShares, KeyDemand } from './demand-exchange.js';
@@ -97,6 +98,8 @@ export class RedisDemandExchange implements DemandExchange {
   /** Live instances as Redis last said, or the configured guess before it ever answered. */
   #instances: number;
   #failing = false;
+  /** False while a new connection is still connecting: not a failure yet (issue 13, quiet start). */
+  #started = false;
 
   /** `redis` is a connection from createRedisConnection (no offline queue, bounded commands). */
   constructor(redis: Redis | Cluster, options: RedisDemandExchangeOptions) {
@@ -115,6 +118,8 @@ export class RedisDemandExchange implements DemandExchange {
     this.#timeoutMs = options.timeoutMs ?? 300;
     this.#log = options.log;
     this.#instances = expected;
+    this.#started = redis.status === 'ready';
+    if (!this.#started) void whenReady(redis).then(() => (this.#started = true));
   }
 
   /** The Redis key of a (policy, key) pair. */
@@ -123,6 +128,8 @@ export class RedisDemandExchange implements DemandExchange {
   }
 
   async exchange(demands: readonly KeyDemand[]): Promise<InstanceShares> {
+    // Until the connection is ready (or found down after START_WAIT_MS) the local shares apply, unreported.
+    if (!this.#started) return this.#fallback(demands.length);
     const calls: Promise<unknown>[] = [this.#redis.veloRateInstances(this.#instancesKey, this.#instanceId, this.#staleMs)];
     for (const d of demands) {
       calls.push(this.#redis.veloRateShare(this.keyOf(d.policy, d.key), this.#instanceId, d.demand.toFixed(3), this.#staleMs, EPSILON_FRACTION, EPSILON_FLOOR));

@@ -9,7 +9,7 @@ import type { Logger } from '../../shared/log.js';
 import type { RedisConfig } from '../../shared/config/schema.js';
 import { LeaderLease } from '../../shared/state/leader-lease.js';
 import { NodeRegistry, type NodeIdentity, type NodeInfo } from '../../shared/state/node-registry.js';
-import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../../shared/state/redis-connection.js';
+import { closeRedisConnection, createRedisConnection, whenReady, type RedisConnection } from '../../shared/state/redis-connection.js';
 
 /** A leader that stops answering is replaced within this (plus one acquisition attempt). */
 const LEASE_TTL_MS = 5000;
@@ -52,8 +52,14 @@ export function joinCluster(redis: RedisConfig | undefined, node: NodeIdentity, 
   const registry = new NodeRegistry(connection, { keyPrefix: redis.keyPrefix, node, heartbeatMs: HEARTBEAT_MS, ttlMs: NODE_TTL_MS, log: report });
   const lease = new LeaderLease(connection, { keyPrefix: redis.keyPrefix, name: 'leader', nodeId: node.id, ttlMs: LEASE_TTL_MS, renewEveryMs: LEASE_TICK_MS, log: report });
   lease.onChange((isLeader) => log.info({ nodeId: node.id, fencingToken: lease.fencingToken }, isLeader ? 'this instance is now the cluster leader' : 'this instance is no longer the cluster leader'));
-  registry.start();
-  lease.start();
+  // Heartbeats and the lease start once the connection is ready (or Redis is found down), so a
+  // healthy start does not report failed heartbeats.
+  let stopped = false;
+  void whenReady(connection).then(() => {
+    if (stopped) return;
+    registry.start();
+    lease.start();
+  });
   let nodeCount = 1;
   const countNodes = () => registry.list().then((nodes) => void (nodeCount = nodes.length), () => {});
   const counter = setInterval(countNodes, NODE_COUNT_REFRESH_MS).unref();
@@ -69,6 +75,7 @@ export function joinCluster(redis: RedisConfig | undefined, node: NodeIdentity, 
     nodes: () => registry.list(),
     leader: async () => (await lease.holder()) ?? undefined,
     stop: async () => {
+      stopped = true;
       clearInterval(counter);
       await Promise.allSettled([registry.stop(), lease.stop()]);
       await closeRedisConnection(connection);

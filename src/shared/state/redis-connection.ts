@@ -55,13 +55,42 @@ export function createRedisConnection(config: RedisConfig, role: string): RedisC
       retryStrategy: reconnectDelay,
     };
     if (config.sentinels !== undefined) {
-      connection = new Redis({ ...options, sentinels: config.sentinels, name: config.name, sentinelRetryStrategy: reconnectDelay });
+      // failoverDetector (off by default in ioredis): listen to the sentinels' +switch-master and
+      // reconnect to the new master at once. Without it a planned `SENTINEL failover` left
+      // VeloFlux on the old master, now a read-only replica, until that connection broke (issue 13).
+      connection = new Redis({ ...options, sentinels: config.sentinels, name: config.name, sentinelRetryStrategy: reconnectDelay, failoverDetector: true });
     } else {
       connection = new Redis(config.url ?? 'redis://127.0.0.1:6379', options);
     }
   }
   connection.on('error', () => {});
   return connection;
+}
+
+/**
+ * How long a user of a new connection waits for it before treating Redis as down. A connection
+ * is not ready the moment it is created (TCP, then ioredis' INFO check); a command sent before
+ * fails at once (no offline queue), so using it right away reported a healthy Redis as
+ * unavailable on every start (issue 13).
+ */
+export const START_WAIT_MS = 3000;
+
+/** Resolves true once `connection` is ready (at once if it is), false after `timeoutMs` or when it is closed for good. */
+export function whenReady(connection: RedisConnection, timeoutMs = START_WAIT_MS): Promise<boolean> {
+  if (connection.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const settle = (ready: boolean) => {
+      clearTimeout(timer);
+      connection.off('ready', onReady);
+      connection.off('end', onEnd);
+      resolve(ready);
+    };
+    const onReady = () => settle(true);
+    const onEnd = () => settle(false);
+    const timer = setTimeout(settle, timeoutMs, false).unref();
+    connection.on('ready', onReady);
+    connection.on('end', onEnd);
+  });
 }
 
 /** QUIT when connected (pending replies still arrive), otherwise just stop reconnecting. */

@@ -18,6 +18,8 @@ import type { DynamicInput } from '../../../src/primary/config/runtime-overlay.j
 import { openStateStore } from '../../../src/primary/state/state-store.js';
 import { Supervisor } from '../../../src/primary/supervisor.js';
 import type { ConfigSnapshot } from '../../../src/shared/ipc.js';
+import { VelofluxError } from '../../../src/shared/errors.js';
+import type { StateStore } from '../../../src/shared/state/store.js';
 import { FakeWorkers, type FakeWorker } from '../../helpers/fake-workers.js';
 import { waitFor } from '../../helpers/processes.js';
 
@@ -41,10 +43,39 @@ async function writeConfigFile(dir: string, dynamic: DynamicInput = BASE): Promi
   return file;
 }
 
+/**
+ * The real embedded store, whose writes can be made to fail (as Redis away or a full disk would)
+ * and are written into the workers' journal as `store put`, so a test sees what came first.
+ */
+class StoreFaults {
+  /** Set: every put rejects with this code. */
+  failPuts: 'VF_ERR_STATE_UNAVAILABLE' | 'VF_ERR_PERSIST_FAILED' | undefined;
+  journal: string[] = [];
+
+  wrap(store: StateStore): StateStore {
+    const put: StateStore['put'] = async (namespace, id, value, options) => {
+      if (this.failPuts !== undefined) throw new VelofluxError(this.failPuts, 'injected write failure');
+      const record = await store.put(namespace, id, value, options);
+      this.journal.push('store put');
+      return record;
+    };
+    return new Proxy(store, {
+      get: (target, key) => {
+        if (key === 'put') return put;
+        const value: unknown = Reflect.get(target, key, target);
+        // Methods run on the store itself: its #private fields are not on the proxy.
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }
+}
+
 /** A controller on `file` whose changes go through a started Supervisor over fake workers; stopped at the end of the test. */
 async function startController(t: Test, file: string, configure: (w: FakeWorker) => void = () => {}) {
-  const controller = await ConfigController.load(file, (config) => openStateStore(config.server, 'node-test', silent), (dataDir) => new AuditLog(dataDir, silent), silent);
+  const faults = new StoreFaults();
+  const controller = await ConfigController.load(file, async (config) => faults.wrap(await openStateStore(config.server, 'node-test', silent)), (dataDir) => new AuditLog(dataDir, silent), silent);
   const fakes = new FakeWorkers();
+  faults.journal = fakes.journal;
   fakes.configure = configure;
   const supervisor = new Supervisor({ version: 1, config: controller.config, stickySecret: 'sticky-secret-for-tests-0123456789', apiSecrets: { jwtSecret: 'jwt-secret-for-tests-0123456789abcdef' } }, silent, { workers: fakes.factory });
   controller.attach(supervisor);
@@ -64,7 +95,7 @@ async function startController(t: Test, file: string, configure: (w: FakeWorker)
   /** How many prepares the workers got so far (0: no change reached them). */
   const prepares = () => fakes.all.reduce((n, w) => n + w.types().filter((type) => type === 'prepare').length, 0);
   const backendIds = () => controller.config.pools.flatMap((p) => p.backends.map((b) => b.id));
-  return { controller, supervisor, fakes, applied, prepares, backendIds, stop };
+  return { controller, supervisor, fakes, faults, applied, prepares, backendIds, stop };
 }
 
 async function tempDir(t: Test): Promise<string> {
@@ -94,7 +125,7 @@ t.test('a PUT every worker accepts is served everywhere, answered by GET, persis
   t.same(controller.changeCounts, { success: 1, failure: 0, lastSucceeded: true }, 'counted once for /metrics');
 });
 
-t.test('a change one worker refuses is rolled back everywhere: config, version, ETag and stored state unchanged', async (t) => {
+t.test('a change one worker refuses is rolled back everywhere: config, version, ETag unchanged, the stored state restored', async (t) => {
   const { controller, supervisor, fakes, applied } = await startController(t, await writeConfigFile(await tempDir(t)), (w) => {
     if (w.id === 2) w.refuse = refusing('canary');
   });
@@ -109,7 +140,9 @@ t.test('a change one worker refuses is rolled back everywhere: config, version, 
   t.ok(fakes.all.every((w) => w.configVersion === 1), 'every worker still serves v1');
   t.ok(fakes.byId(1).types().includes('abort'), 'the worker that had prepared it dropped it');
   t.ok(fakes.all.every((w) => !w.types().includes('commit')), 'no worker was told to commit');
-  t.equal(await storedState(controller), undefined, 'nothing was written to the state store');
+  // Saved first (issue 13), so the refused change was in the store until the workers refused it;
+  // the state served before it was then written back over it.
+  t.match(await storedState(controller), { value: { apiBase: null }, version: 2 }, 'the stored state is the served one again');
   t.match(controller.audit.list()[0], { action: 'config.replace', outcome: 'failed', detail: /refusing "canary"/ });
   t.same(applied, [], 'nothing followed a change that did not happen');
   t.same(controller.changeCounts, { success: 0, failure: 1, lastSucceeded: false });
@@ -233,4 +266,51 @@ t.test('backend operations: add, drain, weight, remove, each applied on every wo
   t.equal(prepares(), sent, 'no worker saw any of them');
   t.match(controller.audit.list()[0], { action: 'backend.remove', target: 'a', outcome: 'rejected' });
   t.same(backendIds(), ['b']);
+});
+
+t.test('a change the store cannot save reaches no worker: no prepare, no commit, no new configVersion', async (t) => {
+  // Issue 13: it used to be applied first and rolled back after the failed save, so each failed
+  // attempt swapped every worker twice and used up two configVersions.
+  const { controller, supervisor, fakes, faults, prepares, applied } = await startController(t, await writeConfigFile(await tempDir(t)));
+  const etag = controller.etag;
+  for (const code of ['VF_ERR_STATE_UNAVAILABLE', 'VF_ERR_PERSIST_FAILED'] as const) {
+    faults.failPuts = code;
+    await t.rejects(controller.operate({ kind: 'drain', backendId: 'b', drain: true }, actor), { code, message: /injected write failure; the change was not applied on any worker$/ });
+    await t.rejects(controller.replace({ pools: [{ name: 'web', backends: [backend('a', 10_001)] }], routes: BASE.routes }, etag, actor), { code });
+  }
+  t.equal(prepares(), 0, 'no worker was asked to prepare');
+  t.ok(fakes.all.every((w) => !w.types().includes('commit') && w.configVersion === 1), 'no worker committed anything; all serve v1');
+  t.equal(supervisor.committed.version, 1, 'configVersion unchanged');
+  t.equal(controller.etag, etag);
+  t.same(applied, []);
+  t.equal(await storedState(controller), undefined, 'nothing stored');
+  t.match(controller.audit.list()[0], { action: 'config.replace', outcome: 'failed', detail: /injected write failure/ });
+
+  faults.failPuts = undefined;
+  const result = await controller.operate({ kind: 'drain', backendId: 'b', drain: true }, actor);
+  t.equal(result.configVersion, 2, 'the failed attempts used up no version');
+  t.same(fakes.journal.filter((l) => l === 'store put' || l.endsWith('<- prepare')), ['store put', '1 <- prepare', '2 <- prepare'], 'saved before any worker saw it');
+});
+
+t.test('a saved change the workers refuse, with the store failing the restore: mended by the next change', async (t) => {
+  const { controller, fakes, faults } = await startController(t, await writeConfigFile(await tempDir(t)), (w) => {
+    if (w.id === 2) w.refuse = refusing('canary');
+  });
+  // The worker's refusal makes the store fail right after the change was saved: the restore fails.
+  const prepared = fakes.byId(2);
+  const refuse = prepared.refuse;
+  prepared.refuse = (snapshot) => {
+    faults.failPuts = 'VF_ERR_STATE_UNAVAILABLE';
+    return refuse(snapshot);
+  };
+  await t.rejects(controller.operate({ kind: 'add', pool: 'web', backend: backend('canary', 10_009) }, actor), { code: 'VF_ERR_APPLY_FAILED' });
+  t.match(await storedState(controller), { version: 1, value: { overlay: { added: [{ backend: { id: 'canary' } }] } } }, 'the refused change is still stored (the restore failed)');
+  t.same(controller.config.pools[0]!.backends.map((b) => b.id), ['a', 'b'], 'and not served');
+
+  faults.failPuts = undefined;
+  prepared.refuse = refuse;
+  await controller.operate({ kind: 'drain', backendId: 'b', drain: true }, actor);
+  const stored = await storedState(controller);
+  t.match(stored, { version: 2, value: { overlay: { added: [], backends: { b: { drain: true } } } } }, 'the next change wrote the served state whole over it');
+  t.ok(fakes.all.every((w) => w.configVersion === 3));
 });
