@@ -152,7 +152,7 @@ export function formatTable(info: RunInfo, rows: readonly Row[], latencyRows: re
     'VF/x = VeloFlux total us per request / x total us per request: above 1 VeloFlux is dearer, below 1 cheaper.',
   );
   if (perCore) {
-    out.push(`state: saturated = CPU ${PROXY_CPU} (the proxy's) >= ${SATURATED_BUSY_PERCENT}% busy; load-bound = the load side ` +
+    out.push(`state: saturated = the target's own processes kept CPU ${PROXY_CPU} (its core) >= ${SATURATED_BUSY_PERCENT}% busy (own %); load-bound = the load side ` +
       `(CPU ${LOAD_CPU}) could not keep the proxy busy even at the highest load level: its cost per request is flattered ` +
       '(an idle event loop pays more per request, a busy one batches), so it gets no ratio.');
   } else {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { ChildRegistry } from './children.js';
 import { measure, type MeasureSpec } from './loadgen.js';
 import { CLOCK_TICKS_PER_SECOND } from './proc-cpu.js';
-import { loadLadder, saturation, SATURATED_BUSY_PERCENT, type LoadLevel } from './saturation.js';
+import { keepsItsCoreBusy, loadLadder, saturation, type LoadLevel } from './saturation.js';
 import { optionsOrExitCode } from './flags.js';
 import { LOAD_CPU, PROXY_CPU, USAGE, parseOptions, type TargetName } from './options.js';
 import { Progress, type ProgressStep } from './progress.js';
@@ -114,7 +114,7 @@ async function main(interrupted: () => boolean): Promise<number> {
           at = i;
           progress.update(step, `probing ${candidate.threads}x${candidate.connections}`, probeSeconds, stepSeconds);
           const probe = await measure(children, projectRoot, spec(candidate, probeSeconds));
-          if ((probe.cpuBusy[PROXY_CPU] ?? 0) >= SATURATED_BUSY_PERCENT) break;
+          if (keepsItsCoreBusy(probe)) break;
         }
         for (;;) {
           const level = ladder[at]!;

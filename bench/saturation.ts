@@ -1,8 +1,9 @@
 // Driving a target to saturation. A load generator that leaves the proxy idle part of the time
 // flatters whoever is faster (an idle event loop pays more per request: fewer requests per
 // epoll wake-up and per write batch), so cost per request is only compared between saturated
-// rows. In per-core mode the proxy owns CPU 1; it counts as saturated when that CPU is >= 95%
-// busy over the measured window (DESIGN.md §3).
+// rows. In per-core mode the proxy owns CPU 1; it counts as saturated when its own processes kept
+// that CPU >= 95% busy over the measured window (DESIGN.md §3). The CPU's busy time alone is not
+// enough on a shared machine: other processes on CPU 1 would pass an idle proxy as saturated.
 import type { Loadgen, Measurement } from './loadgen.js';
 import { PROXY_CPU, type Mode } from './options.js';
 
@@ -27,5 +28,10 @@ export function loadLadder(start: number, loadgen: Loadgen): LoadLevel[] {
 /** Only per-core mode can tell: in all mode the proxy shares every CPU with the load side. */
 export function saturation(mode: Mode, m: Measurement): 'saturated' | 'load-bound' | 'unchecked' {
   if (mode !== 'per-core') return 'unchecked';
-  return (m.cpuBusy[PROXY_CPU] ?? 0) >= SATURATED_BUSY_PERCENT ? 'saturated' : 'load-bound';
+  return keepsItsCoreBusy(m) ? 'saturated' : 'load-bound';
+}
+
+/** The target's own CPU time over the window, in % of one CPU (CPU 1's busy % where /proc cannot tell). */
+export function keepsItsCoreBusy(m: Measurement): boolean {
+  return (m.cpuPerRequest?.ownPercent ?? m.cpuBusy[PROXY_CPU] ?? 0) >= SATURATED_BUSY_PERCENT;
 }
