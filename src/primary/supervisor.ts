@@ -290,9 +290,10 @@ export class Supervisor {
    * ever served the change. Callers serialise changes.
    */
   async apply(snapshot: ConfigSnapshot): Promise<void> {
-    const { failures, answered } = await this.#broadcast(snapshot.version, 'prepared', primaryMessage({ type: 'prepare', snapshot }));
+    const { failures, answered, silent } = await this.#broadcast(snapshot.version, 'prepared', primaryMessage({ type: 'prepare', snapshot }));
     if (failures.length > 0) {
-      for (const worker of answered) if (worker.isConnected()) worker.send(primaryMessage({ type: 'abort', configVersion: snapshot.version }));
+      // A worker that did not answer in time may still build and hold the change: it is told too.
+      for (const worker of [...answered, ...silent]) if (worker.isConnected()) worker.send(primaryMessage({ type: 'abort', configVersion: snapshot.version }));
       throw new VelofluxError('VF_ERR_APPLY_FAILED', `not applied on any worker: ${failures.join('; ')}`);
     }
     // From here the change is committed: a worker that dies now restarts on it.
@@ -317,13 +318,15 @@ export class Supervisor {
     expect: PendingApply['expect'],
     message: ReturnType<typeof primaryMessage>,
     targets: Worker[] = this.#servingWorkers(),
-  ): Promise<{ failures: string[]; answered: Worker[]; workersFailed: Worker[] }> {
+  ): Promise<{ failures: string[]; answered: Worker[]; workersFailed: Worker[]; silent: Worker[] }> {
     const pending: PendingApply = { version, expect, waiting: new Set(targets), failures: [], applied: new Set(), failed: new Set(), done: () => {} };
     const finished = new Promise<void>((resolve) => (pending.done = resolve));
+    const silent: Worker[] = [];
     this.#pending = pending;
     for (const worker of targets) worker.send(message);
     const timer = setTimeout(() => {
       for (const worker of pending.waiting) {
+        silent.push(worker);
         pending.failures.push(`worker ${worker.id}: no answer within ${this.#applyTimeoutMs} ms`);
         pending.failed.add(worker);
       }
@@ -334,7 +337,7 @@ export class Supervisor {
     await finished;
     clearTimeout(timer);
     this.#pending = undefined;
-    return { failures: pending.failures, answered: [...pending.applied], workersFailed: [...pending.failed] };
+    return { failures: pending.failures, answered: [...pending.applied], workersFailed: [...pending.failed], silent };
   }
 
   /** Ids of the workers serving now (ready, not being retired): the ones a rate limit is split over. */

@@ -144,6 +144,7 @@ t.test('a worker that does not answer in time fails the change like a refusal', 
   await t.rejects(supervisor.apply(snapshotOf(2, supervisor.nextVersion())), { code: 'VF_ERR_APPLY_FAILED', message: /worker 1: no answer within 100 ms/ });
   t.equal(supervisor.committed.version, 1);
   t.same(twoPhase(fakes.byId(2)), ['prepare', 'abort']);
+  t.same(twoPhase(fakes.byId(1)), ['prepare', 'abort'], 'the silent one is told to drop what it may still build');
 });
 
 t.test('a worker that exits during the change fails it, and is respawned on the old snapshot', async (t) => {
