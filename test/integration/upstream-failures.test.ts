@@ -6,7 +6,7 @@
 import t from 'tap';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { request } from 'undici';
-import { closedPort, startUpstream, type UpstreamHandler } from '../helpers/upstream.js';
+import { startUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 import { startVeloflux } from '../helpers/veloflux.js';
 
 /** A TCP server that answers every connection with `reply` instead of HTTP (then closes when `close`). */
@@ -65,8 +65,10 @@ const diesChunked: UpstreamHandler = (req, res) => {
   setTimeout(() => res.socket?.destroy(), 50);
 };
 
-const refusedPort = await closedPort();
-const refusedPort2 = await closedPort();
+// Ports below 1024 are never handed out for port 0, so no server of a test running beside this
+// one can take them (a closed ephemeral port could be, and then answered instead of refusing).
+const refusedPort = 1;
+const refusedPort2 = 2;
 const refused = `http://127.0.0.1:${refusedPort}`;
 const refused2 = `http://127.0.0.1:${refusedPort2}`;
 
