@@ -4,7 +4,8 @@
  * (.ci/run installs it from apt).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
+import { closedPort as freePort } from './upstream.js';
 
 export interface TestRedis {
   readonly port: number;
@@ -14,14 +15,6 @@ export interface TestRedis {
   /** Starts it again on the same port, empty. */
   start(): Promise<void>;
   readonly running: boolean;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function answersPing(port: number): Promise<boolean> {
