@@ -5,6 +5,8 @@
  * needs and handed to what needs it; the pieces with rules of their own live in their files.
  */
 import type { AddressInfo } from 'node:net';
+import { Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { VELOFLUX_VERSION } from '../shared/version.js';
 import { createLogger, type Logger } from '../shared/log.js';
@@ -36,6 +38,8 @@ import { ApiFeedBuilder } from './api-feed/feed-builder.js';
 import { FeedPublisher } from './api-feed/feed-publisher.js';
 import { RecentLogs } from './recent-logs.js';
 import { AlertStore } from './alert-store.js';
+import { StaticSite } from './dashboard/static-site.js';
+import { createDashboardServer } from './dashboard/dashboard-server.js';
 import { randomBytes } from 'node:crypto';
 
 /** Certificate verification turned off is allowed (for tests) but never silent. */
@@ -45,11 +49,33 @@ function warnInsecureUpstreams(config: Readonly<VelofluxConfig>, log: Logger): v
   }
 }
 
+/** dist/dashboard, built by `npm run build:dashboard` beside this compiled file's dist/src. */
+const DASHBOARD_BUILD = fileURLToPath(new URL('../../dashboard/', import.meta.url));
+
+/** Where this host reaches a listener bound to `host`: a wildcard bind is reached on loopback. */
+function loopbackFor(host: string): string {
+  return host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
+}
+
+type Listener = FastifyInstance | Server;
+
+function listen(listener: Listener, at: { port: number; host: string }): Promise<AddressInfo> {
+  if (listener instanceof Server) {
+    return new Promise((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(at.port, at.host, () => {
+        listener.off('error', reject);
+        resolve(listener.address() as AddressInfo);
+      });
+    });
+  }
+  return listener.listen({ port: at.port, host: at.host }).then(() => listener.server.address() as AddressInfo);
+}
+
 /** Binds a control-plane listener; one that cannot bind stops VeloFlux with the reason and the fix. */
-async function listenOrFail(app: FastifyInstance, at: { port: number; host: string }, configPath: string, envName: string, shutdown: ShutdownCoordinator): Promise<AddressInfo | undefined> {
+async function listenOrFail(listener: Listener, at: { port: number; host: string }, configPath: string, envName: string, shutdown: ShutdownCoordinator): Promise<AddressInfo | undefined> {
   try {
-    await app.listen({ port: at.port, host: at.host });
-    return app.server.address() as AddressInfo;
+    return await listen(listener, at);
   } catch (err) {
     shutdown.fail(listenErrorMessage(err as Error & { code?: string }, configPath, at.port, envName));
     return undefined;
@@ -142,8 +168,12 @@ export async function runPrimary(configPath: string): Promise<void> {
   }
 
   const { httpPort, apiPort, httpsPort } = await workersReady;
+  // The dashboard forwards /api/ to the main API, whose port (0 in tests) is known only now.
+  const dashboardServer = createDashboardServer(StaticSite.load(DASHBOARD_BUILD), { host: loopbackFor(server.api.host), port: apiPort });
+  const dashboardAddress = await listenOrFail(dashboardServer, server.dashboard, 'server.dashboard.port', 'VELOFLUX_DASHBOARD_PORT', shutdown);
+  if (dashboardAddress === undefined) return;
   // Listeners configured as port 0 are known only now; a tenant's backend must not name them (issue 14).
-  for (const port of [adminAddress.port, metricsAddress.port, httpPort, apiPort, httpsPort]) if (port !== undefined) controller.backendAddresses.listening(port);
+  for (const port of [adminAddress.port, metricsAddress.port, dashboardAddress.port, httpPort, apiPort, httpsPort]) if (port !== undefined) controller.backendAddresses.listening(port);
   seat.take(httpPort);
   const stopMaintenance = maintainSessions(controller.store, () => seat.isLeader(), log);
   // Every worker serves now: the API's health should say so at once, not at the next tick.
@@ -155,6 +185,7 @@ export async function runPrimary(configPath: string): Promise<void> {
       api: { host: server.api.host, port: apiPort },
       admin: { host: adminAddress.address, port: adminAddress.port },
       metrics: { host: metricsAddress.address, port: metricsAddress.port },
+      dashboard: { host: dashboardAddress.address, port: dashboardAddress.port },
       workers: server.workers,
       configVersion: supervisor.committed.version,
       nodeId,
@@ -167,6 +198,8 @@ export async function runPrimary(configPath: string): Promise<void> {
     stopServices: () => {
       void admin.close();
       void metricsServer.close();
+      dashboardServer.close();
+      dashboardServer.closeAllConnections();
       availability.stop();
       void rateLimits.stop();
       apiFeed.stop();

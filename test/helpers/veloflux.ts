@@ -31,6 +31,9 @@ export interface RunningVeloflux {
   readonly apiPort: number;
   /** http://127.0.0.1:<apiPort>: the main API. */
   readonly apiUrl: string;
+  readonly dashboardPort: number;
+  /** http://127.0.0.1:<dashboardPort>: the web app, with /api/ forwarded to the main API. */
+  readonly dashboardUrl: string;
   /** fetch() against the admin API with the test token; `init.headers` are added. */
   admin(path: string, init?: RequestInit): Promise<Response>;
   readonly process: ChildProcess;
@@ -97,7 +100,7 @@ export async function launchVeloflux(configFile: string, options: StartOptions =
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-  const { port, adminPort, apiPort, httpsPort } = await new Promise<{ port: number; adminPort: number; apiPort: number; httpsPort: number | undefined }>((resolve, reject) => {
+  const { port, adminPort, apiPort, dashboardPort, httpsPort } = await new Promise<{ port: number; adminPort: number; apiPort: number; dashboardPort: number; httpsPort: number | undefined }>((resolve, reject) => {
     const timer = setTimeout(() => {
       clearInterval(poll);
       // Not left running behind a failed test (its workers go with it: they stop when the primary is gone).
@@ -113,6 +116,7 @@ export async function launchVeloflux(configFile: string, options: StartOptions =
           port: (ready.http as { port: number }).port,
           adminPort: (ready.admin as { port: number }).port,
           apiPort: (ready.api as { port: number }).port,
+          dashboardPort: (ready.dashboard as { port: number }).port,
           httpsPort: (ready.https as { port: number } | undefined)?.port,
         });
       }
@@ -133,6 +137,8 @@ export async function launchVeloflux(configFile: string, options: StartOptions =
     adminUrl,
     apiPort,
     apiUrl: `http://127.0.0.1:${apiPort}`,
+    dashboardPort,
+    dashboardUrl: `http://127.0.0.1:${dashboardPort}`,
     admin: (path, init = {}) =>
       fetch(`${adminUrl}${path}`, {
         ...init,
