@@ -42,6 +42,12 @@ export const WORKER_COUNTERS = {
     help: 'Requests answered 429 because a rate limit policy was exceeded, by route and policy.',
     labels: ['route', 'policy'],
   },
+  // Per route, for usage metering (src/primary/billing/) as much as for dashboards. WebSocket
+  // figures are counted when the session ends.
+  requestBytes: { name: 'veloflux_request_body_bytes_total', help: 'Request body bytes received from clients and sent upstream, by route.', labels: ['route'] },
+  websocketBytes: { name: 'veloflux_route_websocket_bytes_total', help: 'WebSocket bytes after the handshake, by route and direction (in: from clients), counted when the session ends.', labels: ['route', 'direction'] },
+  websocketMessages: { name: 'veloflux_route_websocket_messages_total', help: 'WebSocket messages, by route and direction (in: from clients), counted when the session ends.', labels: ['route', 'direction'] },
+  websocketSeconds: { name: 'veloflux_route_websocket_seconds_total', help: 'Time WebSocket sessions were open, by route, counted when the session ends.', labels: ['route'] },
 } as const satisfies Record<string, { name: string; help: string; labels: readonly [string] | readonly [string, string] }>;
 
 export type WorkerCounter = keyof typeof WORKER_COUNTERS;

@@ -31,7 +31,7 @@ import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from '.
 import { classifyUpstreamError } from './upstream-errors.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { Termination } from '../telemetry/access-log.js';
-import { WebSocketTunnel, type TunnelOwner } from '../websocket/websocket-tunnel.js';
+import { WebSocketTunnel, type TunnelOwner, type TunnelTotals } from '../websocket/websocket-tunnel.js';
 import { acceptsWebSocket, switchingProtocolsHead } from '../websocket/websocket-handshake.js';
 
 /** What every exchange of a worker shares: the worker's one timer wheel and its telemetry. */
@@ -256,7 +256,9 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     this.#settle();
     const seconds = (performance.now() - this.#startedAt) / 1000;
     const backend = this.#backend ?? this.#lastBackend;
-    this.#services.telemetry.requests.record(this.routeLabel, this.#pool.name, backend?.id ?? '', this.#req.method!, this.#status, seconds, this.#bytes);
+    const { requests } = this.#services.telemetry;
+    requests.record(this.routeLabel, this.#pool.name, backend?.id ?? '', this.#req.method!, this.#status, seconds, this.#bytes);
+    if (this.#bytesIn > 0) requests.count('requestBytes', this.routeLabel, '', this.#bytesIn);
     this.#log(termination, seconds, this.#bytesIn, this.#bytes);
   }
 
@@ -380,10 +382,17 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
 
   // TunnelOwner.
 
-  tunnelClosed(termination: Termination, bytesFromClient: number, bytesToClient: number): void {
+  tunnelClosed(termination: Termination, session: TunnelTotals): void {
     const backend = this.#backend;
     if (backend === undefined) return;
-    this.#log(termination, (performance.now() - this.#startedAt) / 1000, bytesFromClient, bytesToClient);
+    const { requests } = this.#services.telemetry;
+    const route = this.routeLabel;
+    requests.count('websocketBytes', route, 'in', session.bytesFromClient);
+    requests.count('websocketBytes', route, 'out', session.bytesToClient);
+    requests.count('websocketMessages', route, 'in', session.messagesFromClient);
+    requests.count('websocketMessages', route, 'out', session.messagesToClient);
+    requests.count('websocketSeconds', route, '', session.seconds);
+    this.#log(termination, (performance.now() - this.#startedAt) / 1000, session.bytesFromClient, session.bytesToClient);
     this.#backend = undefined;
     this.#release(backend);
   }
