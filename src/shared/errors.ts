@@ -54,6 +54,7 @@ export const ERRORS = {
   VF_ERR_HOST_NOT_ALLOWED: { status: 421, message: 'This API does not answer to this Host name (server.api.allowedHosts)' },
   VF_ERR_LAST_ADMIN: { status: 409, message: 'The last active platform admin cannot be removed, demoted or disabled' },
   VF_ERR_TENANT_SUSPENDED: { status: 403, message: 'Your tenant is suspended: its users may read but not change anything' },
+  VF_ERR_SECURITY_BLOCKED: { status: 403, message: 'The request was refused by the security filter; quote the X-Request-Id to the site operator' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

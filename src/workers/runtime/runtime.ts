@@ -12,6 +12,7 @@ import { RouteTable } from './route-table.js';
 import type { RateLimitRegistry } from '../rate-limit/rate-limit-registry.js';
 import { compileStages } from '../proxy/stages/pipeline.js';
 import type { ListenerPorts } from '../proxy/stages/redirect-https.js';
+import { SecurityPolicy } from '../security/security-policy.js';
 
 /** What outlives runtimes in a worker, and what a runtime is built against. */
 export interface RuntimeContext {
@@ -53,7 +54,8 @@ export class Runtime {
     this.#rateLimitPolicies = config.rateLimits;
     const rateLimiters = new Map(config.rateLimits.map((policy) => [policy.name, rateLimits.limiterFor(policy)]));
     const poolIndex = new Map(config.pools.map((pool, i) => [pool.name, i]));
-    this.routeTable = new RouteTable(config.routes, poolIndex, (route) => compileStages(route, { ports, rateLimiters }));
+    const security = new SecurityPolicy(config.security);
+    this.routeTable = new RouteTable(config.routes, poolIndex, (route) => compileStages(route, { ports, rateLimiters, security }));
     this.trustedProxies = buildBlockList(config.server);
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;
     this.maxBodySize = config.server.limits.maxBodySize;

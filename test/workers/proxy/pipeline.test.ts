@@ -8,6 +8,8 @@ import { compileStages } from '../../../src/workers/proxy/stages/pipeline.js';
 import { RateLimitStage } from '../../../src/workers/proxy/stages/rate-limit.js';
 import { RedirectHttpsStage } from '../../../src/workers/proxy/stages/redirect-https.js';
 import { RateLimitRegistry } from '../../../src/workers/rate-limit/rate-limit-registry.js';
+import { SecurityStage } from '../../../src/workers/proxy/stages/security.js';
+import { SecurityPolicy } from '../../../src/workers/security/security-policy.js';
 
 const config = validateConfig(
   {
@@ -18,13 +20,16 @@ const config = validateConfig(
       { path: '/limited/', pool: 'web', rateLimit: 'per-ip' },
       { path: '/secure/', pool: 'web', redirectHttps: true },
       { path: '/both/', pool: 'web', redirectHttps: true, rateLimit: 'per-ip' },
+      { path: '/guarded/', pool: 'web', redirectHttps: true, rateLimit: 'per-ip', security: { mode: 'block' } },
+      { path: '/watched/', pool: 'web', security: { mode: 'detect' } },
+      { path: '/open/', pool: 'web', security: { mode: 'off' } },
     ],
   },
   'test',
   {},
 );
 const registry = new RateLimitRegistry();
-const context = { ports: { https: 443 }, rateLimiters: new Map(config.rateLimits.map((p) => [p.name, registry.limiterFor(p)])) };
+const context = { ports: { https: 443 }, rateLimiters: new Map(config.rateLimits.map((p) => [p.name, registry.limiterFor(p)])), security: new SecurityPolicy(config.security) };
 const stagesOf = (path: string) => compileStages(config.routes.find((r) => r.path === path)!, context).map((stage) => stage.constructor);
 
 t.test('a route without features has no stage at all', async (t) => {
@@ -36,4 +41,13 @@ t.test('each feature adds its stage, in the pipeline order: redirect before rate
   t.same(stagesOf('/limited/'), [RateLimitStage]);
   t.same(stagesOf('/secure/'), [RedirectHttpsStage]);
   t.same(stagesOf('/both/'), [RedirectHttpsStage, RateLimitStage], 'a request to be redirected never takes a token');
+});
+
+t.test('the security filter sits between the redirect and the rate limit, on routes whose mode is not off', async (t) => {
+  t.same(stagesOf('/guarded/'), [RedirectHttpsStage, SecurityStage, RateLimitStage], 'an attack is refused before it takes a token');
+  t.same(stagesOf('/watched/'), [SecurityStage]);
+  t.same(stagesOf('/open/'), [], 'mode off and no address lists: no stage');
+  const withDeny = validateConfig({ pools: [{ name: 'web', backends: [{ id: 'w1', url: 'http://127.0.0.1:9' }] }], routes: [{ path: '/', pool: 'web' }], security: { ipDeny: ['203.0.113.0/24'] } }, 'test', {});
+  const denyContext = { ...context, security: new SecurityPolicy(withDeny.security) };
+  t.same(compileStages(withDeny.routes[0]!, denyContext).map((s) => s.constructor), [SecurityStage], 'a deny list applies to routes in mode off too');
 });

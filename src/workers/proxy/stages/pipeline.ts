@@ -6,22 +6,26 @@
  */
 import type { RouteConfig } from '../../../shared/config/schema.js';
 import type { RateLimiter } from '../../rate-limit/rate-limiter.js';
+import type { SecurityPolicy } from '../../security/security-policy.js';
 import { RateLimitStage } from './rate-limit.js';
 import { RedirectHttpsStage, type ListenerPorts } from './redirect-https.js';
 import type { RequestStage } from './request-stage.js';
+import { SecurityStage } from './security.js';
 
 /** What stages may take from the worker when they are built. */
 export interface StageContext {
   readonly ports: ListenerPorts;
   /** The rate-limit policies' limiters by name (they outlive snapshots, see RateLimitRegistry). */
   readonly rateLimiters: ReadonlyMap<string, RateLimiter>;
+  /** The top-level `security` section, compiled once per snapshot (address lists, route defaults). */
+  readonly security: SecurityPolicy;
 }
 
 /** Builds a route's stage, or undefined when the route does not use it. */
 type StageFactory = (route: RouteConfig, context: StageContext) => RequestStage | undefined;
 
-/** In the order a request meets them (next: security filter, then tenant plan and quota, before the rate limit). */
-const STAGES: readonly StageFactory[] = [RedirectHttpsStage.for, RateLimitStage.for];
+/** In the order a request meets them (next: tenant plan and quota, before the rate limit). */
+const STAGES: readonly StageFactory[] = [RedirectHttpsStage.for, SecurityStage.for, RateLimitStage.for];
 
 const NONE: readonly RequestStage[] = Object.freeze([]);
 
