@@ -251,7 +251,7 @@ export class ConfigController {
     if (applier === undefined) throw new VelofluxError('VF_ERR_INTERNAL', 'no workers to apply the config to yet');
     let next: Effective;
     try {
-      next = resolve(file, state, file.path);
+      next = resolve(file, state, file.path, action === 'config.reload');
     } catch (err) {
       this.#reject(actor, action, target, err, audited);
       throw err;
@@ -422,11 +422,15 @@ export class ConfigController {
   }
 }
 
-/** The effective config for a file and runtime state; throws ConfigError listing every problem. */
-function resolve(file: ConfigFile, state: RuntimeState, source: string): Effective {
+/**
+ * The effective config for a file and runtime state; throws ConfigError listing every problem.
+ * `publishFile`: this is an explicit reload, so a PUT base the file supersedes is dropped from the
+ * state (for every instance). Otherwise (start-up, a change from another instance, a runtime op)
+ * the state keeps it: a host whose file differs must not undo a PUT the others serve (issue 13).
+ */
+function resolve(file: ConfigFile, state: RuntimeState, source: string, publishFile = false): Effective {
   const { dynamic, skipped, baseIsFile } = effectiveDynamic(file, state);
   const config = validateConfig({ server: file.rawServer, ...dynamic }, source);
-  // A PUT base superseded by an edited file is dropped, so the state file says what is in force.
-  const effectiveState: RuntimeState = baseIsFile ? { ...state, apiBase: null } : state;
+  const effectiveState: RuntimeState = baseIsFile && publishFile ? { ...state, apiBase: null } : state;
   return { file, state: effectiveState, dynamic, config, skipped };
 }
