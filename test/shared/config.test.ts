@@ -29,6 +29,19 @@ t.test('defaults are filled once and durations become milliseconds', async (t) =
   t.ok(Number.isInteger(config.server.workers) && (config.server.workers as number) >= 1, 'auto workers resolved to the core count');
 });
 
+t.test('adaptive: Peak-EWMA settings default to a 10 s decay and a 30 ms default RTT, and are checked', async (t) => {
+  const config = validateConfig({ ...minimal, pools: [{ ...minimal.pools[0], algorithm: 'adaptive' }] }, 'test.yaml', {});
+  t.equal(config.pools[0]!.algorithm, 'adaptive');
+  t.same(config.pools[0]!.adaptive, { decay: 10_000, defaultRtt: 30 });
+  const tuned = validateConfig({ ...minimal, pools: [{ ...minimal.pools[0], algorithm: 'adaptive', adaptive: { decay: '2s', defaultRtt: '5ms' } }] }, 'test.yaml', {});
+  t.same(tuned.pools[0]!.adaptive, { decay: 2000, defaultRtt: 5 });
+  t.same(problemsOf({ ...minimal, pools: [{ ...minimal.pools[0], algorithm: 'adaptive', adaptive: { decay: '0s', defaultRtt: '0ms', tau: 1 } }] }), [
+    'pools[0].adaptive.decay: must be at least 100ms',
+    'pools[0].adaptive.defaultRtt: must be at least 1ms',
+    'pools[0].adaptive: unknown key(s) "tau"',
+  ]);
+});
+
 t.test('the result is deep-frozen', async (t) => {
   const config = validateConfig(minimal, 'test.yaml', {});
   t.ok(Object.isFrozen(config));

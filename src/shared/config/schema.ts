@@ -255,6 +255,16 @@ const pool = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-"'),
   algorithm: z.enum(BALANCER_ALGORITHMS).default('round_robin'),
   hashKey: hashKey.optional(),
+  /**
+   * Peak-EWMA settings of `algorithm: adaptive` (defaults as Finagle and Linkerd): `decay` is τ,
+   * how fast a backend's latency cost forgets; `defaultRtt` the cost a new backend starts at.
+   */
+  adaptive: z
+    .strictObject({
+      decay: duration.refine((ms) => ms >= 100, 'must be at least 100ms').prefault('10s'),
+      defaultRtt: duration.refine((ms) => ms >= 1, 'must be at least 1ms').prefault('30ms'),
+    })
+    .prefault({}),
   backends: z.array(backend).min(1, 'a pool needs at least one backend'),
   /** Per-pool overrides of server.timeouts. */
   timeouts: z

@@ -26,8 +26,12 @@ export interface Balancer {
    * all algorithms); these hooks are for algorithm-specific bookkeeping and may be no-ops.
    */
   onStart(backend: Backend): void;
-  /** A request to `backend` finished (any outcome). */
-  onEnd(backend: Backend): void;
+  /**
+   * A request to `backend` finished (any outcome). `latencyMs` is how long the attempt took, from
+   * dispatch to the end of the response or the failure (for a WebSocket, to the 101): what an
+   * algorithm that learns from latency feeds on (adaptive); the others ignore it.
+   */
+  onEnd(backend: Backend, latencyMs: number): void;
   setHealthy(backend: Backend, healthy: boolean): void;
   setWeight(backend: Backend, weight: number): void;
 }
@@ -35,7 +39,17 @@ export interface Balancer {
 /** Key source for `consistent_hash`: a request header, a cookie, or the path. */
 export type HashKey = { kind: 'header'; name: string } | { kind: 'cookie'; name: string } | { kind: 'path' };
 
+/** Peak-EWMA settings of `algorithm: adaptive` (the pool's `adaptive`), in milliseconds. */
+export interface PeakEwmaOptions {
+  /** τ: how fast a cost forgets; a sample `τ` old weighs 1/e of a fresh one. */
+  decayMs: number;
+  /** The cost a backend without history starts at (then decays like any cost). */
+  defaultRttMs: number;
+}
+
 export interface BalancerOptions {
   /** Required by consistent_hash. */
   hashKey?: HashKey;
+  /** For adaptive; absent: τ 10 s, default RTT 30 ms. */
+  peakEwma?: PeakEwmaOptions;
 }

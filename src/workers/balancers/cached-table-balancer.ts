@@ -14,7 +14,7 @@ export abstract class CachedTableBalancer implements Balancer {
 
   onStart(_backend: Backend): void {}
 
-  onEnd(_backend: Backend): void {}
+  onEnd(_backend: Backend, _latencyMs: number): void {}
 
   setHealthy(backend: Backend, healthy: boolean): void {
     backend.healthy = healthy;

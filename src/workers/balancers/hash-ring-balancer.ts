@@ -22,7 +22,7 @@ export abstract class HashRingBalancer implements Balancer {
 
   onStart(_backend: Backend): void {}
 
-  onEnd(_backend: Backend): void {}
+  onEnd(_backend: Backend, _latencyMs: number): void {}
 
   setHealthy(backend: Backend, healthy: boolean): void {
     this.#ring.setHealthy(backend, healthy);

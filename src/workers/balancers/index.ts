@@ -6,6 +6,7 @@
  * Adding an algorithm: its file here, its name in src/shared/config/algorithms.ts (which the
  * config schema validates against), and its entry in BALANCERS, which does not compile without it.
  */
+import { AdaptiveBalancer } from './adaptive.js';
 import { BALANCER_ALGORITHMS, type BalancerAlgorithm } from '../../shared/config/algorithms.js';
 import type { Backend } from '../runtime/backend.js';
 import type { Balancer, BalancerOptions } from './balancer.js';
@@ -16,7 +17,7 @@ import { P2cBalancer } from './p2c.js';
 import { RandomBalancer } from './random.js';
 import { RoundRobinBalancer } from './round-robin.js';
 
-export type { Balancer, BalancerOptions, HashKey, PickContext } from './balancer.js';
+export type { Balancer, BalancerOptions, HashKey, PeakEwmaOptions, PickContext } from './balancer.js';
 export { BALANCER_ALGORITHMS, type BalancerAlgorithm };
 
 type BalancerFactory = (backends: readonly Backend[], options: BalancerOptions) => Balancer;
@@ -29,6 +30,7 @@ const BALANCERS: Readonly<Record<BalancerAlgorithm, BalancerFactory>> = {
   p2c: (backends) => new P2cBalancer(backends),
   ip_hash: (backends) => new IpHashBalancer(backends),
   consistent_hash: (backends, options) => new ConsistentHashBalancer(backends, options),
+  adaptive: (backends, options) => new AdaptiveBalancer(backends, options.peakEwma),
 };
 
 export function createBalancer(algorithm: BalancerAlgorithm, backends: readonly Backend[], options: BalancerOptions): Balancer {

@@ -66,7 +66,7 @@ export class LeastConnBalancer implements Balancer {
 
   onStart(_backend: Backend): void {}
 
-  onEnd(_backend: Backend): void {}
+  onEnd(_backend: Backend, _latencyMs: number): void {}
 
   setHealthy(backend: Backend, healthy: boolean): void {
     backend.healthy = healthy;

@@ -41,7 +41,7 @@ export class P2cBalancer extends CachedTableBalancer {
       if (secondIndex >= firstIndex) secondIndex++;
       second = candidates[secondIndex]!;
     }
-    if (first.available && second.available) return lessLoaded(first, second);
+    if (first.available && second.available) return this.lessLoaded(first, second);
     // Health or weight was changed without going through this balancer: resync, draw again.
     // After the rebuild every candidate is available, so this recurses once at most.
     this.rebuild();
@@ -69,7 +69,16 @@ export class P2cBalancer extends CachedTableBalancer {
       if (rank === secondRank) second = candidate;
       rank++;
     }
-    return lessLoaded(first!, second!);
+    return this.lessLoaded(first!, second!);
+  }
+
+  /**
+   * Which of two drawn backends gets the request: the one with fewer in-flight requests per unit
+   * of weight, compared by cross-multiplying; a tie keeps `a`, itself a random draw. Subclasses
+   * change what "loaded" means (adaptive weighs in latency).
+   */
+  protected lessLoaded(a: Backend, b: Backend): Backend {
+    return b.stats.inFlight * a.weight < a.stats.inFlight * b.weight ? b : a;
   }
 
   protected rebuild(): void {
@@ -78,11 +87,6 @@ export class P2cBalancer extends CachedTableBalancer {
       if (backend.available) this.#available.push(backend);
     }
   }
-}
-
-/** Compares in-flight per unit of weight by cross-multiplying; a tie keeps `a`, itself a random draw. */
-function lessLoaded(a: Backend, b: Backend): Backend {
-  return b.stats.inFlight * a.weight < a.stats.inFlight * b.weight ? b : a;
 }
 
 /** `available` is re-read because the retry path must not trust the cached list. */

@@ -42,7 +42,7 @@ export class RoundRobinBalancer implements Balancer {
 
   onStart(_backend: Backend): void {}
 
-  onEnd(_backend: Backend): void {}
+  onEnd(_backend: Backend, _latencyMs: number): void {}
 
   /** Like nginx, a backend that is down keeps its current weight and is merely skipped. */
   setHealthy(backend: Backend, healthy: boolean): void {

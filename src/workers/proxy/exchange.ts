@@ -108,6 +108,8 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   /** The current attempt's upstream call (abort, resume), once dispatched. */
   #upstream: UpstreamController | undefined;
   #attemptStart = 0;
+  /** How long the current attempt took, once sampled: what the balancer learns from (onEnd). */
+  #attemptLatencyMs = 0;
   #startedAt = 0;
   /** Status sent to the client (0 until then), and body bytes relayed: for the metrics. */
   #status = 0;
@@ -273,12 +275,14 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
 
   #sampleLatency(backend: Backend): void {
     const latency = performance.now() - this.#attemptStart;
+    this.#attemptLatencyMs = latency;
     backend.stats.ewmaLatencyMs = backend.stats.ewmaLatencyMs === 0 ? latency : backend.stats.ewmaLatencyMs + EWMA_WEIGHT * (latency - backend.stats.ewmaLatencyMs);
   }
 
+  /** A tunnel is released when it closes, with the latency of its handshake, not its lifetime. */
   #release(backend: Backend): void {
     backend.stats.inFlight--;
-    this.#pool.balancer.onEnd(backend);
+    this.#pool.balancer.onEnd(backend, this.#attemptLatencyMs);
   }
 
   /** The client is answered (or gone): the request leaves the pool's counts and is counted in the metrics. */

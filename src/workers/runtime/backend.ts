@@ -1,3 +1,5 @@
+import { PeakEwma } from '../balancers/peak-ewma.js';
+
 /**
  * One upstream server as the current runtime sees it. The counters that must outlive a config
  * swap (in-flight, latency, failures) live in `BackendStats`, shared through the
@@ -9,6 +11,8 @@ export class BackendStats {
   ewmaLatencyMs = 0;
   consecutiveFailures = 0;
   requests = 0;
+  /** Latency cost for `algorithm: adaptive`; kept here so it survives a config swap like the rest. */
+  readonly peakEwma = new PeakEwma();
 }
 
 export class Backend {

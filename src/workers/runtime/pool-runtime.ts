@@ -86,7 +86,10 @@ export class PoolRuntime {
     });
     this.upstreams = upstreams.map((u) => u.pool);
     this.upstreamKeys = upstreams.map((u) => u.key);
-    this.balancer = createBalancer(config.algorithm, this.backends, { hashKey: parseHashKey(config.hashKey) });
+    this.balancer = createBalancer(config.algorithm, this.backends, {
+      hashKey: parseHashKey(config.hashKey),
+      peakEwma: { decayMs: config.adaptive.decay, defaultRttMs: config.adaptive.defaultRtt },
+    });
     this.retries = config.retries;
     this.requestTimeoutMs = timeouts.request;
     this.connectTimeoutMs = timeouts.connect;

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { AdaptiveBalancer } from '../../../src/workers/balancers/adaptive.js';
 import { ConsistentHashBalancer } from '../../../src/workers/balancers/consistent-hash.js';
 import { BALANCER_ALGORITHMS, createBalancer } from '../../../src/workers/balancers/index.js';
 import { IpHashBalancer } from '../../../src/workers/balancers/ip-hash.js';
@@ -17,6 +18,7 @@ t.test('builds the balancer for each algorithm', async (t) => {
   t.type(createBalancer('p2c', pool, options), P2cBalancer);
   t.type(createBalancer('ip_hash', pool, options), IpHashBalancer);
   t.type(createBalancer('consistent_hash', pool, options), ConsistentHashBalancer);
+  t.type(createBalancer('adaptive', pool, options), AdaptiveBalancer);
   for (const algorithm of BALANCER_ALGORITHMS) {
     t.ok(pool.includes(createBalancer(algorithm, pool, options).pick(pickContext())!), algorithm);
   }
