@@ -118,7 +118,7 @@ export async function runPrimary(configPath: string): Promise<void> {
   const workerRpc = new WorkerRpc((workerId, message) => void supervisor.sendTo(workerId, message));
   handleBackendCalls(workerRpc, controller);
   handleObservationCalls(workerRpc, recentLogs, alerts, log);
-  const seat = new ClusterSeat(server.redis, nodeId, VELOFLUX_VERSION, log);
+  const seat = new ClusterSeat(server.redis, nodeId, VELOFLUX_VERSION, log, () => ({ version: supervisor.committed.version, etag: controller.etag }));
   const cluster = seat.membership;
   // The main API's data, built once a second for every worker (DESIGN: fed by the primary once per tick).
   const apiFeed = new ApiFeedBuilder({ supervisor, controller, healthChecker, outliers, cluster, version: VELOFLUX_VERSION, startedAt: Date.now(), log, alerts: () => alerts.newest(FEED_ALERTS) });

@@ -53,6 +53,7 @@ export const METRIC_SPECS: Readonly<Record<string, MetricSpec>> = Object.freeze(
   veloflux_state_available: { type: 'gauge', labels: ['backend'] },
   veloflux_cluster_nodes: { type: 'gauge', labels: [] },
   veloflux_cluster_leader: { type: 'gauge', labels: [] },
+  veloflux_config_in_sync: { type: 'gauge', labels: [] },
   veloflux_build_info: { type: 'gauge', labels: ['version', 'node'] },
 });
 
@@ -320,7 +321,7 @@ function runTests(): void {
     const rules = (readYaml(RULES).groups as any[]).flatMap((g) => g.rules as any[]);
     t.same(
       rules.map((r) => r.alert).sort(),
-      ['ConfigReloadFailed', 'High5xxRatio', 'HighP99Latency', 'NoClusterLeader', 'RateLimitSaturation', 'StateStoreUnavailable', 'VelofluxBackendDown', 'VelofluxDown', 'WorkerRestarts'],
+      ['ConfigDiverged', 'ConfigReloadFailed', 'High5xxRatio', 'HighP99Latency', 'NoClusterLeader', 'RateLimitSaturation', 'StateStoreUnavailable', 'VelofluxBackendDown', 'VelofluxDown', 'WorkerRestarts'],
     );
     const used = new Set<string>();
     for (const rule of rules) {
@@ -329,7 +330,7 @@ function runTests(): void {
       for (const use of metricUses(rule.expr)) if (use.metric) used.add(use.metric);
     }
     t.same([...used].sort(), [
-      'http_request_duration_seconds', 'http_requests_total', 'veloflux_backend_up', 'veloflux_cluster_leader', 'veloflux_config_last_reload_success',
+      'http_request_duration_seconds', 'http_requests_total', 'veloflux_backend_up', 'veloflux_cluster_leader', 'veloflux_config_in_sync', 'veloflux_config_last_reload_success',
       'veloflux_rate_limited_requests_total', 'veloflux_state_available', 'veloflux_worker_restarts_total',
     ]);
   });

@@ -22,7 +22,8 @@ export function registerStatusRoutes(app: FastifyInstance, { controller, supervi
     const state = controller.store.status();
     // Redis away rejects with VF_ERR_STATE_UNAVAILABLE (503); anything else is a 500 of ours.
     const [nodes, leader] = await Promise.all([membership.nodes(), membership.leader()]);
-    return { nodeId: membership.nodeId, leader: leader ?? null, isLeader: membership.isLeader, state, nodes };
+    const etags = new Set(nodes.flatMap((n) => (n.config === undefined ? [] : [n.config.etag])));
+    return { nodeId: membership.nodeId, leader: leader ?? null, isLeader: membership.isLeader, state, inSync: etags.size <= 1, nodes };
   });
 
   app.get('/admin/metrics', async () => {

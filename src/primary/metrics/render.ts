@@ -82,6 +82,8 @@ export function renderMetrics({ supervisor, controller, healthChecker, outliers,
     .family('veloflux_state_available', 'gauge', '1 while the state store answers (embedded: always; redis: connected and subscribed).',
       [{ labels: { backend: state.backend }, value: state.available ? 1 : 0 }])
     .family('veloflux_cluster_nodes', 'gauge', 'VeloFlux instances sharing this one\'s state, as last listed (embedded: 1).', membership === undefined ? [] : [{ labels: {}, value: membership.nodeCount }])
+    .family('veloflux_config_in_sync', 'gauge', '1 while every instance sharing this one\'s state serves the same dynamic config (ETag), as last listed; 0 when one diverges (see GET /admin/nodes).',
+      membership === undefined ? [] : [{ labels: {}, value: membership.inSync ? 1 : 0 }])
     .family('veloflux_cluster_leader', 'gauge', '1 while this instance holds the leader lease for singleton jobs (embedded: always).',
       membership === undefined ? [] : [{ labels: {}, value: membership.isLeader ? 1 : 0 }])
     .family('veloflux_build_info', 'gauge', 'Always 1; the labels carry the version.', [{ labels: { version, node: process.version }, value: 1 }])

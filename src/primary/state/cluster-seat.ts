@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../../shared/log.js';
 import type { RedisConfig } from '../../shared/config/schema.js';
+import type { NodeConfigState } from '../../shared/state/node-registry.js';
 import { identityOf, joinCluster, type ClusterMembership } from './cluster-membership.js';
 
 export class ClusterSeat {
@@ -12,17 +13,20 @@ export class ClusterSeat {
   readonly #nodeId: string;
   readonly #version: string;
   readonly #log: Logger;
+  readonly #config: () => NodeConfigState;
   #membership: ClusterMembership | undefined;
 
-  constructor(redis: RedisConfig | undefined, nodeId: string, version: string, log: Logger) {
+  /** `config`: what this instance serves, reported with every heartbeat. */
+  constructor(redis: RedisConfig | undefined, nodeId: string, version: string, log: Logger, config: () => NodeConfigState) {
     this.#redis = redis;
     this.#nodeId = nodeId;
     this.#version = version;
     this.#log = log;
+    this.#config = config;
   }
 
   take(httpPort: number): void {
-    this.#membership ??= joinCluster(this.#redis, identityOf(this.#nodeId, httpPort, this.#version), this.#log);
+    this.#membership ??= joinCluster(this.#redis, identityOf(this.#nodeId, httpPort, this.#version), this.#log, this.#config);
   }
 
   /** The membership once the seat is taken (for the admin API, metrics and the API feed). */

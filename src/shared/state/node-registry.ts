@@ -44,7 +44,17 @@ export interface NodeIdentity {
   readonly started: string;
 }
 
+/** What a node serves, sent with every heartbeat so operators see a host that does not follow the others. */
+export interface NodeConfigState {
+  /** The config version its workers serve. */
+  readonly version: number;
+  /** ETag of its dynamic config (equal content, equal tag). */
+  readonly etag: string;
+}
+
 export interface NodeInfo extends NodeIdentity {
+  /** Absent for a node that does not report it (an older version). */
+  readonly config?: NodeConfigState;
   /** ISO time of the last heartbeat, by Redis' clock. */
   readonly lastSeen: string;
   /** True for the instance that asked. */
@@ -59,13 +69,15 @@ export interface NodeRegistryOptions {
   readonly ttlMs?: number;
   /** Told once per outage that heartbeats fail, and once when they work again. */
   readonly log?: (message: string, error?: unknown) => void;
+  /** Read at every heartbeat. */
+  readonly config?: () => NodeConfigState;
 }
 
 export class NodeRegistry {
   readonly #connection: RedisConnection;
   readonly #scripts: RegistryScripts;
   readonly #node: NodeIdentity;
-  readonly #fields: string;
+  readonly #config: (() => NodeConfigState) | undefined;
   readonly #seenKey: string;
   readonly #nodeKeyPrefix: string;
   readonly #heartbeatMs: number;
@@ -89,7 +101,7 @@ export class NodeRegistry {
     this.#scripts = connection as unknown as RegistryScripts;
     const { id, address, version, started } = options.node;
     this.#node = { id, address, version, started };
-    this.#fields = JSON.stringify(this.#node);
+    this.#config = options.config;
     this.#seenKey = `${options.keyPrefix}{nodes}:seen`;
     this.#nodeKeyPrefix = `${options.keyPrefix}{nodes}:node:`;
     this.#log = options.log ?? (() => {});
@@ -135,13 +147,17 @@ export class NodeRegistry {
       ids.forEach((id, i) => {
         const json = fields[i];
         if (json == null) return;
-        const identity = JSON.parse(json) as NodeIdentity;
+        const identity = JSON.parse(json) as NodeIdentity & { config?: NodeConfigState };
         nodes.push({ ...identity, id, lastSeen: new Date(lastSeen[i]!).toISOString(), self: id === this.#node.id });
       });
       return nodes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     } catch (err) {
       throw stateUnavailable(err, 'list nodes');
     }
+  }
+
+  #fields(): string {
+    return JSON.stringify(this.#config === undefined ? this.#node : { ...this.#node, config: this.#config() });
   }
 
   #nodeKey(id: string): string {
@@ -154,7 +170,7 @@ export class NodeRegistry {
     if (this.#beating !== undefined) return this.#beating;
     clearTimeout(this.#timer);
     this.#beating = this.#scripts
-      .veloNodeHeartbeat(this.#seenKey, this.#nodeKey(this.#node.id), this.#node.id, this.#fields, this.#ttlMs)
+      .veloNodeHeartbeat(this.#seenKey, this.#nodeKey(this.#node.id), this.#node.id, this.#fields(), this.#ttlMs)
       .then(
         () => {
           if (this.#failing) this.#log(`node ${this.#node.id} heartbeats reach Redis again`);

@@ -60,7 +60,7 @@ function stats(fields: Partial<WorkerStats> & { series?: RequestSeries[]; latenc
 const worker = (id: number, ready: boolean, s: WorkerStats | undefined): WorkerView => ({ id, pid: 1000 + id, ready, uptimeMs: 10_000, stats: s });
 
 function fakeMembership(nodes: () => Promise<NodeInfo[]>): ClusterMembership {
-  return { nodeId: 'node-a', isLeader: true, nodeCount: 1, nodes, leader: async () => 'node-a', stop: async () => {} };
+  return { nodeId: 'node-a', isLeader: true, nodeCount: 1, inSync: true, nodes, leader: async () => 'node-a', stop: async () => {} };
 }
 
 t.test('metrics, backends, status and health from the workers, checks, ejections and config', async (t) => {
