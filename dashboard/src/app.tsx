@@ -65,7 +65,8 @@ export function App() {
       </main>
     );
   }
-  if (session.status === 'anonymous') return <LoginPage onLoggedIn={() => navigate(nextAfterLogin(), { replace: true })} />;
+  // After login the session turns authenticated while the path is still /login: the redirect below takes over.
+  if (session.status === 'anonymous') return <LoginPage />;
   if (path === '/login') {
     return <Redirect to={nextAfterLogin()} />;
   }

@@ -65,7 +65,7 @@ export function TimeChart({ title, ts, series, format, height = 180 }: TimeChart
         cursor: { drag: { x: false, y: false } },
         legend: { show: true, live: true },
         scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(1, (max ?? 1) * 1.1)] } },
-        axes: [axis, { ...axis, size: 56, values: (_u, values) => values.map((v) => formatRef.current(v)) }],
+        axes: [axis, { ...axis, size: 70, values: (_u, values) => values.map((v) => formatRef.current(v)) }],
         series: [
           { label: 'Time', value: (_u, v) => (v == null ? '–' : new Date(v * 1000).toLocaleTimeString()) },
           ...series.map((s) => ({ label: s.label, stroke: cssVar(s.colorVar), width: 2, spanGaps: false, points: { show: false }, value: (_u: uPlot, v: number | null) => (v == null ? '–' : formatRef.current(v)) })),

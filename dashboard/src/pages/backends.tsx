@@ -136,10 +136,10 @@ function PoolTable({ pool, info, backends, traffic, rates, operate, onNotice }: 
                   Req/s
                 </th>
                 <th scope="col" className="num">
-                  p99
+                  p99 <span className="visually-hidden">latency </span>since start
                 </th>
                 <th scope="col" className="num">
-                  Errors 5xx / 4xx
+                  5xx / 4xx since start
                 </th>
                 <th scope="col">Last check</th>
                 <th scope="col" className="num">

@@ -1,10 +1,10 @@
-/** The login form. On success the page the user asked for (or the overview) opens. */
+/** The login form. On success the app opens the page the user asked for (or the overview). */
 import { useState, type FormEvent } from 'react';
 import { useServices, useSession } from '../app-context.js';
 import { ApiError, describeError } from '../api/http.js';
 import { TextField } from '../components/field.js';
 
-export function LoginPage({ onLoggedIn }: { onLoggedIn: () => void }) {
+export function LoginPage() {
   const { session } = useServices();
   const state = useSession();
   const [email, setEmail] = useState('');
@@ -18,7 +18,6 @@ export function LoginPage({ onLoggedIn }: { onLoggedIn: () => void }) {
     setError(undefined);
     try {
       await session.login(email, password);
-      onLoggedIn();
     } catch (err) {
       if (err instanceof ApiError && err.code === 'VF_ERR_AUTH_INVALID') setError('Wrong email or password.');
       else if (err instanceof ApiError && err.status === 429) setError(`Too many attempts: ${err.message}`);

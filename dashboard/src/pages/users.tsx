@@ -101,13 +101,7 @@ export function UsersPage() {
                   </th>
                   <td>{u.name ?? <span className="muted">–</span>}</td>
                   <td>
-                    <select value={u.role} aria-label={`Role of ${u.email}`} onChange={(e) => void change(u, { role: e.target.value as Role }, `Role set to ${e.target.value}`)}>
-                      {ROLES.map((r) => (
-                        <option key={r} value={r}>
-                          {r}
-                        </option>
-                      ))}
-                    </select>
+                    <RoleEditor user={u} onSave={(role) => void change(u, { role }, `Role set to ${role}`)} />
                   </td>
                   <td>{u.tenant ?? <span className="muted">platform</span>}</td>
                   <td>{formatAgo(u.createdAt, now)}</td>
@@ -142,6 +136,27 @@ export function UsersPage() {
         </div>
       )}
     </>
+  );
+}
+
+/** A role change is saved with its own button, so arrowing through the options sends nothing. */
+function RoleEditor({ user, onSave }: { user: User; onSave: (role: Role) => void }) {
+  const [role, setRole] = useState<Role>(user.role);
+  return (
+    <span className="inline-form">
+      <select value={role} aria-label={`Role of ${user.email}`} onChange={(e) => setRole(e.target.value as Role)}>
+        {ROLES.map((r) => (
+          <option key={r} value={r}>
+            {r}
+          </option>
+        ))}
+      </select>
+      {role !== user.role && (
+        <button type="button" className="button small primary" onClick={() => onSave(role)}>
+          Save role
+        </button>
+      )}
+    </span>
   );
 }
 
