@@ -43,7 +43,7 @@ export function RoutesPage() {
       <section className="panel" aria-labelledby="routes-heading">
         <div className="panel-head">
           <h2 id="routes-heading">Routes</h2>
-          <span className="muted">first match wins: exact host, then *.suffix, then *; longest path prefix</span>
+          <span className="muted">hosts: exact, then *.suffix, then *; within a host the longest path prefix wins</span>
         </div>
         {routes.error !== undefined ? (
           <ErrorMessage onRetry={routes.reload}>Could not read the routes: {describeError(routes.error)}</ErrorMessage>
