@@ -96,10 +96,16 @@ t.test('log in through the load balancer; a deep link reloads into the same page
   await page.goto(`${stack.vf.url}/no-such-page`);
   await page.getByRole('heading', { name: 'Not found', level: 1 }).waitFor();
   t.pass('an unknown client route shows a not-found page inside the app');
+
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('button', { name: 'Log in' }).waitFor();
+  await page.reload();
+  await page.getByRole('button', { name: 'Log in' }).waitFor();
+  t.equal(await page.getByRole('button', { name: 'Log out' }).count(), 0, 'after logout a reload does not bring the session back');
 });
 
 t.test('tenant form: the API validation error shows next to its field, then the tenant is created', async (t) => {
-  const page = await stack.newPage();
+  const page = await stack.newPage({ bypassCSP: true });
   await stack.logIn(page, `${stack.vf.url}/tenants`);
   await page.getByRole('button', { name: 'New tenant' }).click();
   await page.getByLabel('Id').fill('not valid!');
@@ -110,6 +116,8 @@ t.test('tenant form: the API validation error shows next to its field, then the 
   t.equal(await id.getAttribute('aria-invalid'), 'true', 'the Id field is marked invalid');
   const describedBy = (await id.getAttribute('aria-describedby'))!.split(' ')[0]!;
   t.match(await page.locator(`[id="${describedBy}"]`).textContent(), /pattern|match/i, 'and the API problem is right under it');
+  t.same(await seriousViolations(page), [], 'the form with its error: no serious or critical axe violations');
+  await shoot(page, 'tenants-form-error');
 
   await id.fill('acme');
   await page.getByRole('button', { name: 'Create tenant' }).click();

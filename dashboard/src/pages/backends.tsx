@@ -4,7 +4,7 @@
  * and remove backends through /api/backends (validated, applied on every worker, persisted);
  * viewers get the same tables without a single control. The API enforces the roles either way.
  */
-import { useRef, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { useServices, useSession } from '../app-context.js';
 import { describeError } from '../api/http.js';
 import type { ApiBackend, ApiPoolStatus, MetricsStreamData, TrafficSummary } from '../api/types.js';
@@ -33,25 +33,17 @@ export function statusOf(b: Backend): BackendStatus {
   return 'healthy';
 }
 
-/** Requests per second of each backend, from the cumulative counters of two consecutive metrics messages. */
-function useRates(metrics: StreamSnapshot<MetricsStreamData>): ReadonlyMap<string, number> {
-  const memo = useRef<{ ts: number | undefined; prev: { ts: number; counts: Map<string, number> } | undefined; rates: Map<string, number> }>({ ts: undefined, prev: undefined, rates: new Map() });
-  const state = memo.current;
-  if (metrics.ts !== state.ts && metrics.data !== undefined && metrics.ts !== undefined) {
-    const counts = new Map(Object.entries(metrics.data.backends).map(([id, t]) => [id, t.requests]));
-    const rates = new Map<string, number>();
-    if (state.prev !== undefined && metrics.ts > state.prev.ts) {
-      const seconds = (metrics.ts - state.prev.ts) / 1000;
-      for (const [id, n] of counts) {
-        const before = state.prev.counts.get(id);
-        if (before !== undefined && n >= before) rates.set(id, (n - before) / seconds);
-      }
-    }
-    state.ts = metrics.ts;
-    state.prev = { ts: metrics.ts, counts };
-    state.rates = rates;
+/** Requests per second of each backend, from the cumulative counters of the last two metrics messages. */
+function ratesOf(metrics: StreamSnapshot<MetricsStreamData>): ReadonlyMap<string, number> {
+  const rates = new Map<string, number>();
+  const { data, ts, previous } = metrics;
+  if (data === undefined || ts === undefined || previous === undefined || ts <= previous.ts) return rates;
+  const seconds = (ts - previous.ts) / 1000;
+  for (const [id, traffic] of Object.entries(data.backends)) {
+    const before = previous.data.backends[id]?.requests;
+    if (before !== undefined && traffic.requests >= before) rates.set(id, (traffic.requests - before) / seconds);
   }
-  return state.rates;
+  return rates;
 }
 
 export function BackendsPage() {
@@ -61,7 +53,7 @@ export function BackendsPage() {
   const backends = useRealtimeBackends();
   const metrics = useStream<MetricsStreamData>('metrics');
   const status = useRealtimeStatus();
-  const rates = useRates(metrics);
+  const rates = ratesOf(metrics);
   const [notice, setNotice] = useState<string | undefined>(undefined);
 
   const list = (backends.data?.backends ?? []) as Backend[];

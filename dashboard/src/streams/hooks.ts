@@ -9,7 +9,7 @@ import { describeError } from '../api/http.js';
 import type { FeedStream } from './stream-registry.js';
 import type { StreamSnapshot, StreamSocket } from './stream-socket.js';
 
-const IDLE: StreamSnapshot<never> = { phase: 'connecting', data: undefined, ts: undefined, attempts: 0, retryAt: undefined };
+const IDLE: StreamSnapshot<never> = { phase: 'connecting', data: undefined, ts: undefined, previous: undefined, attempts: 0, retryAt: undefined };
 const noSubscription = () => () => undefined;
 
 export function useStream<T>(name: FeedStream): StreamSnapshot<T> {

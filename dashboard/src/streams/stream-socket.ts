@@ -23,6 +23,8 @@ export interface StreamSnapshot<T> {
   readonly data: T | undefined;
   /** The server's time of `data` (ms since epoch). */
   readonly ts: number | undefined;
+  /** The message before `data` (for rates from cumulative counters), if one came on this page. */
+  readonly previous: { readonly data: T; readonly ts: number } | undefined;
   /** Failed attempts since the last good message. */
   readonly attempts: number;
   /** When the next attempt starts (ms since epoch), while reconnecting. */
@@ -46,7 +48,7 @@ export class StreamSocket<T> {
   readonly #name: string;
   readonly #options: StreamSocketOptions;
   readonly #listeners = new Set<() => void>();
-  #snapshot: StreamSnapshot<T> = { phase: 'connecting', data: undefined, ts: undefined, attempts: 0, retryAt: undefined };
+  #snapshot: StreamSnapshot<T> = { phase: 'connecting', data: undefined, ts: undefined, previous: undefined, attempts: 0, retryAt: undefined };
   #ws: WebSocket | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #staleTimer: ReturnType<typeof setInterval> | undefined;
@@ -107,7 +109,9 @@ export class StreamSocket<T> {
         return;
       }
       if (message.type !== this.#name || this.#awaitingAuthOk) return;
-      this.#set({ phase: 'live', data: message.data as T, ts: typeof message.ts === 'number' ? message.ts : Date.now(), attempts: 0, retryAt: undefined });
+      const { data, ts } = this.#snapshot;
+      const previous = data !== undefined && ts !== undefined ? { data, ts } : undefined;
+      this.#set({ phase: 'live', data: message.data as T, ts: typeof message.ts === 'number' ? message.ts : Date.now(), previous, attempts: 0, retryAt: undefined });
     };
     ws.onclose = (event: CloseEvent) => {
       if (ws !== this.#ws || this.#stopped) return;
