@@ -19,6 +19,8 @@ interface PoolSettings {
 interface Ejection {
   /** Times ejected since the multiplier last reset. */
   count: number;
+  /** Times ejected since this instance started. */
+  total: number;
   /** Until when (ms since epoch) it is out; 0 when it is not ejected now. */
   until: number;
   lastEjectedAt: number;
@@ -29,7 +31,10 @@ export interface EjectionView {
   id: string;
   pool: string;
   ejected: boolean;
+  /** Times ejected since the backoff multiplier last reset. */
   ejections: number;
+  /** Times ejected since this instance started. */
+  ejectionsTotal: number;
   until: string | null;
 }
 
@@ -74,9 +79,10 @@ export class OutlierDetector {
       this.#log.warn({ backend: backendId, pool: entry.pool, consecutiveFailures, ejectedInPool }, 'outlier not ejected: maxEjectionPercent reached');
       return;
     }
-    const ejection: Ejection = current ?? { count: 0, until: 0, lastEjectedAt: 0, timer: undefined };
+    const ejection: Ejection = current ?? { count: 0, total: 0, until: 0, lastEjectedAt: 0, timer: undefined };
     if (ejection.lastEjectedAt > 0 && now - ejection.lastEjectedAt > entry.settings.maxEjectionTime + entry.settings.baseEjectionTime * ejection.count) ejection.count = 0;
     ejection.count++;
+    ejection.total++;
     const duration = Math.min(entry.settings.baseEjectionTime * ejection.count, entry.settings.maxEjectionTime);
     ejection.until = now + duration;
     ejection.lastEjectedAt = now;
@@ -109,6 +115,7 @@ export class OutlierDetector {
       pool: this.#byBackend.get(id)?.pool ?? '',
       ejected: e.until > 0,
       ejections: e.count,
+      ejectionsTotal: e.total,
       until: e.until > 0 ? new Date(e.until).toISOString() : null,
     }));
   }

@@ -58,6 +58,7 @@ export interface RealtimePoint {
   errors4xx: number;
   /** Duration percentiles of the requests answered in that second; null when there were none. */
   p50Ms: number | null;
+  p95Ms: number | null;
   p99Ms: number | null;
   /** Response bytes per second. */
   bytes: number;
@@ -86,6 +87,10 @@ export interface ApiBackend {
   ewmaLatencyMs: number;
   /** Requests answered by it since start (the same counter as metrics.backends[id].requests). */
   requests: number;
+  /** The last active health check (null before the first, or without a health check). */
+  lastCheck: { at: string; ok: boolean; status?: number; error?: string; durationMs: number } | null;
+  /** Times passive outlier detection ejected it since this instance started. */
+  ejections: number;
 }
 
 export interface ApiNode {
@@ -116,6 +121,8 @@ export interface ApiStatus {
   nodeId: string | null;
   /** The instances sharing this one's state as last listed (refreshed every few seconds); embedded: this one. */
   nodes: ApiNode[];
+  /** Node id of the leader (it runs the cluster-wide jobs) as last read; null while unknown. */
+  leader: string | null;
   pools: ApiPoolStatus[];
 }
 
@@ -153,6 +160,7 @@ export function realtimePoints(realtime: ApiRealtime): RealtimePoint[] {
     errors5xx: realtime.errors5xx[i]!,
     errors4xx: realtime.errors4xx[i]!,
     p50Ms: realtime.p50Ms[i] ?? null,
+    p95Ms: realtime.p95Ms[i] ?? null,
     p99Ms: realtime.p99Ms[i] ?? null,
     bytes: realtime.bytes[i]!,
     activeConnections: realtime.activeConnections[i]!,

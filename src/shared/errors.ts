@@ -53,7 +53,8 @@ export const ERRORS = {
   VF_ERR_BACKEND_ADDRESS_DENIED: { status: 403, message: 'The backend address policy refuses this address' },
   VF_ERR_HOST_NOT_ALLOWED: { status: 421, message: 'This API does not answer to this Host name (server.api.allowedHosts)' },
   VF_ERR_LAST_ADMIN: { status: 409, message: 'The last active platform admin cannot be removed, demoted or disabled' },
-  VF_ERR_TENANT_SUSPENDED: { status: 403, message: 'Your tenant is suspended: its users may read but not change anything' },
+  VF_ERR_TENANT_SUSPENDED: { status: 403, message: 'The tenant is suspended: its routes are refused, and its users may read but not change anything' },
+  VF_ERR_QUOTA_EXCEEDED: { status: 429, message: "The tenant's request quota for this billing period is used up" },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

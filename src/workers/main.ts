@@ -17,6 +17,7 @@ import { StateReplica } from './primary-link/state-replica.js';
 import { PrimaryRpc } from './primary-link/primary-rpc.js';
 import { LogForwarder } from './primary-link/log-forwarder.js';
 import { FeedRelay } from './api/feed-relay.js';
+import { TenantStandings } from './tenancy/tenant-standings.js';
 
 /** One coarse timer for every deadline in the worker: requests, upstream connections, tunnels. */
 const WHEEL_TICK_MS = 100;
@@ -42,7 +43,8 @@ const feed = new FeedRelay();
 // Backend counters, upstream pools and rate limiters outlive config swaps.
 const registry = new BackendRegistry(wheel);
 const rateLimits = new RateLimitRegistry();
-const server = new WorkerServer({ registry, rateLimits, health, wheel, telemetry: new Telemetry(), api: { state, rpc, feed }, log, send, exit });
+const tenants = new TenantStandings(state);
+const server = new WorkerServer({ registry, rateLimits, tenants, health, wheel, telemetry: new Telemetry(), api: { state, rpc, feed }, log, send, exit });
 const host = new SnapshotHost(server, { send, exit }, workerId, log);
 
 function shutdown(deadlineMs: number): void {

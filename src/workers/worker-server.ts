@@ -22,6 +22,7 @@ import type { Telemetry } from './telemetry/telemetry.js';
 import { StatsReporter } from './telemetry/stats-reporter.js';
 import { createApiServer, type ApiServer } from './api/api-server.js';
 import type { ApiDependencies } from './api/api-context.js';
+import type { TenantStandings } from './tenancy/tenant-standings.js';
 
 /**
  * What one snapshot gives the data plane. Certificates are re-read from disk for every snapshot
@@ -39,6 +40,8 @@ export interface BuiltSnapshot {
 export interface WorkerParts {
   readonly registry: BackendRegistry;
   readonly rateLimits: RateLimitRegistry;
+  /** Each tenant's status, plan and quota, from the state replica (the tenant stage reads it). */
+  readonly tenants: TenantStandings;
   /** Active health check results from the primary, by backend id; every runtime starts from them. */
   readonly health: ReadonlyMap<string, boolean>;
   readonly wheel: DeadlineWheel;
@@ -76,11 +79,11 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
 
   build(snapshot: ConfigSnapshot): BuiltSnapshot {
     const { https } = snapshot.config.server;
-    const { registry, health, rateLimits } = this.#parts;
+    const { registry, health, rateLimits, tenants } = this.#parts;
     return {
       version: snapshot.version,
       certificates: https === undefined ? undefined : CertificateStore.load(https.certificates),
-      runtime: new Runtime(snapshot, { registry, health, rateLimits, ports: this.#ports, reportOutlier: this.#reportOutlier }),
+      runtime: new Runtime(snapshot, { registry, health, rateLimits, tenants, ports: this.#ports, reportOutlier: this.#reportOutlier }),
     };
   }
 

@@ -13,6 +13,7 @@ const dynamicBody = {
     routes: { type: 'array', items: { type: 'object' } },
     rateLimits: { type: 'array', items: { type: 'object' } },
     backendPolicy: { type: 'object' },
+    billing: { type: 'object' },
   },
 } as const;
 

@@ -33,7 +33,7 @@ export interface ApiFeedSources {
   };
   readonly controller: { readonly config: Readonly<VelofluxConfig>; readonly store: { status(): StateStatus } };
   readonly healthChecker: Pick<HealthChecker, 'details'>;
-  readonly outliers: Pick<OutlierDetector, 'ejected'>;
+  readonly outliers: Pick<OutlierDetector, 'ejected' | 'details'>;
   /** This instance among the ones sharing Redis; undefined until the workers are ready. */
   readonly cluster: () => ClusterMembership | undefined;
   /** VeloFlux version. */
@@ -50,6 +50,7 @@ export class ApiFeedBuilder {
   readonly #sources: ApiFeedSources;
   readonly #history = new RealtimeHistory();
   #nodes: ApiNode[] = [];
+  #leader: string | null = null;
   #nodesListedAt = -Infinity;
   #listingNodes = false;
   #timer: NodeJS.Timeout | undefined;
@@ -102,15 +103,17 @@ export class ApiFeedBuilder {
 
     const config = controller.config;
     const configVersion = supervisor.committed.version;
-    const checks = new Map(healthChecker.details().map((h) => [h.id, h.healthy]));
+    const checks = new Map(healthChecker.details().map((h) => [h.id, h]));
     const ejected = outliers.ejected();
+    const ejections = new Map(outliers.details().map((e) => [e.id, e.ejectionsTotal]));
     const liveBackends = backendTotals(live);
     const backends: ApiBackend[] = [];
     const pools: ApiPoolStatus[] = [];
     for (const pool of config.pools) {
       let healthyCount = 0;
       for (const b of pool.backends) {
-        const healthy = checks.get(b.id) ?? null;
+        const check = checks.get(b.id);
+        const healthy = check?.healthy ?? null;
         const isEjected = ejected.has(b.id);
         const up = healthy !== false && !isEjected;
         if (up) healthyCount++;
@@ -128,6 +131,8 @@ export class ApiFeedBuilder {
           inFlight: counters?.inFlight ?? 0,
           ewmaLatencyMs: Math.round((counters?.ewmaLatencyMs ?? 0) * 100) / 100,
           requests: traffic.backends.get(b.id)?.requests ?? 0,
+          lastCheck: check?.lastProbe ?? null,
+          ejections: ejections.get(b.id) ?? 0,
         });
       }
       pools.push({ name: pool.name, algorithm: pool.algorithm, backends: pool.backends.length, healthy: healthyCount });
@@ -156,6 +161,7 @@ export class ApiFeedBuilder {
         configVersion,
         nodeId: membership?.nodeId ?? null,
         nodes: this.#nodes,
+        leader: this.#leader,
         pools,
       },
       health: instanceHealth(workers, supervisor.expectedWorkers, controller.store.status(), configVersion),
@@ -168,9 +174,10 @@ export class ApiFeedBuilder {
     if (membership === undefined || this.#listingNodes || now - this.#nodesListedAt < NODES_REFRESH_MS) return;
     this.#listingNodes = true;
     this.#nodesListedAt = now;
-    membership.nodes().then(
-      (nodes) => {
+    Promise.all([membership.nodes(), membership.leader()]).then(
+      ([nodes, leader]) => {
         this.#nodes = nodes.map((n) => ({ id: n.id, address: n.address, version: n.version, started: n.started, lastSeen: n.lastSeen, self: n.self }));
+        this.#leader = leader ?? null;
         this.#listingNodes = false;
       },
       (err: unknown) => {

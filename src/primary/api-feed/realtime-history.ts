@@ -59,6 +59,7 @@ export class RealtimeHistory {
       errors5xx: rate(sample.errors5xx, previous.errors5xx),
       errors4xx: rate(sample.errors4xx, previous.errors4xx),
       p50Ms: quantileMs(0.5, duration, this.#bounds),
+      p95Ms: quantileMs(0.95, duration, this.#bounds),
       p99Ms: quantileMs(0.99, duration, this.#bounds),
       bytes: rate(sample.bytes, previous.bytes),
       activeConnections: sample.activeConnections,
@@ -87,6 +88,7 @@ export class RealtimeHistory {
       errors5xx: [],
       errors4xx: [],
       p50Ms: [],
+      p95Ms: [],
       p99Ms: [],
       bytes: [],
       activeConnections: [],
@@ -98,6 +100,7 @@ export class RealtimeHistory {
       columns.errors5xx.push(p.errors5xx);
       columns.errors4xx.push(p.errors4xx);
       columns.p50Ms.push(p.p50Ms);
+      columns.p95Ms.push(p.p95Ms);
       columns.p99Ms.push(p.p99Ms);
       columns.bytes.push(p.bytes);
       columns.activeConnections.push(p.activeConnections);

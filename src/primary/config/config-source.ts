@@ -50,6 +50,7 @@ export async function readConfigSource(path: string): Promise<ConfigFile> {
       // Only when written, so a config without rate limits keeps the shape (and ETag) it had.
       ...(object.rateLimits !== undefined ? { rateLimits: object.rateLimits as DynamicInput['rateLimits'] } : {}),
       ...(object.backendPolicy !== undefined ? { backendPolicy: object.backendPolicy as DynamicInput['backendPolicy'] } : {}),
+      ...(object.billing !== undefined ? { billing: object.billing as DynamicInput['billing'] } : {}),
     },
   };
 }

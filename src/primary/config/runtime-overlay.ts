@@ -19,6 +19,7 @@ export interface DynamicInput {
   routes: Record<string, unknown>[];
   rateLimits?: Record<string, unknown>[];
   backendPolicy?: Record<string, unknown>;
+  billing?: Record<string, unknown>;
 }
 
 export interface RuntimeOverlay {

@@ -1,6 +1,6 @@
 /**
- * Checks that need the whole config: unique pool names, backend ids and rate limit names, routes
- * that name a known pool and rate limit, consistent_hash with a key. It reads the raw (unvalidated) input defensively so these
+ * Checks that need the whole config: unique pool names, backend ids, rate limit names and plan ids,
+ * routes that name a known pool and rate limit, a default plan that exists, consistent_hash with a key. It reads the raw (unvalidated) input defensively so these
  * problems are reported together with field errors instead of after they are fixed.
  */
 import type { ConfigProblem } from './problems.js';
@@ -50,5 +50,20 @@ export function checkReferences(raw: unknown): ConfigProblem[] {
     if (routeKeys.has(key)) problems.push({ path: ['routes', i], message: `duplicate route for host and path "${key}"` });
     routeKeys.add(key);
   });
+  problems.push(...checkPlans(raw.billing));
+  return problems;
+}
+
+/** Plan ids are unique (tenant records name them) and the default plan exists. */
+function checkPlans(billing: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (!isObject(billing)) return problems;
+  const planIds = new Set<string>();
+  list(billing.plans).forEach((plan, i) => {
+    if (!isObject(plan) || typeof plan.id !== 'string') return;
+    if (planIds.has(plan.id)) problems.push({ path: ['billing', 'plans', i, 'id'], message: `duplicate plan id "${plan.id}"` });
+    planIds.add(plan.id);
+  });
+  if (typeof billing.defaultPlan === 'string' && !planIds.has(billing.defaultPlan)) problems.push({ path: ['billing', 'defaultPlan'], message: `no plan has id "${billing.defaultPlan}"` });
   return problems;
 }

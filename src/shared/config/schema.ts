@@ -6,28 +6,9 @@
  */
 import { z } from 'zod';
 import { isIP } from 'node:net';
-import { parseDuration, parseSize } from '../duration.js';
 import { BALANCER_ALGORITHMS } from './algorithms.js';
-
-const duration = z
-  .string()
-  .transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `invalid duration "${text}" (expected e.g. 250ms, 5s, 2m)` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const bytes = parseSize(value);
-  if (bytes === undefined) {
-    ctx.addIssue({ code: 'custom', message: `invalid size "${value}" (expected bytes or e.g. 16kb, 10mb, 1gb)` });
-    return z.NEVER;
-  }
-  return bytes;
-});
+import { duration, size } from './units.js';
+import { billing } from './billing-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
@@ -408,6 +389,7 @@ export const configSchema = z.strictObject({
   routes: z.array(route).default([]),
   rateLimits: z.array(rateLimit).default([]),
   backendPolicy,
+  billing,
 });
 
 /** The config file as written (before defaults). */
@@ -424,3 +406,5 @@ export type RedisConfig = NonNullable<ServerConfig['redis']>;
 export type OutlierDetectionConfig = NonNullable<PoolConfig['outlierDetection']>;
 export type RateLimitConfig = VelofluxConfig['rateLimits'][number];
 export type BackendPolicyConfig = VelofluxConfig['backendPolicy'];
+export type BillingConfig = VelofluxConfig['billing'];
+export type PlanConfig = BillingConfig['plans'][number];

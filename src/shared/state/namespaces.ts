@@ -4,6 +4,10 @@
  * route) and must not wait for the primary to answer. Other namespaces (usage counters, the
  * runtime config, which reaches workers as config snapshots) are read on request.
  * `ended-sessions` is refresh-tokens.ts ENDED_SESSIONS_NAMESPACE: small, each record lives one
- * access-token lifetime.
+ * access-token lifetime. `tenant-quotas` holds one record per tenant whose hard request quota is
+ * used up for the current period (the data plane refuses its routes until the period ends).
  */
-export const REPLICATED_NAMESPACES: readonly string[] = ['users', 'tenants', 'ended-sessions'];
+/** Tenant records (workers/api/tenants.ts writes them; the data plane reads status and plan). */
+export const TENANTS_NAMESPACE = 'tenants';
+
+export const REPLICATED_NAMESPACES: readonly string[] = ['users', 'tenants', 'ended-sessions', 'tenant-quotas'];

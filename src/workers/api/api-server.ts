@@ -26,6 +26,7 @@ import { registerAlertRoutes } from './routes/alert-routes.js';
 import { registerAuthRoutes } from './routes/auth-routes.js';
 import { registerBackendRoutes } from './routes/backend-routes.js';
 import { registerObserveRoutes } from './routes/observe-routes.js';
+import { registerRoutingRoutes } from './routes/routing-routes.js';
 import { registerSystemRoutes } from './routes/system-routes.js';
 import { registerTenantRoutes } from './routes/tenant-routes.js';
 import { StreamHub } from './streams/stream-hub.js';
@@ -95,6 +96,7 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
   registerAdminRoutes(app, context);
   registerTenantRoutes(app, context);
   registerBackendRoutes(app, context);
+  registerRoutingRoutes(app, context);
   registerAlertRoutes(app, context);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();

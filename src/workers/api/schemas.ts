@@ -25,7 +25,8 @@ export const userSchema = {
 
 export const sessionSchema = {
   type: 'object',
-  required: ['accessToken', 'refreshToken', 'expiresIn', 'user'],
+  // refreshToken is absent when it went into the HttpOnly cookie instead (refresh-cookie.ts).
+  required: ['accessToken', 'expiresIn', 'user'],
   properties: { accessToken: { type: 'string' }, refreshToken: { type: 'string' }, expiresIn: { type: 'integer' }, tokenType: { type: 'string' }, user: userSchema },
 } as const;
 

@@ -10,11 +10,12 @@ import type { VelofluxConfig } from '../../shared/config/schema.js';
 import type { StateStore } from '../../shared/state/store.js';
 import type { Principal } from './authenticate.js';
 import { poolTenant } from '../../shared/config/tenant-ownership.js';
+import { TENANTS_NAMESPACE } from '../../shared/state/namespaces.js';
 
 // Moved to shared: the primary's backend address policy asks it too.
 export { poolTenant };
 
-export const TENANTS_NAMESPACE = 'tenants';
+export { TENANTS_NAMESPACE };
 
 export interface Tenant {
   id: string;

@@ -12,6 +12,8 @@ import { RouteTable } from './route-table.js';
 import type { RateLimitRegistry } from '../rate-limit/rate-limit-registry.js';
 import { compileStages } from '../proxy/stages/pipeline.js';
 import type { ListenerPorts } from '../proxy/stages/redirect-https.js';
+import type { TenantStandings } from '../tenancy/tenant-standings.js';
+import { planRateLimits } from '../../shared/billing/plan-rate-limits.js';
 
 /** What outlives runtimes in a worker, and what a runtime is built against. */
 export interface RuntimeContext {
@@ -21,6 +23,7 @@ export interface RuntimeContext {
   readonly reportOutlier: OutlierReporter;
   readonly rateLimits: RateLimitRegistry;
   readonly ports: ListenerPorts;
+  readonly tenants: TenantStandings;
 }
 
 export class Runtime {
@@ -42,7 +45,7 @@ export class Runtime {
   readonly #rateLimits: RateLimitRegistry;
   readonly #rateLimitPolicies: readonly RateLimitConfig[];
 
-  constructor(snapshot: ConfigSnapshot, { registry, health, reportOutlier, rateLimits, ports }: RuntimeContext) {
+  constructor(snapshot: ConfigSnapshot, { registry, health, reportOutlier, rateLimits, ports, tenants }: RuntimeContext) {
     const { config } = snapshot;
     this.version = snapshot.version;
     this.config = config;
@@ -50,10 +53,11 @@ export class Runtime {
     this.pools = config.pools.map((pool) => new PoolRuntime(pool, config.server, registry, health, reportOutlier, snapshot.stickySecret, addressPolicyOf));
     // Limiters come from the registry, so an unchanged policy keeps its buckets across swaps.
     this.#rateLimits = rateLimits;
-    this.#rateLimitPolicies = config.rateLimits;
-    const rateLimiters = new Map(config.rateLimits.map((policy) => [policy.name, rateLimits.limiterFor(policy)]));
+    this.#rateLimitPolicies = [...config.rateLimits, ...planRateLimits(config.billing)];
+    const rateLimiters = new Map(this.#rateLimitPolicies.map((policy) => [policy.name, rateLimits.limiterFor(policy)]));
     const poolIndex = new Map(config.pools.map((pool, i) => [pool.name, i]));
-    this.routeTable = new RouteTable(config.routes, poolIndex, (route) => compileStages(route, { ports, rateLimiters }));
+    const billing = config.billing;
+    this.routeTable = new RouteTable(config.routes, poolIndex, (route) => compileStages(route, { ports, rateLimiters, tenants, billing }));
     this.trustedProxies = buildBlockList(config.server);
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;
     this.maxBodySize = config.server.limits.maxBodySize;

@@ -198,10 +198,12 @@ t.test('metrics, backends, status and health from the workers, checks, ejections
   const byId = new Map(feed.backends.map((b) => [b.id, b]));
   t.same(feed.backends.map((b) => b.id), ['w1', 'w2', 'w3', 'a1', 'a2'], 'in config order');
   // Weighted by requests per worker: (12 x 85 + 20 x 25) / 110.
-  t.same(byId.get('w1'), { id: 'w1', pool: 'web', url: up.url, weight: 1, drain: false, healthy: true, ejected: false, available: true, inFlight: 3, ewmaLatencyMs: 13.82, requests: 110 });
-  t.match(byId.get('w2'), { healthy: false, ejected: false, available: false, inFlight: 0, ewmaLatencyMs: 100, requests: 10 });
-  t.match(byId.get('w3'), { healthy: true, ejected: true, available: false, inFlight: 0, requests: 0 });
-  t.match(byId.get('a1'), { pool: 'api', weight: 2, healthy: null, ejected: false, available: true, inFlight: 1, requests: 100 });
+  const { lastCheck: w1Check, ...w1 } = byId.get('w1')!;
+  t.same(w1, { id: 'w1', pool: 'web', url: up.url, weight: 1, drain: false, healthy: true, ejected: false, available: true, inFlight: 3, ewmaLatencyMs: 13.82, requests: 110, ejections: 0 });
+  t.match(w1Check, { ok: true, status: 200, at: String }, "the last probe's result and time");
+  t.match(byId.get('w2'), { healthy: false, ejected: false, available: false, inFlight: 0, ewmaLatencyMs: 100, requests: 10, lastCheck: { ok: false, error: String } });
+  t.match(byId.get('w3'), { healthy: true, ejected: true, available: false, inFlight: 0, requests: 0, ejections: 1 });
+  t.match(byId.get('a1'), { pool: 'api', weight: 2, healthy: null, ejected: false, available: true, inFlight: 1, requests: 100, lastCheck: null, ejections: 0 });
   t.match(byId.get('a2'), { drain: true, healthy: null, available: false }, 'drained: no new requests');
 
   t.same(feed.status.pools, [
@@ -210,6 +212,7 @@ t.test('metrics, backends, status and health from the workers, checks, ejections
   ]);
   t.match(feed.status, { uptimeSeconds: 42, version: '1.2.3', configVersion: 7, nodeId: 'node-a' });
   t.same(feed.status.nodes, [], 'the first listing is still in flight: the tick never waits for it');
+  t.equal(feed.status.leader, null, 'nor for the leader');
   t.same(feed.health, { status: 'up', workers: { ready: 2, alive: 3, expected: 3 }, state: { backend: 'redis', available: true, since: '2025-03-01T11:00:00.000Z' }, configVersion: 7 });
   t.same(feed.realtime.ts, [], 'one sample is only the baseline');
 
@@ -222,6 +225,9 @@ t.test('metrics, backends, status and health from the workers, checks, ejections
   const next = builder.build(NOW + 1000);
   t.same(next.realtime.ts, [NOW + 1000]);
   t.same(next.realtime.requests, [50]);
+  t.equal(next.status.leader, 'node-a', 'the leader read with the node list');
+  // 50 requests, all in (5, 10] ms: p95 at rank 47.5 of 50: 5 + 5 x 47.5/50 = 9.75 ms.
+  t.same(next.realtime.p95Ms, [9.75]);
   t.same(next.realtime.bytes, [1000]);
   t.same(next.realtime.p50Ms, [7.5], 'from this second alone: 50 in (5, 10 ms]');
   t.same(next.realtime.activeConnections, [4]);
@@ -255,7 +261,7 @@ t.test('before the cluster is joined, and when listing nodes fails, the feed sti
   const first = builder.build(NOW);
   t.match(first.status, { nodeId: null, nodes: [], uptimeSeconds: 0 });
   t.match(first.metrics.totals, { requests: 0, errors5xx: 0, p50Ms: null, p95Ms: null, p99Ms: null });
-  t.same(first.backends[0], { id: 'w1', pool: 'web', url: 'http://127.0.0.1:9', weight: 1, drain: false, healthy: null, ejected: false, available: true, inFlight: 0, ewmaLatencyMs: 0, requests: 0 });
+  t.same(first.backends[0], { id: 'w1', pool: 'web', url: 'http://127.0.0.1:9', weight: 1, drain: false, healthy: null, ejected: false, available: true, inFlight: 0, ewmaLatencyMs: 0, requests: 0, lastCheck: null, ejections: 0 });
   membership = fakeMembership(() => Promise.reject(new Error('redis down')));
   builder.build(NOW + 1000);
   await tick();

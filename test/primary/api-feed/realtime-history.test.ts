@@ -38,8 +38,9 @@ t.test('a point is the difference over the second: rates, percentiles of that se
       activeWebSockets: 2,
     }),
   );
-  // p50: rank 50 of the delta is the top of (5, 10]: 10 ms. p99: rank 99 in (10, 25] with 50 below: 10 + 15 x 49/50 = 24.7 ms.
-  t.same(point, { ts: T0 + 1000, requests: 100, errors5xx: 5, errors4xx: 0, p50Ms: 10, p99Ms: 24.7, bytes: 20_000, activeConnections: 7, activeWebSockets: 2 });
+  // p50: rank 50 of the delta is the top of (5, 10]: 10 ms. p95: rank 95 in (10, 25] with 50 below: 10 + 15 x 45/50 = 23.5 ms.
+  // p99: rank 99 in (10, 25]: 10 + 15 x 49/50 = 24.7 ms.
+  t.same(point, { ts: T0 + 1000, requests: 100, errors5xx: 5, errors4xx: 0, p50Ms: 10, p95Ms: 23.5, p99Ms: 24.7, bytes: 20_000, activeConnections: 7, activeWebSockets: 2 });
   t.same(history.points(), [point]);
 });
 
@@ -49,7 +50,7 @@ t.test('rates divide by the time that actually passed; a second without requests
   const late = history.record(sample(T0 + 2000, { requests: 13, bytes: 999, duration: histogram({ 0: 13 }) }));
   t.match(late, { requests: 1.5, bytes: 499.5, p50Ms: 2.5 });
   const idle = history.record(sample(T0 + 3000, { requests: 13, bytes: 999, duration: histogram({ 0: 13 }) }));
-  t.match(idle, { requests: 0, bytes: 0, p50Ms: null, p99Ms: null });
+  t.match(idle, { requests: 0, bytes: 0, p50Ms: null, p95Ms: null, p99Ms: null });
   t.equal(history.record(sample(T0 + 3000, { requests: 20 })), undefined, 'no time passed: no point (and no division by zero)');
 });
 
@@ -57,7 +58,7 @@ t.test('a counter that goes back (a worker replaced before its last report arriv
   const history = new RealtimeHistory();
   history.record(sample(T0, { requests: 500, errors5xx: 20, errors4xx: 9, bytes: 10_000, duration: histogram({ 3: 500 }) }));
   const reset = history.record(sample(T0 + 1000, { requests: 120, errors5xx: 2, errors4xx: 1, bytes: 4_000, duration: histogram({ 3: 100, 4: 20 }), activeConnections: 1 }));
-  t.same(reset, { ts: T0 + 1000, requests: 0, errors5xx: 0, errors4xx: 0, p50Ms: 75, p99Ms: 99.5, bytes: 0, activeConnections: 1, activeWebSockets: 0 },
+  t.same(reset, { ts: T0 + 1000, requests: 0, errors5xx: 0, errors4xx: 0, p50Ms: 75, p95Ms: 97.5, p99Ms: 99.5, bytes: 0, activeConnections: 1, activeWebSockets: 0 },
     'buckets clamp one by one: only the 20 new ones in (50, 100 ms] are seen');
   const after = history.record(sample(T0 + 2000, { requests: 150, errors5xx: 2, errors4xx: 1, bytes: 5_000, duration: histogram({ 3: 130, 4: 20 }) }));
   t.match(after, { requests: 30, bytes: 1000 }, 'counting resumes from the lower value');

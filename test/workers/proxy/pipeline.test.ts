@@ -7,7 +7,13 @@ import { validateConfig } from '../../../src/shared/config/load.js';
 import { compileStages } from '../../../src/workers/proxy/stages/pipeline.js';
 import { RateLimitStage } from '../../../src/workers/proxy/stages/rate-limit.js';
 import { RedirectHttpsStage } from '../../../src/workers/proxy/stages/redirect-https.js';
+import { TenantAccessStage } from '../../../src/workers/proxy/stages/tenant-access.js';
 import { RateLimitRegistry } from '../../../src/workers/rate-limit/rate-limit-registry.js';
+import { TenantStandings } from '../../../src/workers/tenancy/tenant-standings.js';
+import { EmbeddedStateStore } from '../../../src/shared/state/embedded-store.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const config = validateConfig(
   {
@@ -18,13 +24,15 @@ const config = validateConfig(
       { path: '/limited/', pool: 'web', rateLimit: 'per-ip' },
       { path: '/secure/', pool: 'web', redirectHttps: true },
       { path: '/both/', pool: 'web', redirectHttps: true, rateLimit: 'per-ip' },
+      { path: '/acme/', pool: 'web', tenant: 'acme', redirectHttps: true, rateLimit: 'per-ip' },
     ],
   },
   'test',
   {},
 );
 const registry = new RateLimitRegistry();
-const context = { ports: { https: 443 }, rateLimiters: new Map(config.rateLimits.map((p) => [p.name, registry.limiterFor(p)])) };
+const store = await EmbeddedStateStore.open(mkdtempSync(join(tmpdir(), 'vf-pipeline-')), 'test');
+const context = { ports: { https: 443 }, rateLimiters: new Map(config.rateLimits.map((p) => [p.name, registry.limiterFor(p)])), tenants: new TenantStandings(store), billing: config.billing };
 const stagesOf = (path: string) => compileStages(config.routes.find((r) => r.path === path)!, context).map((stage) => stage.constructor);
 
 t.test('a route without features has no stage at all', async (t) => {
@@ -36,4 +44,5 @@ t.test('each feature adds its stage, in the pipeline order: redirect before rate
   t.same(stagesOf('/limited/'), [RateLimitStage]);
   t.same(stagesOf('/secure/'), [RedirectHttpsStage]);
   t.same(stagesOf('/both/'), [RedirectHttpsStage, RateLimitStage], 'a request to be redirected never takes a token');
+  t.same(stagesOf('/acme/'), [RedirectHttpsStage, TenantAccessStage, RateLimitStage], "a tenant's refused request takes no token of the route's policy");
 });

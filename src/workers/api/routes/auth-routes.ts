@@ -5,7 +5,7 @@
  * Ending the session ends that access token too (authenticate.ts). A user whose tenant is gone
  * cannot log in or refresh, exactly like a disabled one.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ROLES } from '../../../shared/auth/jwt.js';
 import { TooManyLoginAttemptsError } from '../../../shared/auth/login-throttle.js';
 import { INVALID_CREDENTIALS, publicView, type User } from '../../../shared/auth/users.js';
@@ -13,6 +13,7 @@ import { VelofluxError } from '../../../shared/errors.js';
 import type { ApiContext } from '../api-context.js';
 import { bearerTokenOf, principalOf, requireWritable } from '../authenticate.js';
 import { bearer, idPattern, sessionSchema, userSchema, withErrors } from '../schemas.js';
+import { clearRefreshCookie, refreshCookieOf, setRefreshCookie, wantsRefreshCookie } from '../refresh-cookie.js';
 
 const credentials = {
   type: 'object',
@@ -37,10 +38,14 @@ const registration = {
 
 export function registerAuthRoutes(app: FastifyInstance, context: ApiContext): void {
   const { users, tokens, refreshTokens, throttle, auth } = context;
+  const refreshTtlSeconds = Math.round(context.config().server.api.refreshTokenTtl / 1000);
 
-  const answer = (user: User, refreshToken: string, familyId: string) => {
+  /** The new session's tokens; a browser that asked for the cookie gets the refresh token only there. */
+  const answer = (request: FastifyRequest, reply: FastifyReply, user: User, refreshToken: string, familyId: string) => {
     const access = tokens.sign({ sub: user.id, role: user.role, ...(user.tenant !== null ? { tenant: user.tenant } : {}), sid: familyId });
-    return { accessToken: access.token, refreshToken, expiresIn: access.expiresIn, tokenType: 'Bearer', user: publicView(user) };
+    const inCookie = wantsRefreshCookie(request);
+    if (inCookie) setRefreshCookie(request, reply, refreshToken, refreshTtlSeconds);
+    return { accessToken: access.token, ...(inCookie ? {} : { refreshToken }), expiresIn: access.expiresIn, tokenType: 'Bearer', user: publicView(user) };
   };
 
   app.post<{ Body: { email: string; password: string } }>(
@@ -56,37 +61,40 @@ export function registerAuthRoutes(app: FastifyInstance, context: ApiContext): v
       }
       if ((await auth.standingOf(user)) === undefined) throw new VelofluxError('VF_ERR_AUTH_INVALID', INVALID_CREDENTIALS);
       const issued = await refreshTokens.issue(user.id);
-      return answer(user, issued.token, issued.familyId);
+      return answer(request, reply, user, issued.token, issued.familyId);
     },
   );
 
-  app.post<{ Body: { refreshToken: string } }>(
+  app.post<{ Body: { refreshToken?: string } }>(
     '/api/auth/refresh',
     {
       schema: {
         tags: ['auth'],
-        summary: 'Trade a refresh token for new tokens (the old refresh token stops working; presenting it again ends the session)',
-        body: { type: 'object', additionalProperties: false, required: ['refreshToken'], properties: { refreshToken: { type: 'string', minLength: 1, maxLength: 200 } } },
+        summary: 'Trade a refresh token (in the body, or the vf_refresh cookie with X-VeloFlux-Refresh: cookie) for new tokens; the old one stops working, and presenting it again ends the session',
+        body: { type: 'object', additionalProperties: false, properties: { refreshToken: { type: 'string', minLength: 1, maxLength: 200 } } },
         response: withErrors({ 200: sessionSchema }, 400, 401),
       },
     },
-    async (request) => {
-      const rotated = await refreshTokens.rotate(request.body.refreshToken);
+    async (request, reply) => {
+      const presented = request.body.refreshToken ?? refreshCookieOf(request);
+      if (presented === undefined) throw new VelofluxError('VF_ERR_AUTH_REQUIRED', 'A refresh token is required: in the body, or the vf_refresh cookie with X-VeloFlux-Refresh: cookie');
+      const rotated = await refreshTokens.rotate(presented);
       const user = await users.get(rotated.userId);
       if (user === undefined || (await auth.standingOf(user)) === undefined) {
         await refreshTokens.revokeSession(rotated.familyId, rotated.userId);
         throw new VelofluxError('VF_ERR_AUTH_INVALID', 'the session belongs to no active user');
       }
-      return answer(user, rotated.token, rotated.familyId);
+      return answer(request, reply, user, rotated.token, rotated.familyId);
     },
   );
 
   app.get(
     '/api/auth/logout',
     { schema: { tags: ['auth'], summary: 'End the session of this access token (its refresh tokens stop working)', security: bearer, response: withErrors({ 200: { type: 'object', properties: { loggedOut: { type: 'boolean' } } } }, 401) }, onRequest: auth.require('viewer') },
-    async (request) => {
+    async (request, reply) => {
       const principal = principalOf(request);
       await refreshTokens.revokeSession(principal.sessionId, principal.userId);
+      clearRefreshCookie(reply);
       return { loggedOut: true };
     },
   );

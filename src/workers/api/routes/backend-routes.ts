@@ -31,6 +31,11 @@ const backendSchema = {
     inFlight: { type: 'integer' },
     ewmaLatencyMs: { type: 'number' },
     requests: { type: 'integer' },
+    lastCheck: {
+      type: ['object', 'null'],
+      properties: { at: { type: 'string' }, ok: { type: 'boolean' }, status: { type: 'integer' }, error: { type: 'string' }, durationMs: { type: 'number' } },
+    },
+    ejections: { type: 'integer' },
   },
 } as const;
 

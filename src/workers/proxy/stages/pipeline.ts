@@ -4,24 +4,29 @@
  * To add a stage: write it beside the others (a class with `admit` and a static `for`), then add
  * it to STAGES where it belongs in the order.
  */
-import type { RouteConfig } from '../../../shared/config/schema.js';
+import type { BillingConfig, RouteConfig } from '../../../shared/config/schema.js';
 import type { RateLimiter } from '../../rate-limit/rate-limiter.js';
+import type { TenantStandings } from '../../tenancy/tenant-standings.js';
 import { RateLimitStage } from './rate-limit.js';
+import { TenantAccessStage } from './tenant-access.js';
 import { RedirectHttpsStage, type ListenerPorts } from './redirect-https.js';
 import type { RequestStage } from './request-stage.js';
 
 /** What stages may take from the worker when they are built. */
 export interface StageContext {
   readonly ports: ListenerPorts;
-  /** The rate-limit policies' limiters by name (they outlive snapshots, see RateLimitRegistry). */
+  /** The rate-limit policies' limiters by name, plans' included (they outlive snapshots, see RateLimitRegistry). */
   readonly rateLimiters: ReadonlyMap<string, RateLimiter>;
+  /** Each tenant's status, plan and quota, kept current from the state replica. */
+  readonly tenants: TenantStandings;
+  readonly billing: BillingConfig;
 }
 
 /** Builds a route's stage, or undefined when the route does not use it. */
 type StageFactory = (route: RouteConfig, context: StageContext) => RequestStage | undefined;
 
-/** In the order a request meets them (next: security filter, then tenant plan and quota, before the rate limit). */
-const STAGES: readonly StageFactory[] = [RedirectHttpsStage.for, RateLimitStage.for];
+/** In the order a request meets them (next: the security filter, before the tenant's). */
+const STAGES: readonly StageFactory[] = [RedirectHttpsStage.for, TenantAccessStage.for, RateLimitStage.for];
 
 const NONE: readonly RequestStage[] = Object.freeze([]);
 
