@@ -19,6 +19,19 @@ export function formatMs(ms: number | null | undefined): string {
   return ms < 10 ? `${decimal.format(ms)} ms` : `${integer.format(ms)} ms`;
 }
 
+/** A configured duration (ms): `250 ms`, `5 s`, `2 min`. */
+export function formatDurationMs(ms: number): string {
+  if (ms < 1000) return `${integer.format(ms)} ms`;
+  if (ms < 120_000 || ms % 60_000 !== 0) return `${decimal.format(ms / 1000)} s`;
+  return `${integer.format(ms / 60_000)} min`;
+}
+
+/** A setting's camelCase name as words: `maxConnectionsPerBackend` → `Max connections per backend`; a `Ms` unit suffix is dropped. */
+export function settingName(key: string): string {
+  const words = key.replace(/Ms$/, '').replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 export function formatPercent(ratio: number | null | undefined): string {
   if (ratio == null) return '–';
   return `${ratio * 100 < 10 ? decimal.format(ratio * 100) : integer.format(ratio * 100)} %`;

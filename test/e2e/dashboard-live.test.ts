@@ -31,6 +31,10 @@ t.test('an admin logs in; the overview follows real traffic, second by second', 
   // Seeded from /api/metrics/realtime on first paint: four charts drawn before any traffic.
   await admin.locator('.chart canvas').nth(3).waitFor();
   t.equal(await admin.locator('.chart canvas').count(), 4, 'requests, errors, latency, connections');
+  const status = await apiCall(stack.vf.apiUrl, '/api/status', { token: await stack.adminToken() });
+  await admin.getByTestId('config-version').filter({ hasText: String(status.body.configVersion) }).waitFor();
+  if (status.body.leader !== null) await admin.getByTestId('leader').filter({ hasText: status.body.leader }).waitFor();
+  t.equal(await admin.getByRole('cell', { name: status.body.nodeId }).count(), 1, 'the cluster table lists this node');
   const before = await latestShown(admin);
   t.equal(before?.value, 0, 'nothing went through the proxy yet (the dashboard itself talks to the API, not the proxy)');
 
@@ -62,6 +66,8 @@ t.test('drain from the Backends page: traffic avoids the backend, the row says d
   await admin.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Backends' }).click();
   const row = admin.locator('tr[data-backend="web-1"]');
   await admin.locator('tr[data-backend="web-1"][data-status="healthy"]').waitFor();
+  await row.getByText('passed').waitFor();
+  t.pass('the last health check of web-1 is shown as passed');
 
   await row.getByRole('button', { name: 'Drain web-1' }).click();
   await admin.locator('tr[data-backend="web-1"][data-status="draining"]').waitFor();

@@ -55,6 +55,7 @@ async function openPage(page: Page, name: string): Promise<void> {
   await page.waitForFunction(() => document.querySelector('.state-loading') === null, undefined, { timeout: WAIT_MS });
   if (name === 'Overview') await page.locator('.chart canvas').nth(3).waitFor();
   if (name === 'Backends') await page.locator('tr[data-backend="web-1"]').waitFor();
+  if (name === 'Routes & pools') await page.getByRole('heading', { name: 'web', level: 3 }).waitFor();
 }
 
 async function shoot(page: Page, file: string): Promise<void> {
@@ -142,6 +143,12 @@ t.test('every page: no serious or critical axe violations, and a screenshot', as
       await openPage(page, name);
       t.same(await seriousViolations(page), [], `${name}: no serious or critical violations`);
       await shoot(page, file);
+      if (name === 'Routes & pools') {
+        const web = page.getByRole('row').filter({ has: page.getByRole('cell', { name: '/web/', exact: true }) });
+        t.equal(await web.getByRole('cell', { name: 'web', exact: true }).count(), 1, 'the route /web/ goes to pool web, as configured');
+        t.match(await page.getByRole('article').filter({ has: page.getByRole('heading', { name: 'web', level: 3 }) }).textContent(), /path: \/health.*interval: 1 s/, 'the pool shows its health check');
+      }
+      if (name === 'Users') await page.locator('tr[data-user="operator@test.local"]').waitFor();
     }
     for (const [scheme, viewport, suffix] of [
       ['dark', { width: 1280, height: 900 }, 'dark'],

@@ -15,11 +15,7 @@ import { formatAgo, formatCount, formatMs, formatRate } from '../format.js';
 import { useRealtimeBackends, useStream, useRealtimeStatus } from '../streams/hooks.js';
 import type { StreamSnapshot } from '../streams/stream-socket.js';
 
-/** lastCheck and ejections arrive with the API's backend additions (src/shared/api-feed.ts). */
-type Backend = ApiBackend & {
-  lastCheck?: { at: string; ok: boolean; status?: number; error?: string; durationMs?: number } | null;
-  ejections?: number;
-};
+type Backend = ApiBackend;
 
 type BackendStatus = 'down' | 'ejected' | 'draining' | 'disabled' | 'healthy';
 const STATUS_TEXT: Record<BackendStatus, string> = { down: 'down', ejected: 'ejected', draining: 'draining', disabled: 'weight 0', healthy: 'healthy' };
@@ -173,15 +169,18 @@ function BackendRow({ backend: b, traffic, rate, operate, now, onNotice }: { bac
       <td className="num">{traffic === undefined ? '–' : `${formatCount(traffic.errors5xx)} / ${formatCount(traffic.errors4xx)}`}</td>
       <td>
         {b.lastCheck == null ? (
-          <span className="muted">{b.lastCheck === undefined ? '–' : 'none yet'}</span>
+          <span className="muted">{b.healthy === null ? '–' : 'none yet'}</span>
         ) : (
           <>
-            <span className={b.lastCheck.ok ? 'ok-text' : 'bad-text'}>{b.lastCheck.ok ? 'passed' : 'failed'}</span> <span className="muted small">{formatAgo(b.lastCheck.at, now)}</span>
+            <span className={b.lastCheck.ok ? 'ok-text' : 'bad-text'}>{b.lastCheck.ok ? 'passed' : 'failed'}</span>{' '}
+            <span className="muted small">
+              {[b.lastCheck.status, formatMs(b.lastCheck.durationMs), formatAgo(b.lastCheck.at, now)].filter((part) => part !== undefined).join(' · ')}
+            </span>
             {b.lastCheck.error !== undefined && <span className="small bad-text check-error">{b.lastCheck.error}</span>}
           </>
         )}
       </td>
-      <td className="num">{b.ejections === undefined ? '–' : formatCount(b.ejections)}</td>
+      <td className="num">{formatCount(b.ejections)}</td>
       {operate && (
         <td>
           <BackendActions backend={b} onNotice={onNotice} />

@@ -10,12 +10,9 @@ import { TimeChart } from '../components/time-chart.js';
 import { formatAgo, formatCount, formatDuration, formatMs, formatPercent, formatRate, formatTime } from '../format.js';
 import { useRealtimeHealth, useRealtimeMetrics, useRealtimeStatus } from '../streams/hooks.js';
 
-/** p95 arrives with the API's realtime p95 (src/shared/api-feed.ts); optional until every server has it. */
-type Point = RealtimePoint & { p95Ms?: number | null };
-
 export function OverviewPage() {
   const { points, stream, loading, error } = useRealtimeMetrics();
-  const series = points as readonly Point[];
+  const series: readonly RealtimePoint[] = points;
   const latest = series.at(-1);
   const ts = series.map((p) => p.ts);
   const errorRatio = latest === undefined || latest.requests === 0 ? null : (latest.errors4xx + latest.errors5xx) / latest.requests;
@@ -76,7 +73,7 @@ export function OverviewPage() {
                 format={formatMs}
                 series={[
                   { label: 'p50', colorVar: '--chart-1', values: series.map((p) => p.p50Ms) },
-                  { label: 'p95', colorVar: '--chart-2', values: series.map((p) => p.p95Ms ?? null) },
+                  { label: 'p95', colorVar: '--chart-2', values: series.map((p) => p.p95Ms) },
                   { label: 'p99', colorVar: '--chart-3', values: series.map((p) => p.p99Ms) },
                 ]}
               />
@@ -127,7 +124,7 @@ function ChartPanel({ title, children }: { title: string; children: ReactNode })
 function ClusterPanel() {
   const status = useRealtimeStatus();
   const now = useNow();
-  const data = status.data as (typeof status.data & { leader?: string | null }) | undefined;
+  const data = status.data;
   return (
     <section className="panel" aria-labelledby="cluster-heading">
       <div className="panel-head">
@@ -146,7 +143,7 @@ function ClusterPanel() {
             <dt>Uptime</dt>
             <dd>{formatDuration(data.uptimeSeconds)}</dd>
             <dt>Leader</dt>
-            <dd>{data.leader === undefined ? 'not reported by this server' : (data.leader ?? 'none elected yet')}</dd>
+            <dd data-testid="leader">{data.leader ?? 'none elected yet'}</dd>
           </dl>
           {data.nodes.length === 0 ? (
             <Empty>No nodes listed yet (the instance is joining the cluster).</Empty>

@@ -8,19 +8,32 @@ import type { PoolView, RouteView } from '../api/types.js';
 import { useApi } from '../api/use-api.js';
 import { describeError } from '../api/http.js';
 import { Empty, ErrorMessage, Loading } from '../components/states.js';
+import { formatDurationMs, settingName } from '../format.js';
 
 const ROUTE_COLUMNS = new Set(['host', 'path', 'pool', 'tenant', 'rateLimit']);
 const POOL_SHOWN = new Set(['name', 'algorithm', 'backends', 'healthCheck', 'retries']);
 
-/** A setting as a short line: objects as `key: value` pairs, durations in ms as given. */
-export function describeValue(value: unknown): string {
+/** Settings the API gives in milliseconds (src/workers/api/routes/routing-routes.ts: "durations are milliseconds"). */
+function isDuration(key: string, parent: string): boolean {
+  return key.endsWith('Ms') || parent.endsWith('Ms') || key === 'interval' || key === 'timeout' || key.endsWith('Time');
+}
+
+/** A setting as a short line: objects as `name: value` pairs, durations with their unit. */
+export function describeValue(value: unknown, key = ''): string {
   if (value === null || value === undefined) return '–';
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
-  if (Array.isArray(value)) return value.length === 0 ? 'none' : value.map(describeValue).join(', ');
+  if (Array.isArray(value)) return value.length === 0 ? 'none' : value.map((v) => describeValue(v)).join(', ');
   if (typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    return entries.length === 0 ? '–' : entries.map(([k, v]) => `${k}: ${typeof v === 'object' && v !== null ? `{${describeValue(v)}}` : describeValue(v)}`).join(', ');
+    if (entries.length === 0) return '–';
+    return entries
+      .map(([k, v]) => {
+        const text = typeof v === 'number' && isDuration(k, key) ? formatDurationMs(v) : describeValue(v, k);
+        return `${settingName(k).toLowerCase()}: ${typeof v === 'object' && v !== null && !Array.isArray(v) ? `(${text})` : text}`;
+      })
+      .join(', ');
   }
+  if (typeof value === 'number' && isDuration(key, '')) return formatDurationMs(value);
   return String(value);
 }
 
@@ -28,7 +41,7 @@ export function describeValue(value: unknown): string {
 function flagsOf(route: RouteView): string[] {
   return Object.entries(route)
     .filter(([key, value]) => !ROUTE_COLUMNS.has(key) && value !== false && value !== null && value !== undefined)
-    .map(([key, value]) => (value === true ? key : `${key}: ${describeValue(value)}`));
+    .map(([key, value]) => (value === true ? settingName(key) : `${settingName(key)}: ${describeValue(value, key)}`));
 }
 
 export function RoutesPage() {
@@ -75,7 +88,7 @@ export function RoutesPage() {
                     </td>
                     <td>{route.pool}</td>
                     <td>{route.tenant ?? <span className="muted">–</span>}</td>
-                    <td>{route.rateLimit == null ? <span className="muted">none</span> : describeValue(route.rateLimit)}</td>
+                    <td>{route.rateLimit == null ? <span className="muted">none</span> : describeValue(route.rateLimit, 'rateLimit')}</td>
                     <td>
                       {flagsOf(route).length === 0 ? (
                         <span className="muted">–</span>
@@ -116,15 +129,15 @@ export function RoutesPage() {
                   <dt>Backends</dt>
                   <dd>{pool.backends.length}</dd>
                   <dt>Health check</dt>
-                  <dd>{pool.healthCheck == null ? 'none (passive checks only)' : describeValue(pool.healthCheck)}</dd>
+                  <dd>{pool.healthCheck == null ? 'none (passive checks only)' : describeValue(pool.healthCheck, 'healthCheck')}</dd>
                   <dt>Retries</dt>
                   <dd>{describeValue(pool.retries)}</dd>
                   {Object.entries(pool)
                     .filter(([key, value]) => !POOL_SHOWN.has(key) && value !== undefined)
                     .map(([key, value]) => (
                       <Fragment key={key}>
-                        <dt>{key}</dt>
-                        <dd>{describeValue(value)}</dd>
+                        <dt>{settingName(key)}</dt>
+                        <dd>{describeValue(value, key)}</dd>
                       </Fragment>
                     ))}
                 </dl>
