@@ -149,6 +149,13 @@ t.test('every page: no serious or critical axe violations, and a screenshot', as
         t.match(await page.getByRole('article').filter({ has: page.getByRole('heading', { name: 'web', level: 3 }) }).textContent(), /path: \/health.*interval: 1 s/, 'the pool shows its health check');
       }
       if (name === 'Users') await page.locator('tr[data-user="operator@test.local"]').waitFor();
+      if (name === 'Logs') {
+        await page.getByRole('log').getByText('veloflux ready').waitFor();
+        await page.getByLabel('Minimum level').selectOption('warn');
+        await page.waitForFunction(() => !document.querySelector('[role="log"]')?.textContent?.includes('veloflux ready'), undefined, { timeout: WAIT_MS });
+        t.pass('logs show the primary\'s lines, and the level filter hides info lines');
+        await page.getByLabel('Minimum level').selectOption('info');
+      }
     }
     for (const [scheme, viewport, suffix] of [
       ['dark', { width: 1280, height: 900 }, 'dark'],

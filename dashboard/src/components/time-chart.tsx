@@ -26,6 +26,8 @@ interface TimeChartProps {
   height?: number;
 }
 
+const CLOCK = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+
 function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
 }
@@ -65,7 +67,8 @@ export function TimeChart({ title, ts, series, format, height = 180 }: TimeChart
         cursor: { drag: { x: false, y: false } },
         legend: { show: true, live: true },
         scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(1, (max ?? 1) * 1.1)] } },
-        axes: [axis, { ...axis, size: 70, values: (_u, values) => values.map((v) => formatRef.current(v)) }],
+        // Plain clock times on x: uPlot's default adds a date row whose labels collide on a phone.
+        axes: [{ ...axis, space: 90, values: (_u, splits) => splits.map((v) => CLOCK.format(new Date(v * 1000))) }, { ...axis, size: 70, values: (_u, values) => values.map((v) => formatRef.current(v)) }],
         series: [
           { label: 'Time', value: (_u, v) => (v == null ? '–' : new Date(v * 1000).toLocaleTimeString()) },
           ...series.map((s) => ({ label: s.label, stroke: cssVar(s.colorVar), width: 2, spanGaps: false, points: { show: false }, value: (_u: uPlot, v: number | null) => (v == null ? '–' : formatRef.current(v)) })),

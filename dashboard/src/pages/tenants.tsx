@@ -201,7 +201,7 @@ function TenantForm({ tenant, onDone }: { tenant: Tenant | undefined; onDone: (m
         <TextField label="Contact email" type="email" value={draft.contactEmail} onChange={set('contactEmail')} error={errors['contact.email']} />
         <SelectField label="Status" value={draft.status} onChange={set('status')} error={errors.status}>
           <option value="active">active</option>
-          <option value="suspended">suspended (read only)</option>
+          <option value="suspended">suspended</option>
         </SelectField>
       </div>
       <FormError errors={errors} known={FIELDS} />
