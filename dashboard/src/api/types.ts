@@ -94,4 +94,3 @@ export interface LogLine {
   [field: string]: unknown;
 }
 
-export type { TrafficSummary as Traffic };
