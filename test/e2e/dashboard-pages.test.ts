@@ -94,6 +94,41 @@ t.test('log in through the load balancer; a deep link reloads into the same page
   await page.getByRole('heading', { name: 'Backends', level: 1 }).waitFor();
   await page.locator('tr[data-backend="web-1"]').waitFor();
   t.equal(await page.getByRole('button', { name: 'Log in' }).count(), 0, 'the reload kept the session (refresh cookie), no login form');
+
+  // Two tabs restoring the session at once both refresh with the one rotating cookie. Tab A's
+  // refresh reaches the API (which rotates the token) but its answer, with the new cookie, is held
+  // back while tab B starts: B must wait for A (Web Locks) instead of presenting the used cookie,
+  // which the API treats as theft and answers by ending the session for both.
+  let releaseA!: () => void;
+  const aHeld = new Promise<void>((resolve) => (releaseA = resolve));
+  let aArrived!: () => void;
+  const aSent = new Promise<void>((resolve) => (aArrived = resolve));
+  await page.route('**/api/auth/refresh', async (route) => {
+    const answer = await route.fetch();
+    aArrived();
+    await aHeld;
+    await route.fulfill({ response: answer });
+  });
+  const reloadA = page.reload();
+  await aSent;
+  const second = await page.context().newPage();
+  const bRefreshes: string[] = [];
+  second.on('request', (req) => {
+    if (req.url().endsWith('/api/auth/refresh')) bRefreshes.push(req.url());
+  });
+  await second.goto(`${stack.vf.url}/routes`, { waitUntil: 'load' });
+  // B's script ran and asked to restore the session: a refresh it did not hold back would be sent by now.
+  if (bRefreshes.length === 0) await second.waitForRequest('**/api/auth/refresh', { timeout: 1500 }).catch(() => undefined);
+  t.equal(bRefreshes.length, 0, 'tab B waits while tab A refreshes');
+  releaseA();
+  await reloadA;
+  await page.getByRole('heading', { name: 'Backends', level: 1 }).waitFor();
+  await second.getByRole('heading', { name: 'Routes & pools', level: 1 }).waitFor();
+  await page.unroute('**/api/auth/refresh');
+  await page.reload();
+  await page.getByRole('button', { name: 'Log out' }).waitFor();
+  await second.close();
+  t.pass('both tabs are logged in, and the session still refreshes');
   await page.goto(`${stack.vf.url}/no-such-page`);
   await page.getByRole('heading', { name: 'Not found', level: 1 }).waitFor();
   t.pass('an unknown client route shows a not-found page inside the app');

@@ -46,9 +46,23 @@ export class Session implements TokenSource {
     return answer.user;
   }
 
-  /** One renewal at a time: concurrent 401s share it (the cookie rotates; presenting it twice ends the session). */
+  /**
+   * One renewal at a time: concurrent 401s share it, and other tabs of the dashboard wait for it
+   * (Web Locks, where the page is a secure context), because the cookie rotates and presenting a
+   * used one ends the whole session.
+   */
   renew(): Promise<boolean> {
-    this.#renewing ??= this.#refresh().finally(() => (this.#renewing = undefined));
+    if (this.#renewing === undefined) {
+      const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
+      const run =
+        locks === undefined
+          ? this.#refresh()
+          : new Promise<boolean>((resolve, reject) => {
+              // The lock is held until the refresh settles; the next tab then sends the rotated cookie.
+              locks.request('veloflux-session-refresh', () => this.#refresh().then(resolve, reject)).catch(reject);
+            });
+      this.#renewing = run.finally(() => (this.#renewing = undefined));
+    }
     return this.#renewing;
   }
 
