@@ -9,6 +9,9 @@ import type { Page } from 'playwright-core';
 import { apiCall } from '../helpers/api.js';
 import { answeringPorts, DashboardStack, sendTraffic, WAIT_MS } from './dashboard-stack.js';
 
+// A real VeloFlux, a restart and a browser on a shared 2-core machine: room beyond .taprc's 120 s when it is busy.
+t.setTimeout(240_000);
+
 let stack: DashboardStack;
 let admin: Page;
 
@@ -79,6 +82,24 @@ t.test('drain from the Backends page: traffic avoids the backend, the row says d
   await admin.locator('tr[data-backend="web-1"][data-status="healthy"]').waitFor();
   const restored = await answeringPorts(stack.vf, 12);
   t.ok(restored.includes(web1!.port) && restored.includes(web2!.port), 'both backends answer again');
+});
+
+t.test('change a weight with the keyboard alone; the API and the table agree', async (t) => {
+  const row = admin.locator('tr[data-backend="web-2"]');
+  await row.getByRole('button', { name: 'Change weight of web-2' }).focus();
+  await admin.keyboard.press('Enter');
+  t.equal(await admin.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'New weight of web-2', 'the weight field takes focus');
+  await admin.keyboard.press('ControlOrMeta+A');
+  await admin.keyboard.type('3');
+  await admin.keyboard.press('Enter');
+  await row.locator('td.num').first().filter({ hasText: /^3$/ }).waitFor();
+  const answer = await apiCall(stack.vf.apiUrl, '/api/backends/web-2', { token: await stack.adminToken() });
+  t.equal(answer.body.weight, 3, 'saved through the API');
+
+  await row.getByRole('button', { name: 'Change weight of web-2' }).click();
+  await row.getByLabel('New weight of web-2').fill('1');
+  await row.getByRole('button', { name: 'Save' }).click();
+  await row.locator('td.num').first().filter({ hasText: /^1$/ }).waitFor();
 });
 
 t.test('a viewer sees no write controls, and the API refuses a write forged with their session', async (t) => {

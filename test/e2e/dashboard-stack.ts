@@ -18,6 +18,8 @@ export const AXE_SOURCE_PATH = fileURLToPath(new URL('../../node_modules/axe-cor
 
 /** Generous: two cores shared with other test files and other people's work. */
 export const WAIT_MS = 30_000;
+/** Start-up on a loaded machine (health probes, workers forking) can take far longer than the helper's default 15 s. */
+const READY_MS = 60_000;
 
 export interface Credentials {
   email: string;
@@ -40,7 +42,7 @@ export class DashboardStack {
       startVeloflux({
         server: { http: { port: httpPort, host: '127.0.0.1' }, api: { port: apiPort, host: '127.0.0.1' }, dashboard: { port: dashboardPort, host: '127.0.0.1' } },
         pools: [
-          { name: 'web', algorithm: 'round_robin', backends: [{ id: 'web-1', url: web1!.url }, { id: 'web-2', url: web2!.url }], healthCheck: { path: '/health', interval: '1s', timeout: '1s', healthyThreshold: 1, unhealthyThreshold: 3 } },
+          { name: 'web', algorithm: 'round_robin', backends: [{ id: 'web-1', url: web1!.url }, { id: 'web-2', url: web2!.url }], healthCheck: { path: '/health', interval: '2s', timeout: '2s', healthyThreshold: 1, unhealthyThreshold: 5 } },
           { name: 'api', backends: [{ id: 'api-1', url: `http://127.0.0.1:${apiPort}` }] },
           { name: 'dashboard', backends: [{ id: 'dashboard-1', url: `http://127.0.0.1:${dashboardPort}` }] },
         ],
@@ -49,7 +51,7 @@ export class DashboardStack {
           { host: '*', path: '/web/', pool: 'web' },
           { host: '*', path: '/', pool: 'dashboard' },
         ],
-      }),
+      }, { readyTimeoutMs: READY_MS }),
       chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] }),
     ]);
     return stack;
@@ -59,7 +61,7 @@ export class DashboardStack {
   async restart(whileDown?: () => Promise<void>): Promise<void> {
     await this.vf.stop();
     await whileDown?.();
-    this.vf = await launchVeloflux(this.vf.configFile);
+    this.vf = await launchVeloflux(this.vf.configFile, { readyTimeoutMs: READY_MS });
   }
 
   async newPage(options: BrowserContextOptions = {}): Promise<Page> {

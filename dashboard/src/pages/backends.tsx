@@ -225,7 +225,7 @@ function BackendActions({ backend: b, onNotice }: { backend: Backend; onNotice: 
       </button>
       {editing ? (
         <form className="inline-form" onSubmit={(e) => void saveWeight(e)}>
-          <input type="number" min={0} max={1000} step={1} required value={weight} onChange={(e) => setWeight(e.target.value)} aria-label={`New weight of ${b.id}`} className="weight-input" />
+          <input type="number" min={0} max={1000} step={1} required value={weight} onChange={(e) => setWeight(e.target.value)} aria-label={`New weight of ${b.id}`} className="weight-input" autoFocus />
           <button type="submit" className="button small primary" disabled={busy}>
             Save
           </button>
