@@ -39,6 +39,9 @@ import { FeedPublisher } from './api-feed/feed-publisher.js';
 import { RecentLogs } from './recent-logs.js';
 import { AlertStore } from './alert-store.js';
 import { StaticSite } from './dashboard/static-site.js';
+import { UsageMeter } from './billing/usage-meter.js';
+import { QuotaKeeper } from './billing/quota-keeper.js';
+import { clusterTotals } from './metrics/aggregate.js';
 import { createDashboardServer } from './dashboard/dashboard-server.js';
 import { randomBytes } from 'node:crypto';
 
@@ -176,6 +179,10 @@ export async function runPrimary(configPath: string): Promise<void> {
   for (const port of [adminAddress.port, metricsAddress.port, dashboardAddress.port, httpPort, apiPort, httpsPort]) if (port !== undefined) controller.backendAddresses.listening(port);
   seat.take(httpPort);
   const stopMaintenance = maintainSessions(controller.store, () => seat.isLeader(), log);
+  // Tenants' usage, metered from the workers' reports into the state store once a second, and the hard quotas it uses up.
+  const meter = new UsageMeter({ store: controller.store, instance: nodeId, config: () => controller.config, metrics: () => clusterTotals(supervisor.workers().map((w) => w.stats), supervisor.retiredStats).http, log });
+  const quotas = new QuotaKeeper({ store: controller.store, config: () => controller.config, isLeader: () => seat.isLeader(), log });
+  const metering = setInterval(() => void meter.tick().then(() => quotas.check()), 1000);
   // Every worker serves now: the API's health should say so at once, not at the next tick.
   feed.publish(apiFeed.build(Date.now()));
   log.info(
@@ -204,8 +211,10 @@ export async function runPrimary(configPath: string): Promise<void> {
       void rateLimits.stop();
       apiFeed.stop();
       stopMaintenance();
+      clearInterval(metering);
     },
     leaveCluster: () => seat.leave(),
-    closeStore: () => controller.store.close(),
+    // The workers' last reports are in by now: meter them before the store goes.
+    closeStore: () => meter.tick().then(() => controller.store.close()),
   });
 }

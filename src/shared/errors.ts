@@ -55,6 +55,7 @@ export const ERRORS = {
   VF_ERR_LAST_ADMIN: { status: 409, message: 'The last active platform admin cannot be removed, demoted or disabled' },
   VF_ERR_TENANT_SUSPENDED: { status: 403, message: 'The tenant is suspended: its routes are refused, and its users may read but not change anything' },
   VF_ERR_QUOTA_EXCEEDED: { status: 429, message: "The tenant's request quota for this billing period is used up" },
+  VF_ERR_SECURITY_BLOCKED: { status: 403, message: 'The request was refused by the security filter; quote the X-Request-Id to the site operator' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -42,6 +42,32 @@ export const WORKER_COUNTERS = {
     help: 'Requests answered 429 because a rate limit policy was exceeded, by route and policy.',
     labels: ['route', 'policy'],
   },
+  // Per route, for usage metering (src/primary/billing/) as much as for dashboards. WebSocket
+  // figures are counted when the session ends.
+  requestBytes: { name: 'veloflux_request_body_bytes_total', help: 'Request body bytes received from clients and sent upstream, by route.', labels: ['route'] },
+  websocketBytes: { name: 'veloflux_route_websocket_bytes_total', help: 'WebSocket bytes after the handshake, by route and direction (in: from clients), counted when the session ends.', labels: ['route', 'direction'] },
+  websocketMessages: { name: 'veloflux_route_websocket_messages_total', help: 'WebSocket messages, by route and direction (in: from clients), counted when the session ends.', labels: ['route', 'direction'] },
+  websocketSeconds: { name: 'veloflux_route_websocket_seconds_total', help: 'Time WebSocket sessions were open, by route, counted when the session ends.', labels: ['route'] },
+  securityInspected: {
+    name: 'veloflux_security_inspected_requests_total',
+    help: 'Requests the security filter inspected, by route and mode (detect or block).',
+    labels: ['route', 'mode'],
+  },
+  securityEvents: {
+    name: 'veloflux_security_events_total',
+    help: 'Requests the security filter found an attack in (once per category matched) or refused by address, by category and action (blocked or detected).',
+    labels: ['category', 'action'],
+  },
+  securityFilterErrors: {
+    name: 'veloflux_security_filter_errors_total',
+    help: 'Security filter failures, by route and outcome: fail_closed (refused, block mode) or fail_open (forwarded, detect mode).',
+    labels: ['route', 'outcome'],
+  },
+  securityUninspectedBodies: {
+    name: 'veloflux_security_uninspected_bodies_total',
+    help: 'Request bodies longer than inspectBodyBytes, by route and action (forwarded with the rest uninspected, or rejected with 413).',
+    labels: ['route', 'action'],
+  },
 } as const satisfies Record<string, { name: string; help: string; labels: readonly [string] | readonly [string, string] }>;
 
 export type WorkerCounter = keyof typeof WORKER_COUNTERS;

@@ -14,6 +14,7 @@ const dynamicBody = {
     rateLimits: { type: 'array', items: { type: 'object' } },
     backendPolicy: { type: 'object' },
     billing: { type: 'object' },
+    security: { type: 'object' },
   },
 } as const;
 

@@ -51,6 +51,7 @@ export async function readConfigSource(path: string): Promise<ConfigFile> {
       ...(object.rateLimits !== undefined ? { rateLimits: object.rateLimits as DynamicInput['rateLimits'] } : {}),
       ...(object.backendPolicy !== undefined ? { backendPolicy: object.backendPolicy as DynamicInput['backendPolicy'] } : {}),
       ...(object.billing !== undefined ? { billing: object.billing as DynamicInput['billing'] } : {}),
+      ...(object.security !== undefined ? { security: object.security as DynamicInput['security'] } : {}),
     },
   };
 }

@@ -20,6 +20,7 @@ export interface DynamicInput {
   rateLimits?: Record<string, unknown>[];
   backendPolicy?: Record<string, unknown>;
   billing?: Record<string, unknown>;
+  security?: Record<string, unknown>;
 }
 
 export interface RuntimeOverlay {

@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { BALANCER_ALGORITHMS } from './algorithms.js';
 import { duration, size } from './units.js';
 import { billing } from './billing-schema.js';
+import { SECURITY_CATEGORIES, SECURITY_RULE_IDS } from '../security-catalogue.js';
 
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
@@ -344,6 +345,66 @@ const hostPattern = z
   .string()
   .regex(/^(\*|\*\.[a-z0-9.-]+|[a-z0-9.-]+)$/, 'expected an exact lower-case host, *.suffix or *');
 
+/**
+ * An exclusion of the security filter (issue 17): which rules (ids or categories; all when
+ * absent), under which path prefixes, for which inputs (`q`, `query:q`, `body:post.content`,
+ * `cookie:sid`, `header:referer`). Plain strings compared exactly: no user-supplied pattern runs
+ * on a request.
+ */
+const securityExclusion = z
+  .strictObject({
+    rules: z
+      .array(
+        z.union([
+          z.number().int().refine((id) => SECURITY_RULE_IDS.has(id), { message: 'unknown rule id (src/shared/security-catalogue.ts lists them)' }),
+          z.enum(SECURITY_CATEGORIES),
+        ]),
+      )
+      .min(1)
+      .optional(),
+    paths: z.array(z.string().regex(/^\/[^?#\s]*$/, 'expected a path prefix starting with "/"').max(1024)).min(1).optional(),
+    parameters: z
+      .array(z.string().regex(/^(?:(?:query|body|cookie|header|path):)?[^\s:][^\s]{0,255}$/, 'expected a parameter name, optionally prefixed with query:, body:, cookie: or header:'))
+      .min(1)
+      .optional(),
+  })
+  .refine((e) => e.rules !== undefined || e.parameters !== undefined, { message: 'name the rules or the parameters to exclude (or both)' });
+
+const securityMode = z.enum(['off', 'detect', 'block']);
+/** What happens to a body longer than inspectBodyBytes: the rest is forwarded uninspected, or the request is refused with 413. */
+const bodyOverflow = z.enum(['forward', 'reject']);
+
+/** A route's own security settings; what it leaves out comes from the top-level `security`. */
+const routeSecurity = z.strictObject({
+  mode: securityMode.optional(),
+  /** Anomaly score at which a request is an attack (critical 5, error 4, warning 3, notice 2). */
+  threshold: z.number().int().min(1).max(1000).optional(),
+  /** Request bodies (urlencoded, JSON, multipart form fields) are inspected up to this many bytes; 0: bodies are not inspected. */
+  inspectBodyBytes: size.refine((n) => n <= 16 * 1024 * 1024, 'at most 16mb').optional(),
+  bodyOverflow: bodyOverflow.optional(),
+  /** Added to the top-level exclusions. */
+  exclusions: z.array(securityExclusion).default([]),
+});
+
+/**
+ * The security filter (issue 17): defaults for every route, exclusions for all of them, and
+ * address lists. `ipAllow` addresses skip the rules (trusted scanners, internal monitors);
+ * `ipDeny` addresses are refused with 403 on every route, whatever its mode.
+ */
+const security = z
+  .strictObject({
+    mode: securityMode.default('off'),
+    threshold: z.number().int().min(1).max(1000).default(5),
+    inspectBodyBytes: size.refine((n) => n <= 16 * 1024 * 1024, 'at most 16mb').default(64 * 1024),
+    bodyOverflow: bodyOverflow.default('forward'),
+    /** Methods outside this list score as critical (rule 920100). */
+    allowedMethods: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a method token')).min(1).default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']),
+    exclusions: z.array(securityExclusion).default([]),
+    ipAllow: z.array(cidr).default([]),
+    ipDeny: z.array(cidr).default([]),
+  })
+  .prefault({});
+
 const route = z.strictObject({
   host: hostPattern.default('*'),
   path: z.string().regex(/^\/[^?#\s]*$/, 'expected a path prefix starting with "/" (no query)').default('/'),
@@ -356,6 +417,8 @@ const route = z.strictObject({
   tenant: tenantId.optional(),
   /** Name of a `rateLimits` policy; requests over it get 429. */
   rateLimit: z.string().optional(),
+  /** The security filter on this route (defaults from the top-level `security`). */
+  security: routeSecurity.optional(),
 });
 
 /** `db.example.com` (that name) or `*.example.com` (any name below it, not the name itself); lower case. */
@@ -390,6 +453,7 @@ export const configSchema = z.strictObject({
   rateLimits: z.array(rateLimit).default([]),
   backendPolicy,
   billing,
+  security,
 });
 
 /** The config file as written (before defaults). */
@@ -408,3 +472,6 @@ export type RateLimitConfig = VelofluxConfig['rateLimits'][number];
 export type BackendPolicyConfig = VelofluxConfig['backendPolicy'];
 export type BillingConfig = VelofluxConfig['billing'];
 export type PlanConfig = BillingConfig['plans'][number];
+export type SecurityConfig = VelofluxConfig['security'];
+export type RouteSecurityConfig = NonNullable<RouteConfig['security']>;
+export type SecurityExclusionConfig = SecurityConfig['exclusions'][number];

@@ -21,6 +21,7 @@ import type { TLSSocket } from 'node:tls';
 import { pipeline, type Readable } from 'node:stream';
 import { ERRORS, VelofluxError, type ErrorCode } from '../../shared/errors.js';
 import { BodyLimit } from './body-limit.js';
+import type { BodyCheck } from './body-check.js';
 import type { Backend } from '../runtime/backend.js';
 import type { PickContext } from '../balancers/balancer.js';
 import type { DeadlineWheel, Expirable } from '../deadline-wheel.js';
@@ -31,7 +32,7 @@ import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from '.
 import { classifyUpstreamError } from './upstream-errors.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { Termination } from '../telemetry/access-log.js';
-import { WebSocketTunnel, type TunnelOwner } from '../websocket/websocket-tunnel.js';
+import { WebSocketTunnel, type TunnelOwner, type TunnelTotals } from '../websocket/websocket-tunnel.js';
 import { acceptsWebSocket, switchingProtocolsHead } from '../websocket/websocket-handshake.js';
 
 /** What every exchange of a worker shares: the worker's one timer wheel and its telemetry. */
@@ -90,6 +91,8 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   closeAfterResponse = false;
   /** Byte limit for a chunked body (0: none); a declared Content-Length was checked up front. */
   chunkedBodyLimit = 0;
+  /** Set by a stage that must read the start of the body before the request goes upstream (body-check.ts). */
+  bodyCheck: BodyCheck | undefined = undefined;
 
   readonly #req: IncomingMessage;
   readonly #res: ResponseWithExchange;
@@ -117,6 +120,8 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   #retried = false;
   /** The sticky cookie named the backend in use: no need to set it again. */
   #stickyPinned = false;
+  /** The body as a body check let it on (what it read, then the rest), instead of the request itself. */
+  #checkedBody: Readable | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, services: ExchangeServices) {
     this.#req = req;
@@ -181,6 +186,30 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     this.#res.on('close', onResponseClose);
     this.deadline = performance.now() + pool.requestTimeoutMs;
     this.#services.wheel.add(this);
+    if (this.bodyCheck !== undefined) return this.bodyCheck.check(this);
+    this.#pick();
+  }
+
+  /** The body check let the request on: `body` replays what it read, then streams the rest. */
+  forwardBody(body: Readable): void {
+    if (this.#done) {
+      body.destroy();
+      return;
+    }
+    this.#checkedBody = body;
+    this.#pick();
+  }
+
+  /** The body check refused the request: answered now, the unread body discarded (lingering close). */
+  refuseBody(code: ErrorCode, extraHeaders?: readonly string[]): void {
+    if (this.#done) return;
+    this.#status = ERRORS[code].status;
+    this.#finish('proxy');
+    sendError(this.#res, code, true, extraHeaders);
+  }
+
+  #pick(): void {
+    const pool = this.#pool;
     let backend: Backend | undefined;
     if (pool.sticky !== undefined) {
       // A genuine cookie pins the client while its backend is available; otherwise balance and re-pin.
@@ -221,11 +250,12 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
 
   #requestBody(): Readable | null {
     if (this.contentLength === 0) return null;
-    if (this.contentLength > 0 || this.chunkedBodyLimit === 0) return this.#req;
+    const body = this.#checkedBody ?? this.#req;
+    if (this.contentLength > 0 || this.chunkedBodyLimit === 0) return body;
     const limited = new BodyLimit(this.chunkedBodyLimit);
     // The limit may be crossed while the call still waits for a connection, before anything
     // reads the body's errors: the call is cancelled with the 413 then and there.
-    pipeline(this.#req, limited, (err) => {
+    pipeline(body, limited, (err) => {
       if (err instanceof VelofluxError) this.#upstream?.abort(err);
     });
     return limited;
@@ -256,7 +286,9 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     this.#settle();
     const seconds = (performance.now() - this.#startedAt) / 1000;
     const backend = this.#backend ?? this.#lastBackend;
-    this.#services.telemetry.requests.record(this.routeLabel, this.#pool.name, backend?.id ?? '', this.#req.method!, this.#status, seconds, this.#bytes);
+    const { requests } = this.#services.telemetry;
+    requests.record(this.routeLabel, this.#pool.name, backend?.id ?? '', this.#req.method!, this.#status, seconds, this.#bytes);
+    if (this.#bytesIn > 0) requests.count('requestBytes', this.routeLabel, '', this.#bytesIn);
     this.#log(termination, seconds, this.#bytesIn, this.#bytes);
   }
 
@@ -380,10 +412,17 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
 
   // TunnelOwner.
 
-  tunnelClosed(termination: Termination, bytesFromClient: number, bytesToClient: number): void {
+  tunnelClosed(termination: Termination, session: TunnelTotals): void {
     const backend = this.#backend;
     if (backend === undefined) return;
-    this.#log(termination, (performance.now() - this.#startedAt) / 1000, bytesFromClient, bytesToClient);
+    const { requests } = this.#services.telemetry;
+    const route = this.routeLabel;
+    requests.count('websocketBytes', route, 'in', session.bytesFromClient);
+    requests.count('websocketBytes', route, 'out', session.bytesToClient);
+    requests.count('websocketMessages', route, 'in', session.messagesFromClient);
+    requests.count('websocketMessages', route, 'out', session.messagesToClient);
+    requests.count('websocketSeconds', route, '', session.seconds);
+    this.#log(termination, (performance.now() - this.#startedAt) / 1000, session.bytesFromClient, session.bytesToClient);
     this.#backend = undefined;
     this.#release(backend);
   }

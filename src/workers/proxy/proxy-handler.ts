@@ -218,12 +218,13 @@ function addForwardingHeaders(exchange: Exchange, req: IncomingMessage, via: str
     headers.push(
       'x-forwarded-for', exchange.incomingForwardedFor === undefined ? peer : `${exchange.incomingForwardedFor}, ${peer}`,
       'x-forwarded-proto', exchange.incomingForwardedProto ?? proto,
-      'x-request-id', (exchange.requestId = exchange.incomingRequestId ?? randomUUID()),
+      'x-request-id', (exchange.requestId = exchange.incomingRequestId ?? (exchange.requestId || randomUUID())),
     );
     const forwardedHost = exchange.incomingForwardedHost ?? exchange.rawHost;
     if (forwardedHost !== '') headers.push('x-forwarded-host', forwardedHost);
   } else {
-    headers.push('x-forwarded-for', peer, 'x-forwarded-proto', proto, 'x-request-id', (exchange.requestId = randomUUID()));
+    // A stage may have named the request already (a security event records the id): keep it.
+    headers.push('x-forwarded-for', peer, 'x-forwarded-proto', proto, 'x-request-id', (exchange.requestId ||= randomUUID()));
     if (exchange.rawHost !== '') headers.push('x-forwarded-host', exchange.rawHost);
   }
 }

@@ -14,6 +14,7 @@ import { compileStages } from '../proxy/stages/pipeline.js';
 import type { ListenerPorts } from '../proxy/stages/redirect-https.js';
 import type { TenantStandings } from '../tenancy/tenant-standings.js';
 import { planRateLimits } from '../../shared/billing/plan-rate-limits.js';
+import { SecurityPolicy } from '../security/security-policy.js';
 
 /** What outlives runtimes in a worker, and what a runtime is built against. */
 export interface RuntimeContext {
@@ -57,7 +58,8 @@ export class Runtime {
     const rateLimiters = new Map(this.#rateLimitPolicies.map((policy) => [policy.name, rateLimits.limiterFor(policy)]));
     const poolIndex = new Map(config.pools.map((pool, i) => [pool.name, i]));
     const billing = config.billing;
-    this.routeTable = new RouteTable(config.routes, poolIndex, (route) => compileStages(route, { ports, rateLimiters, tenants, billing }));
+    const security = new SecurityPolicy(config.security);
+    this.routeTable = new RouteTable(config.routes, poolIndex, (route) => compileStages(route, { ports, rateLimiters, tenants, billing, security }));
     this.trustedProxies = buildBlockList(config.server);
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;
     this.maxBodySize = config.server.limits.maxBodySize;

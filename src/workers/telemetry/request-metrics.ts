@@ -70,16 +70,16 @@ export class RequestMetrics {
   }
 
   /** One event of a WORKER_COUNTERS counter, with its label values in order. */
-  count(counter: WorkerCounter, first: string, second = ''): void {
+  count(counter: WorkerCounter, first: string, second = '', by = 1): void {
     let byFirst = this.#counters.get(counter);
     if (byFirst === undefined) this.#counters.set(counter, (byFirst = new Map()));
     let bySecond = byFirst.get(first);
     if (bySecond === undefined) byFirst.set(first, (bySecond = new Map()));
     const series = bySecond.get(second);
-    if (series !== undefined) series.value++;
+    if (series !== undefined) series.value += by;
     else {
       const labels = WORKER_COUNTERS[counter].labels.length === 1 ? [first] : [first, second];
-      const created: CounterSeries = { counter, labels, value: 1 };
+      const created: CounterSeries = { counter, labels, value: by };
       bySecond.set(second, created);
       this.#counterSeries.push(created);
     }

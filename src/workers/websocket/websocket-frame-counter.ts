@@ -42,9 +42,15 @@ export class WebSocketFrameCounter {
   #payloadLength = 0;
   #payloadLeft = 0;
   #closeSeen = false;
+  /** Messages of this tunnel alone (the totals are the worker's). */
+  #messages = 0;
 
   constructor(totals: DirectionTotals) {
     this.#totals = totals;
+  }
+
+  get messages(): number {
+    return this.#messages;
   }
 
   /** True when every byte seen so far belongs to complete frames (or to a header-less start). */
@@ -146,6 +152,7 @@ export class WebSocketFrameCounter {
       // Text, binary or the last continuation of a fragmented message (reserved opcodes 0x3-0x7
       // belong to extensions, which are not counted).
       this.#totals.messages++;
+      this.#messages++;
     }
     this.#payloadLeft = this.#payloadLength;
     this.#state = this.#payloadLeft === 0 ? FIRST_BYTE : PAYLOAD;

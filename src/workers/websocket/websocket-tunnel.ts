@@ -24,9 +24,19 @@ const CLOSE_GOING_AWAY = 1001;
 const IDLE_REASON = 'idle timeout';
 const LIFETIME_REASON = 'max lifetime';
 
-/** Told once, when both sockets are gone: who ended the tunnel and the bytes each way. */
+/** What one session carried, for the access log and per-route metering. */
+export interface TunnelTotals {
+  readonly bytesFromClient: number;
+  readonly bytesToClient: number;
+  readonly messagesFromClient: number;
+  readonly messagesToClient: number;
+  /** How long it was open. */
+  readonly seconds: number;
+}
+
+/** Told once, when both sockets are gone: who ended the tunnel and what it carried. */
 export interface TunnelOwner {
-  tunnelClosed(termination: Termination, bytesFromClient: number, bytesToClient: number): void;
+  tunnelClosed(termination: Termination, session: TunnelTotals): void;
 }
 
 export class WebSocketTunnel implements Expirable {
@@ -165,8 +175,15 @@ export class WebSocketTunnel implements Expirable {
     if (this.#closed) return;
     this.#closed = true;
     this.#wheel.delete(this);
-    this.#stats.recordClose((performance.now() - this.#openedAt) / 1000);
-    this.#owner.tunnelClosed(this.#termination ?? 'complete', this.#bytesFromClient, this.#bytesToClient);
+    const seconds = (performance.now() - this.#openedAt) / 1000;
+    this.#stats.recordClose(seconds);
+    this.#owner.tunnelClosed(this.#termination ?? 'complete', {
+      bytesFromClient: this.#bytesFromClient,
+      bytesToClient: this.#bytesToClient,
+      messagesFromClient: this.#toBackend.messages,
+      messagesToClient: this.#toClient.messages,
+      seconds,
+    });
   }
 }
 

@@ -14,6 +14,8 @@ import { EmbeddedStateStore } from '../../../src/shared/state/embedded-store.js'
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SecurityStage } from '../../../src/workers/proxy/stages/security.js';
+import { SecurityPolicy } from '../../../src/workers/security/security-policy.js';
 
 const config = validateConfig(
   {
@@ -25,6 +27,10 @@ const config = validateConfig(
       { path: '/secure/', pool: 'web', redirectHttps: true },
       { path: '/both/', pool: 'web', redirectHttps: true, rateLimit: 'per-ip' },
       { path: '/acme/', pool: 'web', tenant: 'acme', redirectHttps: true, rateLimit: 'per-ip' },
+      { path: '/acme-guarded/', pool: 'web', tenant: 'acme', rateLimit: 'per-ip', security: { mode: 'block' } },
+      { path: '/guarded/', pool: 'web', redirectHttps: true, rateLimit: 'per-ip', security: { mode: 'block' } },
+      { path: '/watched/', pool: 'web', security: { mode: 'detect' } },
+      { path: '/open/', pool: 'web', security: { mode: 'off' } },
     ],
   },
   'test',
@@ -32,7 +38,7 @@ const config = validateConfig(
 );
 const registry = new RateLimitRegistry();
 const store = await EmbeddedStateStore.open(mkdtempSync(join(tmpdir(), 'vf-pipeline-')), 'test');
-const context = { ports: { https: 443 }, rateLimiters: new Map(config.rateLimits.map((p) => [p.name, registry.limiterFor(p)])), tenants: new TenantStandings(store), billing: config.billing };
+const context = { ports: { https: 443 }, rateLimiters: new Map(config.rateLimits.map((p) => [p.name, registry.limiterFor(p)])), tenants: new TenantStandings(store), billing: config.billing, security: new SecurityPolicy(config.security) };
 const stagesOf = (path: string) => compileStages(config.routes.find((r) => r.path === path)!, context).map((stage) => stage.constructor);
 
 t.test('a route without features has no stage at all', async (t) => {
@@ -45,4 +51,14 @@ t.test('each feature adds its stage, in the pipeline order: redirect before rate
   t.same(stagesOf('/secure/'), [RedirectHttpsStage]);
   t.same(stagesOf('/both/'), [RedirectHttpsStage, RateLimitStage], 'a request to be redirected never takes a token');
   t.same(stagesOf('/acme/'), [RedirectHttpsStage, TenantAccessStage, RateLimitStage], "a tenant's refused request takes no token of the route's policy");
+});
+
+t.test('the security filter sits between the redirect and the rate limit, on routes whose mode is not off', async (t) => {
+  t.same(stagesOf('/guarded/'), [RedirectHttpsStage, SecurityStage, RateLimitStage], 'an attack is refused before it takes a token');
+  t.same(stagesOf('/watched/'), [SecurityStage]);
+  t.same(stagesOf('/open/'), [], 'mode off and no address lists: no stage');
+  t.same(stagesOf('/acme-guarded/'), [SecurityStage, TenantAccessStage, RateLimitStage], "an attack is refused before it counts against the tenant's plan");
+  const withDeny = validateConfig({ pools: [{ name: 'web', backends: [{ id: 'w1', url: 'http://127.0.0.1:9' }] }], routes: [{ path: '/', pool: 'web' }], security: { ipDeny: ['203.0.113.0/24'] } }, 'test', {});
+  const denyContext = { ...context, security: new SecurityPolicy(withDeny.security) };
+  t.same(compileStages(withDeny.routes[0]!, denyContext).map((s) => s.constructor), [SecurityStage], 'a deny list applies to routes in mode off too');
 });

@@ -7,10 +7,12 @@
 import type { BillingConfig, RouteConfig } from '../../../shared/config/schema.js';
 import type { RateLimiter } from '../../rate-limit/rate-limiter.js';
 import type { TenantStandings } from '../../tenancy/tenant-standings.js';
+import type { SecurityPolicy } from '../../security/security-policy.js';
 import { RateLimitStage } from './rate-limit.js';
 import { TenantAccessStage } from './tenant-access.js';
 import { RedirectHttpsStage, type ListenerPorts } from './redirect-https.js';
 import type { RequestStage } from './request-stage.js';
+import { SecurityStage } from './security.js';
 
 /** What stages may take from the worker when they are built. */
 export interface StageContext {
@@ -20,13 +22,15 @@ export interface StageContext {
   /** Each tenant's status, plan and quota, kept current from the state replica. */
   readonly tenants: TenantStandings;
   readonly billing: BillingConfig;
+  /** The top-level `security` section, compiled once per snapshot (address lists, route defaults). */
+  readonly security: SecurityPolicy;
 }
 
 /** Builds a route's stage, or undefined when the route does not use it. */
 type StageFactory = (route: RouteConfig, context: StageContext) => RequestStage | undefined;
 
-/** In the order a request meets them (next: the security filter, before the tenant's). */
-const STAGES: readonly StageFactory[] = [RedirectHttpsStage.for, TenantAccessStage.for, RateLimitStage.for];
+/** In the order a request meets them: an attack is refused before it costs a tenant quota or a token. */
+const STAGES: readonly StageFactory[] = [RedirectHttpsStage.for, SecurityStage.for, TenantAccessStage.for, RateLimitStage.for];
 
 const NONE: readonly RequestStage[] = Object.freeze([]);
 

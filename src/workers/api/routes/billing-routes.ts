@@ -1,0 +1,71 @@
+/**
+ * GET /api/billing/plans and /api/billing/usage (issue 16). Usage is what the primaries metered
+ * into the state store (shared/billing/usage.ts), summed over instances, for the current billing
+ * period: per metric used, included and overage, the cost so far (plan fee plus overage tiers, in
+ * minor units) and the request quota's remaining share. A tenant's users get their own tenant's;
+ * platform users name the tenant (`?tenant=`). Another tenant is "not found", as everywhere.
+ */
+import type { FastifyInstance } from 'fastify';
+import { VelofluxError } from '../../../shared/errors.js';
+import { periodAt } from '../../../shared/billing/billing-period.js';
+import { effectivePlanId } from '../../../shared/billing/plan-rate-limits.js';
+import { usageCost } from '../../../shared/billing/pricing.js';
+import { USAGE_NAMESPACE, sumUsage, type UsageRecord } from '../../../shared/billing/usage.js';
+import type { ApiContext } from '../api-context.js';
+import { principalOf } from '../authenticate.js';
+import { bearer, idPattern, withErrors } from '../schemas.js';
+import { notFound, seesTenant } from '../tenants.js';
+
+const anyObject = { type: 'object', additionalProperties: true } as const;
+
+export function registerBillingRoutes(app: FastifyInstance, context: ApiContext): void {
+  app.get(
+    '/api/billing/plans',
+    { schema: { tags: ['billing'], summary: 'The plans tenants may be on, with prices, included usage, overage tiers and limits (amounts in minor units)', security: bearer, response: withErrors({ 200: anyObject }, 401) }, onRequest: context.auth.require('viewer') },
+    async () => {
+      const { billing } = context.config();
+      return { period: billing.period, defaultPlan: billing.defaultPlan ?? null, plans: billing.plans };
+    },
+  );
+
+  app.get<{ Querystring: { tenant?: string } }>(
+    '/api/billing/usage',
+    {
+      schema: {
+        tags: ['billing'],
+        summary: "A tenant's metered usage in the current billing period against its plan: used, included, overage, cost so far, quota left",
+        security: bearer,
+        querystring: { type: 'object', additionalProperties: false, properties: { tenant: { type: 'string', pattern: idPattern } } },
+        response: withErrors({ 200: anyObject }, 400, 401, 404),
+      },
+      onRequest: context.auth.require('viewer'),
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const id = request.query.tenant ?? principal.tenant;
+      if (id === null) throw new VelofluxError('VF_ERR_VALIDATION', 'name the tenant: ?tenant=<id>');
+      const tenant = seesTenant(principal, id) ? await context.tenants.get(id) : undefined;
+      if (tenant === undefined) throw notFound(id);
+      const { billing } = context.config();
+      const now = Date.now();
+      const period = periodAt(billing.period, now);
+      const records = [...(await context.state.list<UsageRecord>(USAGE_NAMESPACE)).values()].map((r) => r.value);
+      const { total, routes } = sumUsage(records, id, period.start);
+      const plan = billing.plans.find((p) => p.id === effectivePlanId(billing, tenant.plan));
+      const quota = tenant.limits.monthlyRequests ?? plan?.limits.monthlyRequests;
+      const cost = plan === undefined ? undefined : usageCost(plan, total);
+      return {
+        tenant: id,
+        plan: plan === undefined ? null : { id: plan.id, name: plan.name, price: plan.price, currency: plan.currency },
+        period: { start: new Date(period.start).toISOString(), end: new Date(period.end).toISOString() },
+        usage: total,
+        included: plan?.included ?? null,
+        overage: cost?.overage ?? null,
+        costSoFar: cost === undefined ? null : { amount: cost.total, currency: plan!.currency, lines: cost.lines },
+        quota: quota === undefined ? null : { limit: quota, used: total.requests, remaining: Math.max(0, quota - total.requests), remainingShare: Math.max(0, 1 - total.requests / quota), mode: plan?.limits.quota ?? 'hard' },
+        routes,
+        asOf: new Date(now).toISOString(),
+      };
+    },
+  );
+}
