@@ -62,6 +62,7 @@ async function openPage(page: Page, name: string): Promise<void> {
 }
 
 async function shoot(page: Page, file: string): Promise<void> {
+  await page.evaluate(() => scrollTo(0, 0));
   await page.screenshot({ path: join(ARTIFACTS, `dashboard-${file}.png`), fullPage: true });
 }
 

@@ -24,9 +24,13 @@ interface TimeChartProps {
   /** Formats a value on the y axis and in the legend. */
   format: (value: number) => string;
   height?: number;
+  /** Whole counts (connections): y ticks only at whole numbers. */
+  integer?: boolean;
 }
 
 const CLOCK = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+
+const INTEGER_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 1_000_000];
 
 function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
@@ -43,7 +47,7 @@ function useColorScheme(): string {
   return dark ? 'dark' : 'light';
 }
 
-export function TimeChart({ title, ts, series, format, height = 180 }: TimeChartProps) {
+export function TimeChart({ title, ts, series, format, height = 180, integer = false }: TimeChartProps) {
   const holder = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | undefined>(undefined);
   const scheme = useColorScheme();
@@ -68,7 +72,7 @@ export function TimeChart({ title, ts, series, format, height = 180 }: TimeChart
         legend: { show: true, live: true },
         scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(1, (max ?? 1) * 1.1)] } },
         // Plain clock times on x: uPlot's default adds a date row whose labels collide on a phone.
-        axes: [{ ...axis, space: 90, values: (_u, splits) => splits.map((v) => CLOCK.format(new Date(v * 1000))) }, { ...axis, size: 70, values: (_u, values) => values.map((v) => formatRef.current(v)) }],
+        axes: [{ ...axis, space: 90, values: (_u, splits) => splits.map((v) => CLOCK.format(new Date(v * 1000))) }, { ...axis, size: 70, ...(integer ? { incrs: INTEGER_STEPS } : {}), values: (_u, values) => values.map((v) => formatRef.current(v)) }],
         series: [
           { label: 'Time', value: (_u, v) => (v == null ? '–' : new Date(v * 1000).toLocaleTimeString()) },
           ...series.map((s) => ({ label: s.label, stroke: cssVar(s.colorVar), width: 2, spanGaps: false, points: { show: false }, value: (_u: uPlot, v: number | null) => (v == null ? '–' : formatRef.current(v)) })),
@@ -86,7 +90,7 @@ export function TimeChart({ title, ts, series, format, height = 180 }: TimeChart
       plot.current = undefined;
     };
     // Rebuilt only when the set of series, the height or the colour scheme changes; data goes through setData.
-  }, [labels, height, scheme]);
+  }, [labels, height, scheme, integer]);
 
   useEffect(() => {
     plot.current?.setData(data());

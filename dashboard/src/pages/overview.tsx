@@ -83,6 +83,7 @@ export function OverviewPage() {
                 title="Active connections and WebSockets"
                 ts={ts}
                 format={formatCount}
+                integer
                 series={[
                   { label: 'connections', colorVar: '--chart-1', values: series.map((p) => p.activeConnections) },
                   { label: 'WebSockets', colorVar: '--chart-2', values: series.map((p) => p.activeWebSockets) },
