@@ -1,0 +1,96 @@
+/**
+ * What the main API answers, as the dashboard reads it. The feed shapes come from the server's own
+ * declarations (src/shared/api-feed.ts, types only, nothing of the server is bundled), so a change
+ * there is a compile error here instead of a silent drift. The rest mirrors the route schemas of
+ * src/workers/api/routes/, which are JSON schemas rather than exported types.
+ */
+import type { ApiBackend, ApiHealth, ApiMetrics, ApiStatus, RealtimePoint, TrafficSummary } from '../../../src/shared/api-feed.js';
+import type { StoredAlert } from '../../../src/shared/rpc.js';
+
+export type { ApiBackend, ApiHealth, ApiMetrics, ApiNode, ApiPoolStatus, ApiStatus, RealtimePoint, TrafficSummary } from '../../../src/shared/api-feed.js';
+export type { StoredAlert } from '../../../src/shared/rpc.js';
+
+export const ROLES = ['admin', 'operator', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface User {
+  id: string;
+  email: string;
+  name?: string;
+  role: Role;
+  tenant: string | null;
+  createdAt: string;
+  disabled?: boolean;
+}
+
+/** POST /api/auth/login and /refresh (the refresh token travels in an HttpOnly cookie, never here). */
+export interface SessionAnswer {
+  accessToken: string;
+  expiresIn: number;
+  user: User;
+}
+
+/** The backends stream (workers/api/feed-views.ts): counts for everyone, the backends for users. */
+export interface BackendCounts {
+  total: number;
+  available: number;
+  unhealthy: number;
+  ejected: number;
+  draining: number;
+}
+export interface BackendsStreamData {
+  counts: BackendCounts;
+  backends?: ApiBackend[];
+}
+
+export type MetricsStreamData = Omit<ApiMetrics, 'totals'> & { totals: ApiMetrics['totals'] | null; configVersion: number };
+export type HealthStreamData = ApiHealth & { alerts?: StoredAlert[] };
+export type StatusStreamData = ApiStatus;
+
+/** GET /api/metrics/realtime */
+export interface RealtimeAnswer {
+  intervalMs: number;
+  points: RealtimePoint[];
+}
+
+export interface Tenant {
+  id: string;
+  name: string;
+  plan: string;
+  limits: { requestsPerSecond?: number; monthlyRequests?: number };
+  contact: { name?: string; email?: string };
+  status: 'active' | 'suspended';
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** GET /api/routes: one route as configured (more flags may come along; they are shown as they are). */
+export interface RouteView {
+  host: string;
+  path: string;
+  pool: string;
+  tenant?: string;
+  rateLimit?: unknown;
+  redirectHttps?: boolean;
+  [flag: string]: unknown;
+}
+
+/** GET /api/pools */
+export interface PoolView {
+  name: string;
+  algorithm: string;
+  backends: unknown[];
+  healthCheck?: Record<string, unknown>;
+  retries?: unknown;
+  timeouts?: Record<string, unknown>;
+  [setting: string]: unknown;
+}
+
+/** One line of GET /api/admin/logs: what pino wrote (level as a number, time in ms). */
+export interface LogLine {
+  level: number;
+  time: number;
+  msg?: string;
+  [field: string]: unknown;
+}
+
