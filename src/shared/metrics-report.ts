@@ -42,6 +42,16 @@ export const WORKER_COUNTERS = {
     help: 'Requests answered 429 because a rate limit policy was exceeded, by route and policy.',
     labels: ['route', 'policy'],
   },
+  http2Requests: {
+    name: 'veloflux_http2_requests_total',
+    help: 'Requests that arrived over HTTP/2 (counted in veloflux_http_requests_total as well), by route and pool.',
+    labels: ['route', 'pool'],
+  },
+  http2ConnectionsClosed: {
+    name: 'veloflux_http2_connections_closed_total',
+    help: 'HTTP/2 client connections closed by VeloFlux for misbehaviour, by reason (rapid_reset, protocol).',
+    labels: ['reason'],
+  },
 } as const satisfies Record<string, { name: string; help: string; labels: readonly [string] | readonly [string, string] }>;
 
 export type WorkerCounter = keyof typeof WORKER_COUNTERS;

@@ -1,14 +1,17 @@
 /** Error answers from the proxy itself: the JSON body from the catalogue, bodies built once. */
 import type { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { ERRORS, errorBody, type ErrorCode } from '../../shared/errors.js';
+import { endResponse } from './http2-connection.js';
 
 const BODIES = new Map<ErrorCode, string>(Object.keys(ERRORS).map((code) => [code as ErrorCode, errorBody(code as ErrorCode)]));
 const NO_HEADERS: readonly string[] = [];
 
 /**
  * `close` ends the connection after the answer: after a framing error nothing more read from
- * the socket can be trusted, and an unread request body is not worth draining. `extraHeaders`
+ * the socket can be trusted, and an unread request body is not worth draining. (Never for an h2
+ * stream: other streams share its connection; its unread body is refused by RST_STREAM instead.) `extraHeaders`
  * (a flat `[name, value, ...]` list, e.g. a 429's Retry-After) are added to the answer.
  */
 export function sendError(res: ServerResponse, code: ErrorCode, close: boolean, extraHeaders: readonly string[] = NO_HEADERS): void {
@@ -34,7 +37,8 @@ export function sendError(res: ServerResponse, code: ErrorCode, close: boolean, 
   if (close) headers.connection = 'close';
   for (let i = 0; i < extraHeaders.length; i += 2) headers[extraHeaders[i]!] = extraHeaders[i + 1]!;
   res.writeHead(ERRORS[code].status, headers);
-  res.end(body);
+  if (req?.httpVersionMajor === 2) endResponse(res as unknown as Http2ServerResponse, body);
+  else res.end(body);
 }
 
 /**

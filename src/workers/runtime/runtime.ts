@@ -37,6 +37,10 @@ export class Runtime {
   readonly maxHeaderCount: number;
   /** This instance's Via entry (`1.1 vf-<instance id>`), added to every request sent upstream. */
   readonly via: string;
+  /** The same for requests that arrived over HTTP/2 (`2 vf-<instance id>`, RFC 9110 §7.6.3). */
+  readonly viaH2: string;
+  /** ` vf-<instance id>`: found in a request's Via, the request has been through this instance (a loop). */
+  readonly viaPseudonym: string;
   /** How long removed backends keep their in-flight requests after this runtime is swapped in. */
   readonly drainMs: number;
   readonly #rateLimits: RateLimitRegistry;
@@ -59,6 +63,8 @@ export class Runtime {
     this.maxBodySize = config.server.limits.maxBodySize;
     this.maxHeaderCount = config.server.limits.maxHeaderCount;
     this.via = `1.1 vf-${snapshot.instanceId}`;
+    this.viaH2 = `2 vf-${snapshot.instanceId}`;
+    this.viaPseudonym = ` vf-${snapshot.instanceId}`;
     this.drainMs = config.server.timeouts.drain;
   }
 
