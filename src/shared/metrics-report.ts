@@ -49,7 +49,7 @@ export const WORKER_COUNTERS = {
   },
   http2ConnectionsClosed: {
     name: 'veloflux_http2_connections_closed_total',
-    help: 'HTTP/2 client connections closed by VeloFlux for misbehaviour, by reason (rapid_reset, protocol).',
+    help: 'HTTP/2 client connections closed by VeloFlux for misbehaviour, by reason (rapid_reset, settings_timeout, protocol).',
     labels: ['reason'],
   },
 } as const satisfies Record<string, { name: string; help: string; labels: readonly [string] | readonly [string, string] }>;

@@ -10,8 +10,7 @@ const NO_HEADERS: readonly string[] = [];
 
 /**
  * `close` ends the connection after the answer: after a framing error nothing more read from
- * the socket can be trusted, and an unread request body is not worth draining. (Never for an h2
- * stream: other streams share its connection; its unread body is refused by RST_STREAM instead.) `extraHeaders`
+ * the socket can be trusted, and an unread request body is not worth draining. `extraHeaders`
  * (a flat `[name, value, ...]` list, e.g. a 429's Retry-After) are added to the answer.
  */
 export function sendError(res: ServerResponse, code: ErrorCode, close: boolean, extraHeaders: readonly string[] = NO_HEADERS): void {
@@ -37,8 +36,27 @@ export function sendError(res: ServerResponse, code: ErrorCode, close: boolean, 
   if (close) headers.connection = 'close';
   for (let i = 0; i < extraHeaders.length; i += 2) headers[extraHeaders[i]!] = extraHeaders[i + 1]!;
   res.writeHead(ERRORS[code].status, headers);
-  if (req?.httpVersionMajor === 2) endResponse(res as unknown as Http2ServerResponse, body);
-  else res.end(body);
+  res.end(body);
+}
+
+/**
+ * The same answer on an HTTP/2 stream: never a connection to close (other streams share it);
+ * a request body still arriving is refused by RST_STREAM after the answer (endResponse).
+ */
+export function sendStreamError(res: Http2ServerResponse, code: ErrorCode, extraHeaders: readonly string[] = NO_HEADERS): void {
+  if (res.headersSent || res.stream.destroyed) {
+    res.stream.destroy();
+    return;
+  }
+  const body = BODIES.get(code)!;
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  };
+  for (let i = 0; i < extraHeaders.length; i += 2) headers[extraHeaders[i]!] = extraHeaders[i + 1]!;
+  res.writeHead(ERRORS[code].status, headers);
+  endResponse(res, body);
 }
 
 /**

@@ -25,7 +25,7 @@ import { BodyLimit } from './body-limit.js';
 import type { Backend } from '../runtime/backend.js';
 import type { PickContext } from '../balancers/balancer.js';
 import type { DeadlineWheel, Expirable } from '../deadline-wheel.js';
-import { sendError } from './error-response.js';
+import { sendError, sendStreamError } from './error-response.js';
 import type { PoolRuntime } from '../runtime/pool-runtime.js';
 import { IDEMPOTENT_METHODS, type UpstreamController, type UpstreamHandler } from '../upstream/upstream-call.js';
 import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from './request-head.js';
@@ -125,11 +125,17 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   /** The sticky cookie named the backend in use: no need to set it again. */
   #stickyPinned = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, services: ExchangeServices) {
+  /** `h2`: the pair is node:http2's compatibility request/response for one stream (http2-engine.ts). */
+  constructor(req: IncomingMessage, res: ServerResponse, services: ExchangeServices, h2 = false) {
     this.#req = req;
     this.#res = res;
     this.#services = services;
-    this.#h2 = req.httpVersionMajor === 2;
+    this.#h2 = h2;
+  }
+
+  /** The request arrived as an HTTP/2 stream. */
+  get h2(): boolean {
+    return this.#h2;
   }
 
   get request(): IncomingMessage {
@@ -156,11 +162,12 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
    */
   refuse(code: ErrorCode, extraHeaders?: readonly string[]): void {
     this.#done = true;
-    const close = (this.closeAfterResponse || this.contentLength !== 0) && !this.#h2;
+    const close = this.closeAfterResponse || this.contentLength !== 0;
     const { requests } = this.#services.telemetry;
     requests.record(this.routeLabel, this.#pool?.name ?? '', '', this.#req.method ?? '', ERRORS[code].status, 0, 0);
     if (this.#h2) requests.count('http2Requests', this.routeLabel, this.#pool?.name ?? '');
-    sendError(this.#res, code, close, extraHeaders);
+    if (this.#h2) sendStreamError(this.#res as unknown as Http2ServerResponse, code, extraHeaders);
+    else sendError(this.#res, code, close, extraHeaders);
   }
 
   get headers(): IncomingHttpHeaders {
@@ -302,7 +309,8 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   #fail(code: ErrorCode, termination: Termination = 'upstream'): void {
     if (this.#status === 0) this.#status = ERRORS[code].status;
     this.#finish(termination);
-    sendError(this.#res, code, (this.closeAfterResponse || this.contentLength !== 0) && !this.#h2);
+    if (this.#h2) sendStreamError(this.#res as unknown as Http2ServerResponse, code);
+    else sendError(this.#res, code, this.closeAfterResponse || this.contentLength !== 0);
   }
 
   /** Another backend to try for this request, if a retry is allowed at all. */

@@ -14,7 +14,10 @@
  * - Cookie fields, which h2 clients send one crumb each for better compression, are joined with
  *   "; " into one field (RFC 9113 §8.2.3), as an HTTP/1.1 backend expects;
  * - without Content-Length the body is sent upstream chunked, unless the HEADERS frame ended the
- *   stream (no body at all).
+ *   stream (no body at all);
+ * - a header list larger than `maxHeaderListSize` (counted as RFC 9113 §6.5.2 does: name, value
+ *   and 32 octets per field) is a 431. nghttp2 holds clients to the size we announce only once
+ *   they have acknowledged our SETTINGS; this holds the first requests to it as well.
  */
 import type { ErrorCode } from '../../shared/errors.js';
 import { HOP_BY_HOP, SET_BY_PROXY, VALID_HOST, isDigits, readProxyHeader, type RequestHeadFields } from './request-head.js';
@@ -26,7 +29,8 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connecti
  * `rawHeaders` is node's flat `[name, value, ...]` list, pseudo-headers included; `endStream`
  * whether the HEADERS frame carried END_STREAM.
  */
-export function parseH2RequestHead(rawHeaders: readonly string[], endStream: boolean, into: RequestHeadFields): ErrorCode | undefined {
+export function parseH2RequestHead(rawHeaders: readonly string[], endStream: boolean, maxHeaderListSize: number, into: RequestHeadFields): ErrorCode | undefined {
+  let listSize = 0;
   let authority: string | undefined;
   let host: string | undefined;
   let lengthCount = 0;
@@ -38,6 +42,7 @@ export function parseH2RequestHead(rawHeaders: readonly string[], endStream: boo
     // h2 field names are lower-case on the wire (RFC 9113 §8.2.1); nghttp2 refuses others.
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
+    listSize += name.length + value.length + 32;
     if (name.charCodeAt(0) === 58 /* : */) {
       // :method, :path and :scheme are read from the request itself.
       if (name === ':authority') authority = value;
@@ -64,6 +69,7 @@ export function parseH2RequestHead(rawHeaders: readonly string[], endStream: boo
     }
   }
 
+  if (listSize > maxHeaderListSize) return 'VF_ERR_HEADERS_TOO_LARGE';
   if (authority !== undefined && host !== undefined && host.toLowerCase() !== authority.toLowerCase()) return 'VF_ERR_BAD_REQUEST';
   const target = authority ?? host;
   // An https request names its authority one way or the other (RFC 9113 §8.3.1).

@@ -42,7 +42,7 @@ export class Http2Engine implements Http2ConnectionOwner {
   constructor(server: ServerConfig, settings: Http2Config, onRequest: Http2RequestListener, wheel: DeadlineWheel, telemetry: Telemetry) {
     this.#wheel = wheel;
     this.#telemetry = telemetry;
-    this.#limits = { idleMs: server.timeouts.clientKeepAlive, resetBurst: settings.resetBurst, resetsPerSecond: settings.resetsPerSecond };
+    this.#limits = { idleMs: server.timeouts.clientKeepAlive, settingsTimeoutMs: server.timeouts.clientHeader, resetBurst: settings.resetBurst, resetsPerSecond: settings.resetsPerSecond };
     this.#server = createServer(
       {
         settings: {

@@ -62,7 +62,7 @@ export class ProxyHandler {
    */
   readonly handleStream = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
     this.requests++;
-    this.#prepare(req as unknown as IncomingMessage, res as unknown as ServerResponse)?.start();
+    this.#prepare(req as unknown as IncomingMessage, res as unknown as ServerResponse, true)?.start();
   };
 
   /**
@@ -94,25 +94,25 @@ export class ProxyHandler {
    * Head checks, routing, the route's stages and forwarding headers, shared by plain requests
    * and upgrades; undefined when the request is already answered.
    */
-  #prepare(req: IncomingMessage, res: ServerResponse): Exchange | undefined {
+  #prepare(req: IncomingMessage, res: ServerResponse, h2 = false): Exchange | undefined {
     if (this.#draining) res.shouldKeepAlive = false;
-    const exchange = new Exchange(req, res, this.#services);
+    const exchange = new Exchange(req, res, this.#services, h2);
     exchange.closeAfterResponse = this.#draining;
     const runtime = this.#runtime;
     let problem;
-    if (req.httpVersionMajor === 1) {
+    if (!h2) {
+      // HTTP/0.9 has no headers and no framing; RFC 9112 §2.3 lets a server refuse it, and
+      // HTTP/2.0 in a request line is no HTTP/2 (that starts with a preface, RFC 9113 §3.4).
+      if (req.httpVersionMajor !== 1) return refuseAndClose(exchange, 'VF_ERR_BAD_REQUEST');
       // Framing and Host rules first, for every target: `OPTIONS *` answered without them would
       // let an ambiguous body (empty Transfer-Encoding + Content-Length) desync the connection.
       if (req.rawHeaders.length > 2 * runtime.maxHeaderCount) return refuseAndClose(exchange, 'VF_ERR_HEADERS_TOO_LARGE');
       problem = parseRequestHead(req.rawHeaders, req.httpVersionMinor, exchange);
-    } else if (req.httpVersionMajor === 2) {
+    } else {
       // A forward-proxy tunnel (RFC 9113 §8.5), refused as on HTTP/1.1.
       if (req.method === 'CONNECT') return void exchange.refuse('VF_ERR_METHOD_NOT_ALLOWED');
       if (req.rawHeaders.length > 2 * (runtime.maxHeaderCount + H2_PSEUDO_HEADERS)) return void exchange.refuse('VF_ERR_HEADERS_TOO_LARGE');
-      problem = parseH2RequestHead(req.rawHeaders, (req as unknown as Http2ServerRequest).stream.endAfterHeaders, exchange);
-    } else {
-      // HTTP/0.9 has no headers and no framing; RFC 9112 §2.3 lets a server refuse it.
-      problem = 'VF_ERR_BAD_REQUEST' as const;
+      problem = parseH2RequestHead(req.rawHeaders, (req as unknown as Http2ServerRequest).stream.endAfterHeaders, runtime.maxHeaderListSize, exchange);
     }
     if (problem !== undefined) return refuseAndClose(exchange, problem);
     // A backend that points at this proxy (or a chain that leads back to it) would fan out until
@@ -150,7 +150,7 @@ export class ProxyHandler {
 
     const { stages } = route;
     for (let i = 0; i < stages.length; i++) if (!stages[i]!.admit(exchange)) return undefined;
-    addForwardingHeaders(exchange, req, req.httpVersionMajor === 2 ? runtime.viaH2 : runtime.via);
+    addForwardingHeaders(exchange, req, h2 ? runtime.viaH2 : runtime.via);
     return exchange;
   }
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import { parseH2RequestHead } from '../../../src/workers/proxy/h2-request-head.js';
 import type { RequestHeadFields } from '../../../src/workers/proxy/request-head.js';
 
-function parse(raw: string[], endStream = true): { problem: string | undefined; head: RequestHeadFields } {
+function parse(raw: string[], endStream = true, maxHeaderListSize = 16384): { problem: string | undefined; head: RequestHeadFields } {
   const head: RequestHeadFields = {
     upstreamHeaders: [],
     rawHost: '',
@@ -13,7 +13,7 @@ function parse(raw: string[], endStream = true): { problem: string | undefined; 
     incomingRequestId: undefined,
     incomingVia: undefined,
   };
-  return { problem: parseH2RequestHead(raw, endStream, head), head };
+  return { problem: parseH2RequestHead(raw, endStream, maxHeaderListSize, head), head };
 }
 
 const pseudo = [':method', 'GET', ':scheme', 'https', ':authority', 'example.com', ':path', '/x'];
@@ -64,4 +64,11 @@ t.test('headers VeloFlux sets itself are kept aside, not forwarded', async (t) =
   t.equal(head.incomingRequestId, 'abc');
   t.equal(head.incomingVia, '1.1 other');
   t.same(head.upstreamHeaders, ['via', '1.1 other', 'host', 'example.com']);
+});
+
+t.test('a header list over maxHeaderListSize (name + value + 32 per field, RFC 9113 §6.5.2) is a 431', async (t) => {
+  const fields = [...pseudo, 'x-big', 'v'.repeat(1000)];
+  const size = fields.reduce((sum, text) => sum + text.length, 0) + 32 * (fields.length / 2);
+  t.equal(parse(fields, true, size).problem, undefined, 'exactly at the limit');
+  t.equal(parse(fields, true, size - 1).problem, 'VF_ERR_HEADERS_TOO_LARGE');
 });
