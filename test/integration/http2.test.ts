@@ -72,7 +72,16 @@ const chunked = await startUpstream((req, res) => {
   res.write('hello ');
   setTimeout(() => res.end('world'), 20);
 });
-t.teardown(() => Promise.all([web.close(), shop.close(), sink.close(), source.close(), chunked.close()]));
+/** Ends its chunked body with a trailer section, as gRPC-over-HTTP/1.1 bridges and checksumming servers do. */
+const trailing = await startUpstream((req, res) => {
+  req.resume();
+  res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum, grpc-status, content-type' });
+  res.write('body with trailers');
+  // (A Content-Length trailer would be a bad response: llhttp refuses it outright.)
+  res.addTrailers({ 'x-checksum': 'sha256=abc', 'grpc-status': '0', 'content-type': 'text/html' });
+  res.end();
+});
+t.teardown(() => Promise.all([web.close(), shop.close(), sink.close(), source.close(), chunked.close(), trailing.close()]));
 
 const vf = await startVeloflux({
   server: {
@@ -86,6 +95,7 @@ const vf = await startVeloflux({
     { name: 'sink', backends: [{ id: 'sink-1', url: sink.url }] },
     { name: 'source', backends: [{ id: 'source-1', url: source.url }], retries: 0 },
     { name: 'chunked', backends: [{ id: 'chunked-1', url: chunked.url }] },
+    { name: 'trailing', backends: [{ id: 'trailing-1', url: trailing.url }] },
   ],
   routes: [
     { path: '/', pool: 'web' },
@@ -93,6 +103,7 @@ const vf = await startVeloflux({
     { path: '/upload/', pool: 'sink', stripPrefix: true },
     { path: '/download/', pool: 'source', stripPrefix: true },
     { path: '/chunked', pool: 'chunked' },
+    { path: '/trailers', pool: 'trailing' },
   ],
 });
 t.teardown(() => vf.stop());
@@ -344,4 +355,25 @@ t.test('with server.https.http2.enabled false the listener offers http/1.1 only'
     });
   t.equal(await alpn(['h2', 'http/1.1']), 'http/1.1');
   t.not(await alpn(['h2']), 'h2', 'an h2-only client never gets h2');
+});
+
+t.test('response trailers from a chunked backend reach h2 and HTTP/1.1 clients, minus fields trailers may not carry', async (t) => {
+  const viaH2 = await h2Request(session, { ':path': '/trailers', te: 'trailers' });
+  t.equal(viaH2.body.toString(), 'body with trailers');
+  t.equal(viaH2.trailers['x-checksum'], 'sha256=abc', 'h2: a trailing HEADERS frame');
+  t.equal(viaH2.trailers['grpc-status'], '0');
+  t.equal(viaH2.trailers['content-type'], undefined, 'no field that controls the message in trailers (RFC 9110 §6.5.1)');
+
+  const viaHttp1 = await new Promise<{ body: string; trailers: Record<string, string | undefined> }>((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/trailers', ca: certs.ca, servername: 'localhost', ALPNProtocols: ['http/1.1'], agent: false, headers: { host: 'localhost', te: 'trailers' } }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ body, trailers: res.trailers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.equal(viaHttp1.body, 'body with trailers');
+  t.equal(viaHttp1.trailers['x-checksum'], 'sha256=abc', 'HTTP/1.1: in the last chunk');
+  t.equal(viaHttp1.trailers['content-type'], undefined);
 });

@@ -31,6 +31,7 @@ import { IDEMPOTENT_METHODS, type UpstreamController, type UpstreamHandler } fro
 import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from './request-head.js';
 import { classifyUpstreamError } from './upstream-errors.js';
 import { cutStream, endResponse } from './http2-connection.js';
+import { forwardableTrailers } from './trailers.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { Termination } from '../telemetry/access-log.js';
 import { WebSocketTunnel, type TunnelOwner } from '../websocket/websocket-tunnel.js';
@@ -420,10 +421,14 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     return false;
   }
 
-  onComplete(): void {
+  onComplete(trailers?: string[]): void {
     this.#endAttempt();
     if (this.#done) return;
     this.#finish('complete');
+    if (trailers !== undefined) {
+      const forwarded = forwardableTrailers(trailers);
+      if (forwarded !== undefined) this.#res.addTrailers(forwarded);
+    }
     if (this.#h2) endResponse(this.#res as unknown as Http2ServerResponse);
     else this.#res.end();
   }
