@@ -134,10 +134,6 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     this.#h2 = h2;
   }
 
-  /** The request arrived as an HTTP/2 stream. */
-  get h2(): boolean {
-    return this.#h2;
-  }
 
   get request(): IncomingMessage {
     return this.#req;
