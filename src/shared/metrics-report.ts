@@ -68,6 +68,16 @@ export const WORKER_COUNTERS = {
     help: 'Request bodies longer than inspectBodyBytes, by route and action (forwarded with the rest uninspected, or rejected with 413).',
     labels: ['route', 'action'],
   },
+  http2Requests: {
+    name: 'veloflux_http2_requests_total',
+    help: 'Requests that arrived over HTTP/2 (counted in veloflux_http_requests_total as well), by route and pool.',
+    labels: ['route', 'pool'],
+  },
+  http2ConnectionsClosed: {
+    name: 'veloflux_http2_connections_closed_total',
+    help: 'HTTP/2 client connections closed by VeloFlux for misbehaviour, by reason (rapid_reset, settings_timeout, protocol).',
+    labels: ['reason'],
+  },
 } as const satisfies Record<string, { name: string; help: string; labels: readonly [string] | readonly [string, string] }>;
 
 export type WorkerCounter = keyof typeof WORKER_COUNTERS;

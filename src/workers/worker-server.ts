@@ -13,6 +13,7 @@ import type { DeadlineWheel } from './deadline-wheel.js';
 import type { HostedServer } from './host.js';
 import { createHttpEngine, createHttpsEngine } from './proxy/http-engine.js';
 import { ProxyHandler } from './proxy/proxy-handler.js';
+import { Http2Engine } from './proxy/http2-engine.js';
 import type { ListenerPorts } from './proxy/stages/redirect-https.js';
 import { Runtime } from './runtime/runtime.js';
 import type { BackendRegistry } from './runtime/backend-registry.js';
@@ -63,6 +64,8 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
   #handler: ProxyHandler | undefined;
   #http: Server | undefined;
   #https: HttpsServer | undefined;
+  /** HTTP/2 on the HTTPS listener, when enabled. */
+  #http2: Http2Engine | undefined;
   #api: ApiServer | undefined;
   /** The certificates new TLS handshakes get; replaced whole when a snapshot is swapped in. */
   #certificates: CertificateStore | undefined;
@@ -109,6 +112,10 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
       // The configured port until the bound one is known (they differ only for port 0).
       this.#ports.https = https.port;
       const httpsServer = (this.#https = createHttpsEngine(settings, () => this.#certificates!, handler.handle, handler.handleUpgrade));
+      if (https.http2.enabled) {
+        this.#http2 = new Http2Engine(settings, https.http2, handler.handleStream, wheel, telemetry);
+        this.#http2.serve(httpsServer);
+      }
       this.#exitOnListenError(httpsServer, 'server.https.port', https.port, 'server.https.port');
       listening.push(listen(httpsServer, https.port, https.host));
     }
@@ -169,6 +176,8 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
     };
     // Stream clients would hold the API listener open: tell them to go (1001) now.
     this.#api?.close();
+    // h2 clients get GOAWAY: their open streams finish, new ones go elsewhere.
+    this.#http2?.drain();
     const engines = [this.#http, this.#https, this.#api?.app.server].filter((engine) => engine !== undefined);
     if (engines.length === 0) return finish();
     let open = engines.length;
@@ -179,6 +188,7 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
     setTimeout(() => {
       this.#parts.log.warn({ deadlineMs }, 'shutdown deadline passed; closing remaining connections');
       for (const engine of engines) engine.closeAllConnections();
+      this.#http2?.closeAll();
       finish();
     }, deadlineMs).unref();
   }

@@ -146,6 +146,39 @@ const api = z
   })
   .prefault({});
 
+/**
+ * HTTP/2 to clients on the HTTPS listener, offered by ALPN before http/1.1 (RFC 9113 §3.2).
+ * Every bound here is also a defence: nghttp2 enforces the settings we announce, and the
+ * session limits end a connection that floods frames nobody needs (pings, settings, resets).
+ */
+const http2 = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** SETTINGS_MAX_CONCURRENT_STREAMS: requests a client may have open on one connection. */
+    maxConcurrentStreams: z.number().int().min(1).max(1000).default(100),
+    /** SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2): the decoded header list, so an HPACK bomb is refused. */
+    maxHeaderListSize: size.refine((n) => n >= 1024 && n <= 1024 * 1024, 'must be between 1kb and 1mb').default(16384),
+    /** SETTINGS_INITIAL_WINDOW_SIZE: bytes of a request body a client may send ahead of the backend reading it. */
+    initialWindowSize: size.refine((n) => n >= 16384 && n <= 2 ** 31 - 1, 'must be between 16kb and 2gb').default(65535),
+    /** nghttp2's memory budget for one connection (compression tables, buffered frames), in megabytes. */
+    maxSessionMemory: z.number().int().min(1).max(1024).default(10),
+    /** PINGs a client may send before reading the answers; past this the connection is closed. */
+    maxOutstandingPings: z.number().int().min(1).max(1000).default(10),
+    /** Settings entries in one SETTINGS frame (the settings flood of CVE-2019-9515). */
+    maxSettings: z.number().int().min(1).max(1000).default(32),
+    /** Invalid frames tolerated on one connection before it is closed. */
+    maxSessionInvalidFrames: z.number().int().min(0).max(10_000).default(100),
+    /** Streams refused at creation (over maxConcurrentStreams) tolerated before the connection is closed. */
+    maxSessionRejectedStreams: z.number().int().min(0).max(10_000).default(100),
+    /**
+     * Rapid reset (CVE-2023-44487): streams a client may cancel before their response is
+     * complete, as a burst and then per second; past it the connection gets GOAWAY.
+     */
+    resetBurst: z.number().int().min(1).max(100_000).default(200),
+    resetsPerSecond: z.number().int().min(1).max(100_000).default(50),
+  })
+  .prefault({});
+
 const server = z
   .strictObject({
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
@@ -157,6 +190,7 @@ const server = z
         host: host.default('0.0.0.0'),
         /** PEM files; the served one is chosen by SNI from the names in each certificate. */
         certificates: z.array(z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })).min(1, 'HTTPS needs at least one certificate'),
+        http2,
       })
       .optional(),
     api,
@@ -476,6 +510,7 @@ export type BackendConfig = PoolConfig['backends'][number];
 export type RouteConfig = VelofluxConfig['routes'][number];
 export type HealthCheckConfig = NonNullable<PoolConfig['healthCheck']>;
 export type ApiConfig = ServerConfig['api'];
+export type Http2Config = NonNullable<ServerConfig['https']>['http2'];
 export type RedisConfig = NonNullable<ServerConfig['redis']>;
 export type OutlierDetectionConfig = NonNullable<PoolConfig['outlierDetection']>;
 export type RateLimitConfig = VelofluxConfig['rateLimits'][number];

@@ -1,7 +1,9 @@
 /** Error answers from the proxy itself: the JSON body from the catalogue, bodies built once. */
 import type { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { ERRORS, errorBody, type ErrorCode } from '../../shared/errors.js';
+import { endResponse } from './http2-connection.js';
 
 const BODIES = new Map<ErrorCode, string>(Object.keys(ERRORS).map((code) => [code as ErrorCode, errorBody(code as ErrorCode)]));
 const NO_HEADERS: readonly string[] = [];
@@ -35,6 +37,26 @@ export function sendError(res: ServerResponse, code: ErrorCode, close: boolean, 
   for (let i = 0; i < extraHeaders.length; i += 2) headers[extraHeaders[i]!] = extraHeaders[i + 1]!;
   res.writeHead(ERRORS[code].status, headers);
   res.end(body);
+}
+
+/**
+ * The same answer on an HTTP/2 stream: never a connection to close (other streams share it);
+ * a request body still arriving is refused by RST_STREAM after the answer (endResponse).
+ */
+export function sendStreamError(res: Http2ServerResponse, code: ErrorCode, extraHeaders: readonly string[] = NO_HEADERS): void {
+  if (res.headersSent || res.stream.destroyed) {
+    res.stream.destroy();
+    return;
+  }
+  const body = BODIES.get(code)!;
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  };
+  for (let i = 0; i < extraHeaders.length; i += 2) headers[extraHeaders[i]!] = extraHeaders[i + 1]!;
+  res.writeHead(ERRORS[code].status, headers);
+  endResponse(res, body);
 }
 
 /**

@@ -16,6 +16,7 @@
  * relayed like any response, and a malformed one is a 502 before a byte reaches the client.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { pipeline, type Readable } from 'node:stream';
@@ -25,11 +26,13 @@ import type { BodyCheck } from './body-check.js';
 import type { Backend } from '../runtime/backend.js';
 import type { PickContext } from '../balancers/balancer.js';
 import type { DeadlineWheel, Expirable } from '../deadline-wheel.js';
-import { sendError } from './error-response.js';
+import { sendError, sendStreamError } from './error-response.js';
 import type { PoolRuntime } from '../runtime/pool-runtime.js';
 import { IDEMPOTENT_METHODS, type UpstreamController, type UpstreamHandler } from '../upstream/upstream-call.js';
 import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from './request-head.js';
 import { classifyUpstreamError } from './upstream-errors.js';
+import { cutStream, endResponse } from './http2-connection.js';
+import { forwardableTrailers } from './trailers.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { Termination } from '../telemetry/access-log.js';
 import { WebSocketTunnel, type TunnelOwner, type TunnelTotals } from '../websocket/websocket-tunnel.js';
@@ -97,6 +100,11 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   readonly #req: IncomingMessage;
   readonly #res: ResponseWithExchange;
   readonly #services: ExchangeServices;
+  /**
+   * An HTTP/2 stream (node's compatibility pair, http2-engine.ts): an error never closes the
+   * connection, which other streams share, and a response cut short is a RST_STREAM.
+   */
+  readonly #h2: boolean;
   #pool!: PoolRuntime;
   /** Set for a WebSocket upgrade. */
   #websocket: WebSocketClient | undefined;
@@ -125,11 +133,14 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   /** The body as a body check let it on (what it read, then the rest), instead of the request itself. */
   #checkedBody: Readable | undefined;
 
-  constructor(req: IncomingMessage, res: ServerResponse, services: ExchangeServices) {
+  /** `h2`: the pair is node:http2's compatibility request/response for one stream (http2-engine.ts). */
+  constructor(req: IncomingMessage, res: ServerResponse, services: ExchangeServices, h2 = false) {
     this.#req = req;
     this.#res = res;
     this.#services = services;
+    this.#h2 = h2;
   }
+
 
   get request(): IncomingMessage {
     return this.#req;
@@ -156,8 +167,11 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   refuse(code: ErrorCode, extraHeaders?: readonly string[]): void {
     this.#done = true;
     const close = this.closeAfterResponse || this.contentLength !== 0;
-    this.#services.telemetry.requests.record(this.routeLabel, this.#pool?.name ?? '', '', this.#req.method ?? '', ERRORS[code].status, 0, 0);
-    sendError(this.#res, code, close, extraHeaders);
+    const { requests } = this.#services.telemetry;
+    requests.record(this.routeLabel, this.#pool?.name ?? '', '', this.#req.method ?? '', ERRORS[code].status, 0, 0);
+    if (this.#h2) requests.count('http2Requests', this.routeLabel, this.#pool?.name ?? '');
+    if (this.#h2) sendStreamError(this.#res as unknown as Http2ServerResponse, code, extraHeaders);
+    else sendError(this.#res, code, close, extraHeaders);
   }
 
   get headers(): IncomingHttpHeaders {
@@ -293,6 +307,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     const { requests } = this.#services.telemetry;
     requests.record(this.routeLabel, this.#pool.name, backend?.id ?? '', this.#req.method!, this.#status, seconds, this.#bytes);
     if (this.#bytesIn > 0) requests.count('requestBytes', this.routeLabel, '', this.#bytesIn);
+    if (this.#h2) requests.count('http2Requests', this.routeLabel, this.#pool.name);
     this.#log(termination, seconds, this.#bytesIn, this.#bytes);
   }
 
@@ -310,6 +325,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     accessLog.write({
       requestId: this.requestId,
       method: this.#req.method!,
+      protocol: this.#h2 ? 'HTTP/2' : this.#req.httpVersionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1',
       route: this.routeLabel,
       pool: this.#pool.name,
       backend: (this.#backend ?? this.#lastBackend)?.id ?? '',
@@ -325,7 +341,8 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   #fail(code: ErrorCode, termination: Termination = 'upstream'): void {
     if (this.#status === 0) this.#status = ERRORS[code].status;
     this.#finish(termination);
-    sendError(this.#res, code, this.closeAfterResponse || this.contentLength !== 0);
+    if (this.#h2) sendStreamError(this.#res as unknown as Http2ServerResponse, code);
+    else sendError(this.#res, code, this.closeAfterResponse || this.contentLength !== 0);
   }
 
   /** Another backend to try for this request, if a retry is allowed at all. */
@@ -368,7 +385,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
         return false;
       }
     }
-    const headers = responseHeaders(rawHeaders, this.closeAfterResponse);
+    const headers = responseHeaders(rawHeaders, this.closeAfterResponse && !this.#h2);
     const sticky = this.#pool.sticky;
     if (sticky !== undefined && !this.#stickyPinned) {
       headers.push('set-cookie', sticky.setCookieFor(this.#backend!, (this.#req.socket as TLSSocket).encrypted === true));
@@ -442,11 +459,16 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     return false;
   }
 
-  onComplete(): void {
+  onComplete(trailers?: string[]): void {
     this.#endAttempt();
     if (this.#done) return;
     this.#finish('complete');
-    this.#res.end();
+    if (trailers !== undefined) {
+      const forwarded = forwardableTrailers(trailers);
+      if (forwarded !== undefined) this.#res.addTrailers(forwarded);
+    }
+    if (this.#h2) endResponse(this.#res as unknown as Http2ServerResponse);
+    else this.#res.end();
   }
 
   onError(err: Error): void {
@@ -463,7 +485,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     if (this.#res.headersSent) {
       // The response already started: cut it off so the client cannot mistake it for a whole one.
       this.#finish('upstream');
-      this.#res.destroy();
+      this.#cutShort();
       return;
     }
     const failure = classifyUpstreamError(err as Error & { code?: string });
@@ -480,7 +502,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     if (this.#backend !== undefined) this.#pool.recordFailure(this.#backend);
     if (this.#res.headersSent) {
       this.#finish('timeout');
-      this.#res.destroy();
+      this.#cutShort();
     } else {
       this.#fail('VF_ERR_UPSTREAM_TIMEOUT', 'timeout');
     }
@@ -494,6 +516,12 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     if (this.#status === 0) this.#status = 499;
     this.#finish('client');
     this.#upstream?.abort();
+  }
+
+  /** A response that cannot be completed: the connection is cut (HTTP/1.1), or the stream reset (h2). */
+  #cutShort(): void {
+    if (this.#h2) cutStream((this.#res as unknown as Http2ServerResponse).stream);
+    else this.#res.destroy();
   }
 
   resumeUpstream(): void {

@@ -19,7 +19,7 @@ import type { ServerConfig } from '../../shared/config/schema.js';
 import type { ErrorCode } from '../../shared/errors.js';
 import { writeRawError } from './error-response.js';
 import { headerCheckInterval } from '../../shared/http/head-timeout.js';
-import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type CertificateStore } from '../runtime/tls-certificates.js';
+import { alpnProtocols, MIN_TLS_VERSION, type CertificateStore } from '../runtime/tls-certificates.js';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 /** A request with `Connection: upgrade`: node hands over the raw socket and the bytes read past the head. */
@@ -43,13 +43,14 @@ export function createHttpEngine(server: ServerConfig, onRequest: RequestListene
  * options, request, upgrade and error handling. The served certificate is chosen per connection
  * by SNI from `certificates()`, read at handshake time, so a reload swaps certificates for new
  * connections without a restart; `setSecureContext` (by the caller) covers clients without SNI.
+ * With `server.https.http2` enabled, h2 is offered first and Http2Engine takes those connections.
  */
 export function createHttpsEngine(server: ServerConfig, certificates: () => CertificateStore, onRequest: RequestListener, onUpgrade: UpgradeListener): HttpsServer {
   const options: HttpsServerOptions = {
     ...httpOptions(server),
     ...certificates().defaultOptions,
     minVersion: MIN_TLS_VERSION,
-    ALPNProtocols: [...ALPN_PROTOCOLS],
+    ALPNProtocols: alpnProtocols(server.https?.http2.enabled === true),
     // A client that stalls in the handshake is held no longer than one that stalls in its head.
     handshakeTimeout: server.timeouts.clientHeader,
     SNICallback: (servername, done) => done(null, certificates().select(servername)),

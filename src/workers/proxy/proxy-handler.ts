@@ -6,16 +6,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ErrorCode } from '../../shared/errors.js';
 import { Exchange, type ExchangeServices } from './exchange.js';
 import { parseRequestHead } from './request-head.js';
+import { parseH2RequestHead } from './h2-request-head.js';
 import { normalizePath, routingPath } from './path-normalization.js';
 import type { Runtime } from '../runtime/runtime.js';
 
 const kHostCache = Symbol('veloflux.hostCache');
 type CachingSocket = Socket & { [kHostCache]?: { raw: string; host: string } };
+
+/** :method, :scheme, :authority, :path: an h2 request's fields besides its headers. */
+const H2_PSEUDO_HEADERS = 4;
 
 /** Methods announced for `OPTIONS *` (RFC 9110 §9.3.7): what the proxy forwards. */
 const ALLOW = 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE';
@@ -52,6 +57,15 @@ export class ProxyHandler {
   };
 
   /**
+   * One HTTP/2 stream (http2-engine.ts): node's compatibility pair has node:http's shape in
+   * everything the request path reads and writes, so it takes the same path.
+   */
+  readonly handleStream = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
+    this.requests++;
+    this.#prepare(req as unknown as IncomingMessage, res as unknown as ServerResponse, true)?.start();
+  };
+
+  /**
    * node's 'upgrade' event: WebSocket handshakes become tunnels; any other upgrade (h2c, ...)
    * is proxied as a plain request, without the Upgrade header (it is hop-by-hop).
    */
@@ -80,21 +94,30 @@ export class ProxyHandler {
    * Head checks, routing, the route's stages and forwarding headers, shared by plain requests
    * and upgrades; undefined when the request is already answered.
    */
-  #prepare(req: IncomingMessage, res: ServerResponse): Exchange | undefined {
+  #prepare(req: IncomingMessage, res: ServerResponse, h2 = false): Exchange | undefined {
     if (this.#draining) res.shouldKeepAlive = false;
-    const exchange = new Exchange(req, res, this.#services);
+    const exchange = new Exchange(req, res, this.#services, h2);
     exchange.closeAfterResponse = this.#draining;
-    // HTTP/0.9 has no headers and no framing; RFC 9112 §2.3 lets a server refuse it.
-    if (req.httpVersionMajor !== 1) return refuseAndClose(exchange, 'VF_ERR_BAD_REQUEST');
     const runtime = this.#runtime;
-    // Framing and Host rules first, for every target: `OPTIONS *` answered without them would
-    // let an ambiguous body (empty Transfer-Encoding + Content-Length) desync the connection.
-    if (req.rawHeaders.length > 2 * runtime.maxHeaderCount) return refuseAndClose(exchange, 'VF_ERR_HEADERS_TOO_LARGE');
-    const problem = parseRequestHead(req.rawHeaders, req.httpVersionMinor, exchange);
+    let problem;
+    if (!h2) {
+      // HTTP/0.9 has no headers and no framing; RFC 9112 §2.3 lets a server refuse it, and
+      // HTTP/2.0 in a request line is no HTTP/2 (that starts with a preface, RFC 9113 §3.4).
+      if (req.httpVersionMajor !== 1) return refuseAndClose(exchange, 'VF_ERR_BAD_REQUEST');
+      // Framing and Host rules first, for every target: `OPTIONS *` answered without them would
+      // let an ambiguous body (empty Transfer-Encoding + Content-Length) desync the connection.
+      if (req.rawHeaders.length > 2 * runtime.maxHeaderCount) return refuseAndClose(exchange, 'VF_ERR_HEADERS_TOO_LARGE');
+      problem = parseRequestHead(req.rawHeaders, req.httpVersionMinor, exchange);
+    } else {
+      // A forward-proxy tunnel (RFC 9113 §8.5), refused as on HTTP/1.1.
+      if (req.method === 'CONNECT') return void exchange.refuse('VF_ERR_METHOD_NOT_ALLOWED');
+      if (req.rawHeaders.length > 2 * (runtime.maxHeaderCount + H2_PSEUDO_HEADERS)) return void exchange.refuse('VF_ERR_HEADERS_TOO_LARGE');
+      problem = parseH2RequestHead(req.rawHeaders, (req as unknown as Http2ServerRequest).stream.endAfterHeaders, runtime.maxHeaderListSize, exchange);
+    }
     if (problem !== undefined) return refuseAndClose(exchange, problem);
     // A backend that points at this proxy (or a chain that leads back to it) would fan out until
     // sockets run out; the request that returns carrying our own Via stops it (RFC 5842 §7.2).
-    if (exchange.incomingVia !== undefined && exchange.incomingVia.includes(runtime.via)) return void exchange.refuse('VF_ERR_LOOP_DETECTED');
+    if (exchange.incomingVia !== undefined && exchange.incomingVia.includes(runtime.viaPseudonym)) return void exchange.refuse('VF_ERR_LOOP_DETECTED');
 
     let target = req.url ?? '';
     if (target.charCodeAt(0) !== 47 /* / */) {
@@ -127,7 +150,7 @@ export class ProxyHandler {
 
     const { stages } = route;
     for (let i = 0; i < stages.length; i++) if (!stages[i]!.admit(exchange)) return undefined;
-    addForwardingHeaders(exchange, req, runtime.via);
+    addForwardingHeaders(exchange, req, h2 ? runtime.viaH2 : runtime.via);
     return exchange;
   }
 

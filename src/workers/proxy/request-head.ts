@@ -54,10 +54,10 @@ const NOT_NOMINATABLE = new Set(['host', 'content-length']);
  * `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP literal in brackets or a
  * reg-name (unreserved / pct-encoded / sub-delims; this also covers IPv4). Empty is allowed.
  */
-const VALID_HOST = /^(?:\[[0-9A-Za-z._~!$&'()*+,;=:-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?$/;
+export const VALID_HOST = /^(?:\[[0-9A-Za-z._~!$&'()*+,;=:-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?$/;
 
 /** Set by VeloFlux itself, so the client's values are taken from the fields above, not copied. */
-const SET_BY_PROXY = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'expect', 'forwarded']);
+export const SET_BY_PROXY = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'expect', 'forwarded']);
 
 export function parseRequestHead(rawHeaders: readonly string[], httpVersionMinor: number, into: RequestHeadFields): ErrorCode | undefined {
   let hostCount = 0;
@@ -86,10 +86,7 @@ export function parseRequestHead(rawHeaders: readonly string[], httpVersionMinor
     } else if (lower === 'connection') {
       connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`;
     } else if (SET_BY_PROXY.has(lower)) {
-      if (lower === 'x-forwarded-for') into.incomingForwardedFor = into.incomingForwardedFor === undefined ? value : `${into.incomingForwardedFor}, ${value}`;
-      else if (lower === 'x-forwarded-proto') into.incomingForwardedProto = value;
-      else if (lower === 'x-forwarded-host') into.incomingForwardedHost = value;
-      else if (lower === 'x-request-id') into.incomingRequestId = value;
+      readProxyHeader(lower, value, into);
     } else if (!HOP_BY_HOP.has(lower)) {
       if (lower === 'via') into.incomingVia = into.incomingVia === undefined ? value : `${into.incomingVia}, ${value}`;
       out.push(name, value);
@@ -108,6 +105,17 @@ export function parseRequestHead(rawHeaders: readonly string[], httpVersionMinor
 }
 
 /**
+ * A header VeloFlux sets itself (SET_BY_PROXY): what the client sent is kept aside, believed
+ * later only from a trusted proxy, and never copied upstream as it is.
+ */
+export function readProxyHeader(lower: string, value: string, into: RequestHeadFields): void {
+  if (lower === 'x-forwarded-for') into.incomingForwardedFor = into.incomingForwardedFor === undefined ? value : `${into.incomingForwardedFor}, ${value}`;
+  else if (lower === 'x-forwarded-proto') into.incomingForwardedProto = value;
+  else if (lower === 'x-forwarded-host') into.incomingForwardedHost = value;
+  else if (lower === 'x-request-id') into.incomingRequestId = value;
+}
+
+/**
  * True when the codings are exactly `chunked` (case-insensitive). RFC 9112 §6.3 rule 4 makes a
  * final `chunked` the framing; anything before it (`gzip, chunked`) would still be applied to
  * the bytes node hands us, and Transfer-Encoding is hop-by-hop, so forwarding the body without
@@ -118,7 +126,7 @@ function isChunkedOnly(codings: string): boolean {
   return codings.trim().toLowerCase() === 'chunked';
 }
 
-function isDigits(value: string): boolean {
+export function isDigits(value: string): boolean {
   if (value.length === 0) return false;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);

@@ -39,8 +39,14 @@ export class Runtime {
   readonly maxBodySize: number;
   /** More header fields than this: 431 (node keeps one more than this, see the HTTP engine). */
   readonly maxHeaderCount: number;
+  /** HTTP/2 requests with a larger header list (RFC 9113 §6.5.2) get 431. */
+  readonly maxHeaderListSize: number;
   /** This instance's Via entry (`1.1 vf-<instance id>`), added to every request sent upstream. */
   readonly via: string;
+  /** The same for requests that arrived over HTTP/2 (`2 vf-<instance id>`, RFC 9110 §7.6.3). */
+  readonly viaH2: string;
+  /** ` vf-<instance id>`: found in a request's Via, the request has been through this instance (a loop). */
+  readonly viaPseudonym: string;
   /** How long removed backends keep their in-flight requests after this runtime is swapped in. */
   readonly drainMs: number;
   readonly #rateLimits: RateLimitRegistry;
@@ -64,7 +70,10 @@ export class Runtime {
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;
     this.maxBodySize = config.server.limits.maxBodySize;
     this.maxHeaderCount = config.server.limits.maxHeaderCount;
+    this.maxHeaderListSize = config.server.https?.http2.maxHeaderListSize ?? Number.POSITIVE_INFINITY;
     this.via = `1.1 vf-${snapshot.instanceId}`;
+    this.viaH2 = `2 vf-${snapshot.instanceId}`;
+    this.viaPseudonym = ` vf-${snapshot.instanceId}`;
     this.drainMs = config.server.timeouts.drain;
   }
 

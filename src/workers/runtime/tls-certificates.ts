@@ -17,8 +17,13 @@ export interface CertificateFiles {
 
 /** RFC 8996: TLS 1.0 and 1.1 are deprecated; nothing older than 1.2 is negotiated. */
 export const MIN_TLS_VERSION = 'TLSv1.2';
-/** The front end speaks HTTP/1.1 only; a client offering h2 as well gets http/1.1. */
-export const ALPN_PROTOCOLS: readonly string[] = ['http/1.1'];
+/**
+ * What the HTTPS listener offers by ALPN, in the server's order of preference (RFC 7301 §3.2):
+ * h2 first when enabled (RFC 9113 §3.2), http/1.1 for every other client.
+ */
+export function alpnProtocols(http2: boolean): string[] {
+  return http2 ? ['h2', 'http/1.1'] : ['http/1.1'];
+}
 
 export interface LoadedCertificate {
   /** Lower-case DNS names from the certificate; wildcards as `*.example.com`. */

@@ -12,6 +12,8 @@ export type Termination = 'complete' | 'client' | 'upstream' | 'timeout' | 'prox
 export interface AccessRecord {
   requestId: string;
   method: string;
+  /** HTTP/1.0, HTTP/1.1 or HTTP/2: how the client spoke. */
+  protocol: string;
   route: string;
   pool: string;
   backend: string;

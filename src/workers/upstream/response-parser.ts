@@ -13,7 +13,8 @@ export interface ResponseEvents {
    */
   onHead(status: number, headers: string[], keepAlive: boolean): boolean;
   onBody(chunk: Buffer): void;
-  onMessageComplete(): void;
+  /** The message ended; `trailers` (flat) when a chunked body carried a trailer section (RFC 9112 §7.1.2). */
+  onMessageComplete(trailers: string[] | undefined): void;
 }
 
 export interface ResponseParser {
@@ -62,9 +63,10 @@ export function createResponseParser(events: ResponseEvents, maxHeaderSize: numb
   };
   parser[kOnBody] = (chunk: Buffer) => events.onBody(chunk);
   parser[kOnMessageComplete] = () => {
-    // Trailers of a chunked body arrive through kOnHeaders; they are not forwarded.
+    // After the head, kOnHeaders only ever carries the trailer section of a chunked body.
+    const trailers = early;
     early = undefined;
-    events.onMessageComplete();
+    events.onMessageComplete(trailers);
   };
   return {
     execute: (data) => parser.execute(data),

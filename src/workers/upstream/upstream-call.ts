@@ -46,7 +46,8 @@ export interface UpstreamHandler {
   onHeaders(status: number, headers: string[]): boolean;
   /** A piece of the response body (de-chunked). Returning false: as for onHeaders. */
   onData(chunk: Buffer): boolean;
-  onComplete(): void;
+  /** The response is complete; `trailers` (flat `[name, value, ...]`) when its chunked body ended with some. */
+  onComplete(trailers?: string[]): void;
   onError(err: Error): void;
   /** Request body bytes written to the backend (without chunk framing). */
   onBodySent(bytes: number): void;
@@ -132,10 +133,10 @@ export class UpstreamCall implements UpstreamController {
     if (!this.finished) this.connection?.resumeCall(this);
   }
 
-  complete(): void {
+  complete(trailers?: string[]): void {
     if (this.finished) return;
     this.finished = true;
-    this.handler.onComplete();
+    this.handler.onComplete(trailers);
   }
 
   fail(err: Error): void {

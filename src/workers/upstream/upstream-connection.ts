@@ -224,7 +224,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
     if (!proceed) this.#handlerDeclined(call);
   }
 
-  onMessageComplete(): void {
+  onMessageComplete(trailers: string[] | undefined): void {
     if (this.#switched !== undefined) return;
     if (this.#informational) {
       this.#informational = false;
@@ -241,7 +241,7 @@ export class UpstreamConnection implements Expirable, ResponseEvents {
     if (call.request.upgrade !== undefined) this.#keepAlive = false;
     this.#body?.stop();
     this.#body = undefined;
-    call.complete();
+    call.complete(trailers);
   }
 
   // Wheel (Expirable).
