@@ -1,7 +1,7 @@
 /**
  * The shell: session gate (restoring, login, pages), navigation by role, the live-connection
  * badge, and the client routes. Paths the dashboard server answers with index.html: `/` and
- * `/dashboard` (Overview), `/backends`, `/routes`, `/tenants`, `/users`, `/logs`, `/login`.
+ * `/dashboard` (Overview), `/backends`, `/routes`, `/billing`, `/tenants`, `/users`, `/logs`, `/login`.
  */
 import { useEffect, useRef, type ReactNode } from 'react';
 import { useServices, useSession } from './app-context.js';
@@ -11,6 +11,7 @@ import { Loading, StreamBadge } from './components/states.js';
 import { Link, navigate, usePath } from './router.js';
 import { useStream } from './streams/hooks.js';
 import { BackendsPage } from './pages/backends.js';
+import { BillingPage } from './pages/billing.js';
 import { LoginPage } from './pages/login.js';
 import { LogsPage } from './pages/logs.js';
 import { OverviewPage } from './pages/overview.js';
@@ -31,6 +32,7 @@ const PAGES: readonly PageEntry[] = [
   { paths: ['/', '/dashboard'], title: 'Overview', access: 'viewer', render: () => <OverviewPage /> },
   { paths: ['/backends'], title: 'Backends', access: 'viewer', render: () => <BackendsPage /> },
   { paths: ['/routes'], title: 'Routes & pools', access: 'viewer', render: () => <RoutesPage /> },
+  { paths: ['/billing'], title: 'Billing', access: 'viewer', render: () => <BillingPage /> },
   { paths: ['/tenants'], title: 'Tenants', access: 'admin', render: () => <TenantsPage /> },
   { paths: ['/users'], title: 'Users', access: 'admin', render: () => <UsersPage /> },
   { paths: ['/logs'], title: 'Logs', access: 'platformAdmin', render: () => <LogsPage /> },

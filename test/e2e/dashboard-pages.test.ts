@@ -27,6 +27,7 @@ const PAGES = [
   { path: '/', name: 'Overview', file: 'overview' },
   { path: '/backends', name: 'Backends', file: 'backends' },
   { path: '/routes', name: 'Routes & pools', file: 'routes' },
+  { path: '/billing', name: 'Billing', file: 'billing' },
   { path: '/tenants', name: 'Tenants', file: 'tenants' },
   { path: '/users', name: 'Users', file: 'users' },
   { path: '/logs', name: 'Logs', file: 'logs' },
@@ -163,6 +164,33 @@ t.test('tenant form: the API validation error shows next to its field, then the 
   await page.getByRole('button', { name: 'Create tenant' }).click();
   await page.locator('tr[data-tenant="acme"]').waitFor();
   t.pass('created and listed');
+});
+
+t.test("billing: a tenant's metered requests and cost on the page are the API's", async (t) => {
+  const token = await stack.adminToken();
+  await apiCall(stack.vf.apiUrl, '/api/tenants', { token, body: { id: 'shop', name: 'Shop' } });
+  for (let i = 0; i < 60; i++) {
+    const res = await fetch(`${stack.vf.url}/shop/item-${i}`, { headers: { connection: 'close' } });
+    await res.arrayBuffer();
+  }
+  // Metering follows traffic by a second or two.
+  const deadline = Date.now() + WAIT_MS;
+  let usage: { usage: { requests: number }; costSoFar: { amount: number } } | undefined;
+  while (Date.now() < deadline) {
+    usage = (await apiCall(stack.vf.apiUrl, '/api/billing/usage?tenant=shop', { token })).body;
+    if (usage!.usage.requests >= 60) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  t.equal(usage!.usage.requests, 60, 'the API meters the 60 requests');
+  // 10 over the 50 included at 10 cents per 10: $9.00 + $0.10.
+  t.equal(usage!.costSoFar.amount, 910);
+  const page = await stack.newPage();
+  await stack.logIn(page, `${stack.vf.url}/billing`);
+  await page.getByRole('heading', { name: 'Usage this period · shop' }).waitFor();
+  const facts = page.locator('dl.facts');
+  await facts.getByText('$9.10').waitFor();
+  t.match(await facts.textContent(), /Requests\s*60/, 'the page shows the same count');
+  t.equal(await page.getByRole('progressbar', { name: /Requests against the plan: 60 of 50/ }).count(), 1, 'and a bar against what the plan includes');
 });
 
 t.test('every page: no serious or critical axe violations, and a screenshot', async (t) => {

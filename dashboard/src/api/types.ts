@@ -94,3 +94,45 @@ export interface LogLine {
   [field: string]: unknown;
 }
 
+
+/** GET /api/billing/usage (src/workers/api/routes/billing-routes.ts); amounts in minor units. */
+export interface UsageFigures {
+  requests: number;
+  bytesIn: number;
+  bytesOut: number;
+  websocketMessages: number;
+  websocketSeconds: number;
+}
+export interface TierCharge {
+  quantity: number;
+  price: number;
+  per: number;
+  amount: number;
+}
+export interface UsageAnswer {
+  tenant: string;
+  plan: { id: string; name: string; price: number; currency: string } | null;
+  period: { start: string; end: string };
+  usage: UsageFigures;
+  included: { requests: number; bytes: number } | null;
+  overage: { requests: number; bytes: number } | null;
+  costSoFar: { amount: number; currency: string; lines: { requests: TierCharge[]; bytes: TierCharge[] } } | null;
+  quota: { limit: number; used: number; remaining: number; remainingShare: number; mode: 'hard' | 'soft' } | null;
+  routes: Record<string, UsageFigures>;
+  asOf: string;
+}
+
+/** GET /api/billing/plans */
+export interface PlanView {
+  id: string;
+  name: string;
+  price: number;
+  currency: string;
+  included: { requests: number; bytes: number };
+  limits: { requestsPerSecond?: number; burst?: number; monthlyRequests?: number; quota: 'hard' | 'soft'; maxRoutes?: number; maxBackends?: number; websockets?: number };
+}
+export interface PlansAnswer {
+  period: 'month' | number;
+  defaultPlan: string | null;
+  plans: PlanView[];
+}
