@@ -41,6 +41,7 @@ import { AlertStore } from './alert-store.js';
 import { StaticSite } from './dashboard/static-site.js';
 import { UsageMeter } from './billing/usage-meter.js';
 import { QuotaKeeper } from './billing/quota-keeper.js';
+import { PeriodCloser } from './billing/period-closer.js';
 import { clusterTotals } from './metrics/aggregate.js';
 import { createDashboardServer } from './dashboard/dashboard-server.js';
 import { randomBytes } from 'node:crypto';
@@ -182,7 +183,9 @@ export async function runPrimary(configPath: string): Promise<void> {
   // Tenants' usage, metered from the workers' reports into the state store once a second, and the hard quotas it uses up.
   const meter = new UsageMeter({ store: controller.store, instance: nodeId, config: () => controller.config, metrics: () => clusterTotals(supervisor.workers().map((w) => w.stats), supervisor.retiredStats).http, log });
   const quotas = new QuotaKeeper({ store: controller.store, config: () => controller.config, isLeader: () => seat.isLeader(), log });
-  const metering = setInterval(() => void meter.tick().then(() => quotas.check()), 1000);
+  // The leader closes each ended billing period into invoices (numbered without gaps, once each).
+  const closer = new PeriodCloser({ store: controller.store, config: () => controller.config, isLeader: () => seat.isLeader(), log });
+  const metering = setInterval(() => void meter.tick().then(() => quotas.check()).then(() => closer.tick()), 1000);
   // Every worker serves now: the API's health should say so at once, not at the next tick.
   feed.publish(apiFeed.build(Date.now()));
   log.info(

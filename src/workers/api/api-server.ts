@@ -26,6 +26,7 @@ import { registerAlertRoutes } from './routes/alert-routes.js';
 import { registerAuthRoutes } from './routes/auth-routes.js';
 import { registerBackendRoutes } from './routes/backend-routes.js';
 import { registerBillingRoutes } from './routes/billing-routes.js';
+import { registerInvoiceRoutes } from './routes/invoice-routes.js';
 import { registerObserveRoutes } from './routes/observe-routes.js';
 import { registerRoutingRoutes } from './routes/routing-routes.js';
 import { registerSystemRoutes } from './routes/system-routes.js';
@@ -99,6 +100,7 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
   registerBackendRoutes(app, context);
   registerRoutingRoutes(app, context);
   registerBillingRoutes(app, context);
+  registerInvoiceRoutes(app, context);
   registerAlertRoutes(app, context);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
