@@ -42,6 +42,7 @@ import { StaticSite } from './dashboard/static-site.js';
 import { UsageMeter } from './billing/usage-meter.js';
 import { QuotaKeeper } from './billing/quota-keeper.js';
 import { PeriodCloser } from './billing/period-closer.js';
+import { PlanSwitch } from '../shared/billing/plan-switch.js';
 import { clusterTotals } from './metrics/aggregate.js';
 import { createDashboardServer } from './dashboard/dashboard-server.js';
 import { randomBytes } from 'node:crypto';
@@ -184,7 +185,17 @@ export async function runPrimary(configPath: string): Promise<void> {
   const meter = new UsageMeter({ store: controller.store, instance: nodeId, config: () => controller.config, metrics: () => clusterTotals(supervisor.workers().map((w) => w.stats), supervisor.retiredStats).http, log });
   const quotas = new QuotaKeeper({ store: controller.store, config: () => controller.config, isLeader: () => seat.isLeader(), log });
   // The leader closes each ended billing period into invoices (numbered without gaps, once each).
-  const closer = new PeriodCloser({ store: controller.store, config: () => controller.config, isLeader: () => seat.isLeader(), log });
+  // Plan moves scheduled for a period's end (downgrades) are applied by the leader before it closes that period.
+  const planSwitch = new PlanSwitch(controller.store, () => controller.config);
+  const closer = new PeriodCloser({
+    store: controller.store,
+    config: () => controller.config,
+    isLeader: () => seat.isLeader(),
+    beforeClose: async (_period, now) => {
+      for (const moved of await planSwitch.applyScheduled(now)) log.info({ tenant: moved.tenant, from: moved.from, to: moved.to }, 'scheduled plan change applied at the period end');
+    },
+    log,
+  });
   const metering = setInterval(() => void meter.tick().then(() => quotas.check()).then(() => closer.tick()), 1000);
   // Every worker serves now: the API's health should say so at once, not at the next tick.
   feed.publish(apiFeed.build(Date.now()));

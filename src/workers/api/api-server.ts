@@ -27,6 +27,7 @@ import { registerAuthRoutes } from './routes/auth-routes.js';
 import { registerBackendRoutes } from './routes/backend-routes.js';
 import { registerBillingRoutes } from './routes/billing-routes.js';
 import { registerInvoiceRoutes } from './routes/invoice-routes.js';
+import { registerUpgradeRoutes } from './routes/upgrade-routes.js';
 import { registerObserveRoutes } from './routes/observe-routes.js';
 import { registerRoutingRoutes } from './routes/routing-routes.js';
 import { registerSystemRoutes } from './routes/system-routes.js';
@@ -101,6 +102,7 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
   registerRoutingRoutes(app, context);
   registerBillingRoutes(app, context);
   registerInvoiceRoutes(app, context);
+  registerUpgradeRoutes(app, context);
   registerAlertRoutes(app, context);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
