@@ -43,6 +43,9 @@ import { UsageMeter } from './billing/usage-meter.js';
 import { QuotaKeeper } from './billing/quota-keeper.js';
 import { PeriodCloser } from './billing/period-closer.js';
 import { PlanSwitch } from '../shared/billing/plan-switch.js';
+import { billingEventId, enqueueBillingEvent } from '../shared/billing/billing-events.js';
+import { QuotaWarnings } from './billing/quota-warnings.js';
+import { WebhookSender } from './billing/webhook-sender.js';
 import { clusterTotals } from './metrics/aggregate.js';
 import { createDashboardServer } from './dashboard/dashboard-server.js';
 import { randomBytes } from 'node:crypto';
@@ -192,11 +195,30 @@ export async function runPrimary(configPath: string): Promise<void> {
     config: () => controller.config,
     isLeader: () => seat.isLeader(),
     beforeClose: async (_period, now) => {
-      for (const moved of await planSwitch.applyScheduled(now)) log.info({ tenant: moved.tenant, from: moved.from, to: moved.to }, 'scheduled plan change applied at the period end');
+      for (const moved of await planSwitch.applyScheduled(now)) {
+        log.info({ tenant: moved.tenant, from: moved.from, to: moved.to }, 'scheduled plan change applied at the period end');
+        await enqueueBillingEvent(controller.store, controller.config.billing, billingEventId('plan', moved.tenant, moved.effectiveAt, moved.to), 'plan.changed', { ...moved, effective: 'period-end' }, now);
+      }
     },
+    onClosed: (invoice) =>
+      void enqueueBillingEvent(controller.store, controller.config.billing, billingEventId('invoice', invoice.number), 'invoice.closed', invoice).catch((err: Error) =>
+        log.warn({ err: err.message, invoice: invoice.number }, 'could not enqueue the invoice.closed event'),
+      ),
     log,
   });
-  const metering = setInterval(() => void meter.tick().then(() => quotas.check()).then(() => closer.tick()), 1000);
+  // Quota warnings (80% / 100%) and the billing webhook's outbox, on the leader too.
+  const warnings = new QuotaWarnings({ store: controller.store, config: () => controller.config, isLeader: () => seat.isLeader(), log });
+  const webhook = new WebhookSender({ store: controller.store, config: () => controller.config, isLeader: () => seat.isLeader(), env: process.env, log });
+  const metering = setInterval(
+    () =>
+      void meter
+        .tick()
+        .then(() => quotas.check())
+        .then(() => warnings.check())
+        .then(() => closer.tick())
+        .then(() => webhook.tick()),
+    1000,
+  );
   // Every worker serves now: the API's health should say so at once, not at the next tick.
   feed.publish(apiFeed.build(Date.now()));
   log.info(

@@ -8,6 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import { VelofluxError } from '../../../shared/errors.js';
 import { PlanSwitch } from '../../../shared/billing/plan-switch.js';
+import { billingEventId, enqueueBillingEvent } from '../../../shared/billing/billing-events.js';
 import type { ApiContext } from '../api-context.js';
 import { principalOf } from '../authenticate.js';
 import { IdempotentRequests } from '../idempotency.js';
@@ -51,6 +52,11 @@ export function registerUpgradeRoutes(app: FastifyInstance, context: ApiContext)
       const action = async () => {
         const result = await plans.change({ tenant, plan: request.body.plan, immediate: request.body.immediate === true, by: principal.email });
         context.log.info({ tenant, from: result.from, to: result.to, effective: result.effective, prorationTotal: result.prorationTotal, by: principal.email }, 'tenant plan change');
+        // After the change is stored: an event that cannot be enqueued is logged, the change stands.
+        const type = result.effective === 'now' ? 'plan.changed' : 'plan.change_scheduled';
+        await enqueueBillingEvent(context.state, context.config().billing, billingEventId(type === 'plan.changed' ? 'plan' : 'plan_scheduled', tenant, Date.parse(result.effectiveAt), result.to), type, result).catch((err: Error) =>
+          context.log.warn({ err: err.message, tenant }, `could not enqueue the ${type} event`),
+        );
         return { status: 200, body: result };
       };
       const key = request.headers['idempotency-key'];
