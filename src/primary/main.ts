@@ -46,6 +46,8 @@ import { PlanSwitch } from '../shared/billing/plan-switch.js';
 import { billingEventId, enqueueBillingEvent } from '../shared/billing/billing-events.js';
 import { QuotaWarnings } from './billing/quota-warnings.js';
 import { WebhookSender } from './billing/webhook-sender.js';
+import { BillingFeedBuilder } from './billing/billing-feed-builder.js';
+import { primaryMessage } from '../shared/ipc.js';
 import { clusterTotals } from './metrics/aggregate.js';
 import { createDashboardServer } from './dashboard/dashboard-server.js';
 import { randomBytes } from 'node:crypto';
@@ -128,6 +130,8 @@ export async function runPrimary(configPath: string): Promise<void> {
   // The main API's data, built once a second for every worker (DESIGN: fed by the primary once per tick).
   const apiFeed = new ApiFeedBuilder({ supervisor, controller, healthChecker, outliers, cluster, version: VELOFLUX_VERSION, startedAt: Date.now(), log, alerts: () => alerts.newest(FEED_ALERTS) });
   const feed = new FeedPublisher(supervisor);
+  // Tenants' usage and billing events for the billing stream, on every instance.
+  const billingFeed = new BillingFeedBuilder({ store: controller.store, config: () => controller.config, publish: (built) => supervisor.broadcast(primaryMessage({ type: 'billing-feed', feed: built })), log });
   controller.onApplied = (config) => {
     availability.update(config);
     warnInsecureUpstreams(config, log);
@@ -144,6 +148,7 @@ export async function runPrimary(configPath: string): Promise<void> {
       onWorkerHello: (workerId) => {
         void stateService.sync(workerId);
         feed.greet(workerId);
+        supervisor.sendTo(workerId, primaryMessage({ type: 'billing-feed', feed: billingFeed.latest() }));
       },
       onStateRequest: (workerId, requestId, request) => stateService.handle(workerId, requestId, request),
       onRpcRequest: (workerId, requestId, method, params) => workerRpc.dispatch(workerId, requestId, method, params),
@@ -152,6 +157,7 @@ export async function runPrimary(configPath: string): Promise<void> {
   );
   rateLimits.start();
   apiFeed.start((built) => feed.publish(built));
+  billingFeed.start();
   availability.update(controller.config);
   // Installed before start-up finishes: a SIGHUP's default action would kill the primary.
   process.on('SIGHUP', () => {
@@ -246,6 +252,7 @@ export async function runPrimary(configPath: string): Promise<void> {
       availability.stop();
       void rateLimits.stop();
       apiFeed.stop();
+      billingFeed.stop();
       stopMaintenance();
       clearInterval(metering);
     },

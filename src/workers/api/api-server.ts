@@ -126,6 +126,7 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
     else rejectUpgrade(socket, 'VF_ERR_NOT_FOUND', `no WebSocket endpoint at ${request.url ?? ''}: streams are under ${STREAM_PATH_PREFIX}`);
   });
   context.feed.attach(streams, context.config);
+  context.billing.attach(streams);
   return {
     app,
     streams,
