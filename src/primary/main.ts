@@ -206,10 +206,9 @@ export async function runPrimary(configPath: string): Promise<void> {
         await enqueueBillingEvent(controller.store, controller.config.billing, billingEventId('plan', moved.tenant, moved.effectiveAt, moved.to), 'plan.changed', { ...moved, effective: 'period-end' }, now);
       }
     },
-    onClosed: (invoice) =>
-      void enqueueBillingEvent(controller.store, controller.config.billing, billingEventId('invoice', invoice.number), 'invoice.closed', invoice).catch((err: Error) =>
-        log.warn({ err: err.message, invoice: invoice.number }, 'could not enqueue the invoice.closed event'),
-      ),
+    invoiceWritten: async (invoice) => {
+      await enqueueBillingEvent(controller.store, controller.config.billing, billingEventId('invoice', invoice.number), 'invoice.closed', invoice);
+    },
     log,
   });
   // Quota warnings (80% / 100%) and the billing webhook's outbox, on the leader too.

@@ -8,7 +8,7 @@
  * instance was running are not invoiced afterwards.
  */
 import type { Logger } from '../../shared/log.js';
-import type { BillingConfig, VelofluxConfig } from '../../shared/config/schema.js';
+import type { BillingConfig, PlanConfig, VelofluxConfig } from '../../shared/config/schema.js';
 import type { StateStore } from '../../shared/state/store.js';
 import { TENANTS_NAMESPACE } from '../../shared/state/namespaces.js';
 import { periodAt, type BillingPeriod } from '../../shared/billing/billing-period.js';
@@ -17,7 +17,6 @@ import { draftInvoice, type Invoice } from '../../shared/billing/invoice.js';
 import { InvoiceLedger } from '../../shared/billing/invoice-ledger.js';
 import { PLAN_CHANGES_NAMESPACE, planAt, type PlanChange } from '../../shared/billing/plan-change.js';
 import { USAGE_NAMESPACE, sumUsage, type UsageRecord } from '../../shared/billing/usage.js';
-import type { PlanConfig } from '../../shared/config/schema.js';
 
 /** How long after a period's end it is closed. */
 export const CLOSE_GRACE_MS = 2000;
@@ -32,8 +31,11 @@ export interface PeriodCloserSources {
   readonly store: StateStore;
   config(): Readonly<VelofluxConfig>;
   isLeader(): boolean;
-  /** Told about every invoice this instance wrote (not ones found already closed). */
-  onClosed?(invoice: Invoice): void;
+  /**
+   * Runs for every invoice written, before its claim in the ledger is cleared, also for one a
+   * crashed closer left pending (invoice-ledger.ts): at least once per invoice.
+   */
+  invoiceWritten?(invoice: Invoice): Promise<void>;
   /** Runs on the leader before a period is closed (scheduled plan changes take effect at its end). */
   beforeClose?(period: BillingPeriod, now: number): Promise<void>;
   readonly log: Logger;
@@ -48,7 +50,7 @@ export class PeriodCloser {
 
   constructor(sources: PeriodCloserSources) {
     this.#sources = sources;
-    this.#ledger = new InvoiceLedger(sources.store);
+    this.#ledger = new InvoiceLedger(sources.store, { onWritten: async (invoice) => sources.invoiceWritten?.(invoice) });
   }
 
   async tick(now: number = Date.now()): Promise<void> {
@@ -97,7 +99,6 @@ export class PeriodCloser {
       const { invoice, created } = await this.#ledger.close(draft, now);
       if (!created) continue;
       log.info({ tenant: id, invoice: invoice.number, total: invoice.total, currency: invoice.currency, period: invoice.period }, 'billing period closed into an invoice');
-      this.#sources.onClosed?.(invoice);
     }
   }
 }

@@ -7,7 +7,8 @@
  * `next` becomes N + 1 and `pending` holds the whole invoice N. So the counter is never incremented
  * without the invoice's content being stored in the same atomic write: a crash right after the
  * claim loses nothing. The invoice is then copied to `invoices/N` and indexed under
- * `invoice-periods/<tenant>.<periodStart>`, and `pending` is cleared. Whoever next reads the
+ * `invoice-periods/<tenant>.<periodStart>`, `onWritten` runs (the billing event), and `pending`
+ * is cleared. Whoever next reads the
  * sequence with a `pending` (the next close, or `recover()` on the leader's tick) finishes that
  * copy first, so an invoice claimed is always written, numbers never skip, and no claim starts
  * while another is unfinished.
@@ -40,11 +41,21 @@ export interface Closed {
   created: boolean;
 }
 
+export interface InvoiceLedgerOptions {
+  /**
+   * Runs after an invoice is written and before its claim is cleared, so a closer that stops in
+   * between leaves it to run again for the next one (at least once): the billing event goes here.
+   */
+  onWritten?(invoice: Invoice): Promise<void>;
+}
+
 export class InvoiceLedger {
   readonly #store: StateStore;
+  readonly #onWritten: ((invoice: Invoice) => Promise<void>) | undefined;
 
-  constructor(store: StateStore) {
+  constructor(store: StateStore, options: InvoiceLedgerOptions = {}) {
     this.#store = store;
+    this.#onWritten = options.onWritten;
   }
 
   /** Closes the draft's tenant and period into an invoice, or returns the one that already closed it. */
@@ -113,6 +124,7 @@ export class InvoiceLedger {
     if (invoice === null) return;
     await putOnce(this.#store, INVOICES_NAMESPACE, String(invoice.number), invoice);
     await putOnce(this.#store, INVOICE_PERIODS_NAMESPACE, invoicePeriodId(invoice.tenant, invoice.periodStart), { number: invoice.number });
+    await this.#onWritten?.(invoice);
     try {
       await this.#store.put<Sequence>(INVOICE_SEQUENCE_NAMESPACE, SEQUENCE_ID, { next: sequence.value.next, pending: null }, { expectedVersion: sequence.version });
     } catch (err) {

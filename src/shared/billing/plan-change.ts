@@ -38,7 +38,7 @@ export function prorate(price: number, part: number, whole: number): number {
 }
 
 /** The lines a change from `from` to `to` at `at` adds to the invoice of `period`. */
-export function prorationLines(from: PlanConfig, to: PlanConfig, period: BillingPeriod, at: number): InvoiceLine[] {
+export function prorationLines(from: Pick<PlanConfig, 'name' | 'price'>, to: Pick<PlanConfig, 'name' | 'price'>, period: BillingPeriod, at: number): InvoiceLine[] {
   const length = period.end - period.start;
   const remaining = Math.min(length, Math.max(0, period.end - at));
   const share = `${((remaining / length) * 100).toFixed(1)}% of the period`;

@@ -11,7 +11,7 @@
  * another currency (400).
  */
 import { VelofluxError } from '../errors.js';
-import type { BillingConfig, PlanConfig, VelofluxConfig } from '../config/schema.js';
+import type { BillingConfig, VelofluxConfig } from '../config/schema.js';
 import { poolTenant } from '../config/tenant-ownership.js';
 import type { StateStore } from '../state/store.js';
 import { TENANTS_NAMESPACE } from '../state/namespaces.js';
@@ -60,7 +60,7 @@ interface TenantRecord {
 }
 
 /** A tenant on no configured plan moves from this: nothing to credit. */
-const NO_PLAN = { id: '', name: 'no plan', price: 0 } as const;
+const NO_PLAN = { name: 'no plan', price: 0 } as const;
 
 export class PlanSwitch {
   readonly #store: StateStore;
@@ -95,7 +95,7 @@ export class PlanSwitch {
       return { tenant: request.tenant, from, to: target.id, effective: 'period-end', effectiveAt: new Date(period.end).toISOString(), prorations: [], prorationTotal: 0, currency: target.currency };
     }
 
-    const prorations = prorationLines(current ?? (NO_PLAN as unknown as PlanConfig), target, period, now);
+    const prorations = prorationLines(current ?? NO_PLAN, target, period, now);
     const change: PlanChange = { tenant: request.tenant, at: now, periodStart: period.start, from, to: target.id, scheduled: false, prorations, by: request.by };
     await this.#apply(change, record.version);
     // An upgrade (or an immediate move) replaces a move scheduled for the period's end.

@@ -102,3 +102,16 @@ t.test('paid or void only from open; the embedded store numbers the same way', a
   await t.rejects(ledger.setStatus(9, 'void'), { code: 'VF_ERR_NOT_FOUND' });
   t.same((await ledger.list('acme')).map((i) => [i.number, i.status]), [[2, 'open'], [1, 'paid']], 'newest first');
 });
+
+t.test('onWritten runs for every invoice written, also for one finished after a crash', async (t) => {
+  const store = await redisStore('node-w', 'written:');
+  const seen: number[] = [];
+  const ledger = new InvoiceLedger(store, { onWritten: async (invoice) => void seen.push(invoice.number) });
+  await ledger.close(draft('acme', 0));
+  const sequence = await store.get(INVOICE_SEQUENCE_NAMESPACE, 'ledger');
+  const claimed: Invoice = { ...draft('globex', 0), number: 2, status: 'open', issuedAt: new Date(0).toISOString() };
+  await store.put(INVOICE_SEQUENCE_NAMESPACE, 'ledger', { next: 3, pending: claimed }, { expectedVersion: sequence!.version });
+  await ledger.recover();
+  await ledger.close(draft('acme', 0));
+  t.same(seen, [1, 2], 'each once; a period found closed runs nothing');
+});

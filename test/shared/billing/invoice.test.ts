@@ -59,3 +59,10 @@ t.test('CSV: header block, one row per line, the total; quoted and formula-safe 
   t.ok(rows.includes('total,,,,,,1000,USD'));
   t.ok(csv.endsWith('\r\n'));
 });
+
+t.test('billing.webhook: a URL and the name of the env variable holding the secret', async (t) => {
+  const base = { pools: [{ name: 'web', backends: [{ id: 'w', url: 'http://127.0.0.1:9' }] }], routes: [{ path: '/', pool: 'web' }] };
+  const ok = validateConfig({ ...base, billing: { webhook: { url: 'https://billing.example.com/hooks/veloflux' } } }, 'test.yaml', {});
+  t.same(ok.billing.webhook, { url: 'https://billing.example.com/hooks/veloflux', secretEnv: 'VELOFLUX_BILLING_WEBHOOK_SECRET', timeout: 5000 });
+  t.throws(() => validateConfig({ ...base, billing: { webhook: { url: 'ftp://x', secret: 'inline' } } }, 'test.yaml', {}), { code: 'VF_ERR_CONFIG_INVALID', message: /billing\.webhook/ });
+});
