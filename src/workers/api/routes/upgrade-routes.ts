@@ -3,7 +3,7 @@
  * plan (shared/billing/plan-switch.ts says when it applies and what it prorates). Operators and
  * admins of the tenant, or of the platform naming `tenant`; viewers get 403, another tenant 404.
  * With an `Idempotency-Key` header the same request repeated changes nothing twice and gets the
- * first answer back (idempotency.ts).
+ * first answer back (shared/http/idempotency.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { VelofluxError } from '../../../shared/errors.js';
@@ -11,7 +11,7 @@ import { PlanSwitch } from '../../../shared/billing/plan-switch.js';
 import { billingEventId, enqueueBillingEvent } from '../../../shared/billing/billing-events.js';
 import type { ApiContext } from '../api-context.js';
 import { principalOf } from '../authenticate.js';
-import { IdempotentRequests } from '../idempotency.js';
+import { IdempotentRequests } from '../../../shared/http/idempotency.js';
 import { bearer, idPattern, withErrors } from '../schemas.js';
 import { notFound, seesTenant } from '../tenants.js';
 

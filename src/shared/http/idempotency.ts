@@ -6,11 +6,11 @@
  * or while the first is still running, is 409 VF_ERR_IDEMPOTENCY_CONFLICT. Answers of 4xx are
  * stored like successes (the same request would fail the same way); after a 5xx the key is freed
  * so a retry can run. A key may be used again for anything once its record is IDEMPOTENCY_TTL_MS
- * old (the old record is then replaced).
+ * old (the old record is then replaced); the leader prunes older records (`prune`).
  */
 import { createHash } from 'node:crypto';
-import { VelofluxError } from '../../shared/errors.js';
-import type { StateStore } from '../../shared/state/store.js';
+import { VelofluxError } from '../errors.js';
+import type { StateStore } from '../state/store.js';
 
 export const IDEMPOTENCY_NAMESPACE = 'idempotency';
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
@@ -36,6 +36,21 @@ export class IdempotentRequests {
 
   constructor(store: StateStore) {
     this.#store = store;
+  }
+
+  /** Deletes the records older than IDEMPOTENCY_TTL_MS; returns how many. */
+  async prune(now: number = Date.now()): Promise<number> {
+    let pruned = 0;
+    for (const [id, record] of await this.#store.list<IdempotencyRecord>(IDEMPOTENCY_NAMESPACE)) {
+      if (now - record.value.at <= IDEMPOTENCY_TTL_MS) continue;
+      try {
+        if (await this.#store.delete(IDEMPOTENCY_NAMESPACE, id, { expectedVersion: record.version })) pruned++;
+      } catch (err) {
+        // Used again meanwhile: it is current now.
+        if ((err as VelofluxError).code !== 'VF_ERR_STATE_CONFLICT') throw err;
+      }
+    }
+    return pruned;
   }
 
   /** Runs `action` once per (scope, key); `request` is what must match for a replay (method, path, body). */
