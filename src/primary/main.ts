@@ -41,6 +41,13 @@ import { AlertStore } from './alert-store.js';
 import { StaticSite } from './dashboard/static-site.js';
 import { UsageMeter } from './billing/usage-meter.js';
 import { QuotaKeeper } from './billing/quota-keeper.js';
+import { PeriodCloser } from './billing/period-closer.js';
+import { PlanSwitch } from '../shared/billing/plan-switch.js';
+import { billingEventId, enqueueBillingEvent } from '../shared/billing/billing-events.js';
+import { QuotaWarnings } from './billing/quota-warnings.js';
+import { WebhookSender } from './billing/webhook-sender.js';
+import { BillingFeedBuilder } from './billing/billing-feed-builder.js';
+import { primaryMessage } from '../shared/ipc.js';
 import { clusterTotals } from './metrics/aggregate.js';
 import { createDashboardServer } from './dashboard/dashboard-server.js';
 import { randomBytes } from 'node:crypto';
@@ -123,6 +130,8 @@ export async function runPrimary(configPath: string): Promise<void> {
   // The main API's data, built once a second for every worker (DESIGN: fed by the primary once per tick).
   const apiFeed = new ApiFeedBuilder({ supervisor, controller, healthChecker, outliers, cluster, version: VELOFLUX_VERSION, startedAt: Date.now(), log, alerts: () => alerts.newest(FEED_ALERTS) });
   const feed = new FeedPublisher(supervisor);
+  // Tenants' usage and billing events for the billing stream, on every instance.
+  const billingFeed = new BillingFeedBuilder({ store: controller.store, config: () => controller.config, publish: (built) => supervisor.broadcast(primaryMessage({ type: 'billing-feed', feed: built })), log });
   controller.onApplied = (config) => {
     availability.update(config);
     warnInsecureUpstreams(config, log);
@@ -139,6 +148,7 @@ export async function runPrimary(configPath: string): Promise<void> {
       onWorkerHello: (workerId) => {
         void stateService.sync(workerId);
         feed.greet(workerId);
+        supervisor.sendTo(workerId, primaryMessage({ type: 'billing-feed', feed: billingFeed.latest() }));
       },
       onStateRequest: (workerId, requestId, request) => stateService.handle(workerId, requestId, request),
       onRpcRequest: (workerId, requestId, method, params) => workerRpc.dispatch(workerId, requestId, method, params),
@@ -147,6 +157,7 @@ export async function runPrimary(configPath: string): Promise<void> {
   );
   rateLimits.start();
   apiFeed.start((built) => feed.publish(built));
+  billingFeed.start();
   availability.update(controller.config);
   // Installed before start-up finishes: a SIGHUP's default action would kill the primary.
   process.on('SIGHUP', () => {
@@ -182,7 +193,37 @@ export async function runPrimary(configPath: string): Promise<void> {
   // Tenants' usage, metered from the workers' reports into the state store once a second, and the hard quotas it uses up.
   const meter = new UsageMeter({ store: controller.store, instance: nodeId, config: () => controller.config, metrics: () => clusterTotals(supervisor.workers().map((w) => w.stats), supervisor.retiredStats).http, log });
   const quotas = new QuotaKeeper({ store: controller.store, config: () => controller.config, isLeader: () => seat.isLeader(), log });
-  const metering = setInterval(() => void meter.tick().then(() => quotas.check()), 1000);
+  // The leader closes each ended billing period into invoices (numbered without gaps, once each).
+  // Plan moves scheduled for a period's end (downgrades) are applied by the leader before it closes that period.
+  const planSwitch = new PlanSwitch(controller.store, () => controller.config);
+  const closer = new PeriodCloser({
+    store: controller.store,
+    config: () => controller.config,
+    isLeader: () => seat.isLeader(),
+    beforeClose: async (_period, now) => {
+      for (const moved of await planSwitch.applyScheduled(now)) {
+        log.info({ tenant: moved.tenant, from: moved.from, to: moved.to }, 'scheduled plan change applied at the period end');
+        await enqueueBillingEvent(controller.store, controller.config.billing, billingEventId('plan', moved.tenant, moved.effectiveAt, moved.to), 'plan.changed', { ...moved, effective: 'period-end' }, now);
+      }
+    },
+    invoiceWritten: async (invoice) => {
+      await enqueueBillingEvent(controller.store, controller.config.billing, billingEventId('invoice', invoice.number), 'invoice.closed', invoice);
+    },
+    log,
+  });
+  // Quota warnings (80% / 100%) and the billing webhook's outbox, on the leader too.
+  const warnings = new QuotaWarnings({ store: controller.store, config: () => controller.config, isLeader: () => seat.isLeader(), log });
+  const webhook = new WebhookSender({ store: controller.store, config: () => controller.config, isLeader: () => seat.isLeader(), env: process.env, log });
+  const metering = setInterval(
+    () =>
+      void meter
+        .tick()
+        .then(() => quotas.check())
+        .then(() => warnings.check())
+        .then(() => closer.tick())
+        .then(() => webhook.tick()),
+    1000,
+  );
   // Every worker serves now: the API's health should say so at once, not at the next tick.
   feed.publish(apiFeed.build(Date.now()));
   log.info(
@@ -210,6 +251,7 @@ export async function runPrimary(configPath: string): Promise<void> {
       availability.stop();
       void rateLimits.stop();
       apiFeed.stop();
+      billingFeed.stop();
       stopMaintenance();
       clearInterval(metering);
     },

@@ -56,6 +56,12 @@ export const ERRORS = {
   VF_ERR_TENANT_SUSPENDED: { status: 403, message: 'The tenant is suspended: its routes are refused, and its users may read but not change anything' },
   VF_ERR_QUOTA_EXCEEDED: { status: 429, message: "The tenant's request quota for this billing period is used up" },
   VF_ERR_SECURITY_BLOCKED: { status: 403, message: 'The request was refused by the security filter; quote the X-Request-Id to the site operator' },
+  VF_ERR_UNKNOWN_PLAN: { status: 400, message: 'No plan in billing.plans has this id' },
+  VF_ERR_PLAN_UNCHANGED: { status: 409, message: 'The tenant is already on this plan' },
+  VF_ERR_PLAN_LIMITS: { status: 409, message: 'The tenant uses more than the new plan allows; remove what the message names first' },
+  VF_ERR_INVOICES_UNPAID: { status: 409, message: 'The tenant has open invoices: mark them paid or void first' },
+  VF_ERR_INVOICE_NOT_OPEN: { status: 409, message: 'Only an open invoice can be marked paid or void' },
+  VF_ERR_IDEMPOTENCY_CONFLICT: { status: 409, message: 'This Idempotency-Key was used for a different request, or that request is still running' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

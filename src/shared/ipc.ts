@@ -9,6 +9,7 @@ import type { StateChange, StateRecord, StateStatus } from './state/store.js';
 import type { RpcMethod } from './rpc.js';
 import type { WireError } from './errors.js';
 import type { ApiFeed } from './api-feed.js';
+import type { BillingFeed } from './billing/billing-feed.js';
 import type { RateShares, RateUsage } from './rate-limit-report.js';
 
 export const IPC_PROTOCOL_VERSION = 1;
@@ -69,6 +70,8 @@ export type PrimaryMessage =
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'state-status'; status: StateStatus }
   /** Once a second: what the main API serves and streams (metrics, backends, status, health), built once for all workers. */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'api-feed'; feed: ApiFeed }
+  /** Every few seconds and at each billing event: tenants' usage and the events, for the billing stream (billing-feed.ts). */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'billing-feed'; feed: BillingFeed }
   /** The answer to a worker's rpc-request, by its id; a failure keeps its code and problems (errors.ts WireError). */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'rpc-reply'; requestId: number; result?: unknown; error?: WireError }
   /** The answer to a worker's state-request, by its id. */

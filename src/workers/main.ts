@@ -17,6 +17,7 @@ import { StateReplica } from './primary-link/state-replica.js';
 import { PrimaryRpc } from './primary-link/primary-rpc.js';
 import { LogForwarder } from './primary-link/log-forwarder.js';
 import { FeedRelay } from './api/feed-relay.js';
+import { BillingRelay } from './api/billing-relay.js';
 import { TenantStandings } from './tenancy/tenant-standings.js';
 
 /** One coarse timer for every deadline in the worker: requests, upstream connections, tunnels. */
@@ -40,11 +41,13 @@ const state = new StateReplica(send);
 const rpc = new PrimaryRpc(send);
 /** The primary's once-a-second feed for the main API and its streams. */
 const feed = new FeedRelay();
+/** The primary's billing feed (usage and billing events) for the billing stream. */
+const billing = new BillingRelay();
 // Backend counters, upstream pools and rate limiters outlive config swaps.
 const registry = new BackendRegistry(wheel);
 const rateLimits = new RateLimitRegistry();
 const tenants = new TenantStandings(state);
-const server = new WorkerServer({ registry, rateLimits, tenants, health, wheel, telemetry: new Telemetry(), api: { state, rpc, feed }, log, send, exit });
+const server = new WorkerServer({ registry, rateLimits, tenants, health, wheel, telemetry: new Telemetry(), api: { state, rpc, feed, billing }, log, send, exit });
 const host = new SnapshotHost(server, { send, exit }, workerId, log);
 
 function shutdown(deadlineMs: number): void {
@@ -60,6 +63,8 @@ process.on('message', (message: unknown) => {
       return rpc.settle(msg.requestId, msg.result, msg.error);
     case 'api-feed':
       return feed.receive(msg.feed);
+    case 'billing-feed':
+      return billing.receive(msg.feed);
     case 'snapshot':
       return host.snapshot(msg.snapshot);
     case 'prepare':

@@ -60,6 +60,20 @@ const plan = z.strictObject({
     .prefault({}),
 });
 
+/**
+ * Where billing events go (invoice closed, plan changed, quota at 80% / 100%): POSTed as JSON and
+ * signed like Stripe's webhooks with the secret read from the environment variable `secretEnv`
+ * (never from this file). See primary/billing/webhook-sender.ts.
+ */
+const webhook = z.strictObject({
+  url: z
+    .string()
+    .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol) && new URL(u).username === '', 'expected an http:// or https:// URL without credentials'),
+  secretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name like VELOFLUX_BILLING_WEBHOOK_SECRET').default('VELOFLUX_BILLING_WEBHOOK_SECRET'),
+  /** One attempt's time limit. */
+  timeout: duration.prefault('5s'),
+});
+
 export const billing = z
   .strictObject({
     /** `month`: calendar months (UTC); a duration: periods of that length from the Unix epoch (for tests and demos). */
@@ -67,6 +81,7 @@ export const billing = z
     /** The plan of a tenant whose record names none, or names one this config does not have. */
     defaultPlan: planId.optional(),
     plans: z.array(plan).default([]),
+    webhook: webhook.optional(),
   })
   // Unique plan ids and a default plan that exists: references.ts, so they show beside field errors.
   .prefault({});

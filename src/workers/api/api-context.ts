@@ -12,6 +12,7 @@ import type { StateStore } from '../../shared/state/store.js';
 import type { PrimaryRpc } from '../primary-link/primary-rpc.js';
 import type { Authenticator } from './authenticate.js';
 import type { FeedRelay } from './feed-relay.js';
+import type { BillingRelay } from './billing-relay.js';
 import type { Tenants } from './tenants.js';
 
 /** What the worker hands the API when it starts it. */
@@ -23,6 +24,8 @@ export interface ApiDependencies {
   readonly state: StateStore;
   readonly rpc: PrimaryRpc;
   readonly feed: FeedRelay;
+  /** The primary's billing feed, for the billing stream. */
+  readonly billing: BillingRelay;
   readonly log: Logger;
 }
 

@@ -26,6 +26,8 @@ import { registerAlertRoutes } from './routes/alert-routes.js';
 import { registerAuthRoutes } from './routes/auth-routes.js';
 import { registerBackendRoutes } from './routes/backend-routes.js';
 import { registerBillingRoutes } from './routes/billing-routes.js';
+import { registerInvoiceRoutes } from './routes/invoice-routes.js';
+import { registerUpgradeRoutes } from './routes/upgrade-routes.js';
 import { registerObserveRoutes } from './routes/observe-routes.js';
 import { registerRoutingRoutes } from './routes/routing-routes.js';
 import { registerSystemRoutes } from './routes/system-routes.js';
@@ -99,6 +101,8 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
   registerBackendRoutes(app, context);
   registerRoutingRoutes(app, context);
   registerBillingRoutes(app, context);
+  registerInvoiceRoutes(app, context);
+  registerUpgradeRoutes(app, context);
   registerAlertRoutes(app, context);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
@@ -122,6 +126,7 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
     else rejectUpgrade(socket, 'VF_ERR_NOT_FOUND', `no WebSocket endpoint at ${request.url ?? ''}: streams are under ${STREAM_PATH_PREFIX}`);
   });
   context.feed.attach(streams, context.config);
+  context.billing.attach(streams);
   return {
     app,
     streams,

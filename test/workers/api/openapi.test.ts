@@ -14,6 +14,7 @@ import { validateConfig } from '../../../src/shared/config/load.js';
 import { EmbeddedStateStore } from '../../../src/shared/state/embedded-store.js';
 import { createApiServer } from '../../../src/workers/api/api-server.js';
 import { FeedRelay } from '../../../src/workers/api/feed-relay.js';
+import { BillingRelay } from '../../../src/workers/api/billing-relay.js';
 import { PrimaryRpc } from '../../../src/workers/primary-link/primary-rpc.js';
 
 type OpenApiDocument = { openapi: string; paths: Record<string, Record<string, unknown>> };
@@ -33,6 +34,7 @@ const api = await createApiServer({
   state,
   rpc: new PrimaryRpc(() => {}),
   feed: new FeedRelay(),
+  billing: new BillingRelay(),
   log: pino({ level: 'silent' }),
 });
 t.teardown(() => {

@@ -7,10 +7,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { VelofluxError } from '../../../shared/errors.js';
-import { periodAt } from '../../../shared/billing/billing-period.js';
-import { effectivePlanId } from '../../../shared/billing/plan-rate-limits.js';
-import { usageCost } from '../../../shared/billing/pricing.js';
-import { USAGE_NAMESPACE, sumUsage, type UsageRecord } from '../../../shared/billing/usage.js';
+import { USAGE_NAMESPACE, type UsageRecord } from '../../../shared/billing/usage.js';
+import { usageSummary } from '../../../shared/billing/usage-summary.js';
 import type { ApiContext } from '../api-context.js';
 import { principalOf } from '../authenticate.js';
 import { bearer, idPattern, withErrors } from '../schemas.js';
@@ -46,26 +44,8 @@ export function registerBillingRoutes(app: FastifyInstance, context: ApiContext)
       if (id === null) throw new VelofluxError('VF_ERR_VALIDATION', 'name the tenant: ?tenant=<id>');
       const tenant = seesTenant(principal, id) ? await context.tenants.get(id) : undefined;
       if (tenant === undefined) throw notFound(id);
-      const { billing } = context.config();
-      const now = Date.now();
-      const period = periodAt(billing.period, now);
       const records = [...(await context.state.list<UsageRecord>(USAGE_NAMESPACE)).values()].map((r) => r.value);
-      const { total, routes } = sumUsage(records, id, period.start);
-      const plan = billing.plans.find((p) => p.id === effectivePlanId(billing, tenant.plan));
-      const quota = tenant.limits.monthlyRequests ?? plan?.limits.monthlyRequests;
-      const cost = plan === undefined ? undefined : usageCost(plan, total);
-      return {
-        tenant: id,
-        plan: plan === undefined ? null : { id: plan.id, name: plan.name, price: plan.price, currency: plan.currency },
-        period: { start: new Date(period.start).toISOString(), end: new Date(period.end).toISOString() },
-        usage: total,
-        included: plan?.included ?? null,
-        overage: cost?.overage ?? null,
-        costSoFar: cost === undefined ? null : { amount: cost.total, currency: plan!.currency, lines: cost.lines },
-        quota: quota === undefined ? null : { limit: quota, used: total.requests, remaining: Math.max(0, quota - total.requests), remainingShare: Math.max(0, 1 - total.requests / quota), mode: plan?.limits.quota ?? 'hard' },
-        routes,
-        asOf: new Date(now).toISOString(),
-      };
+      return usageSummary(context.config().billing, id, tenant, records, Date.now());
     },
   );
 }

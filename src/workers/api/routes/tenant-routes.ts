@@ -2,10 +2,12 @@
  * CRUD /api/tenants[/{id}] (admins). Platform admins (no tenant) manage every tenant; an admin
  * bound to a tenant reads only its own, and any other id is 404 to them. A suspended tenant's
  * users may only read (authenticate.ts); deleting a tenant deletes its users and ends their
- * sessions, so none can log in again or join a later tenant with the same id.
+ * sessions, so none can log in again or join a later tenant with the same id. A tenant with open
+ * (unpaid) invoices cannot be deleted (409 VF_ERR_INVOICES_UNPAID).
  */
 import type { FastifyInstance } from 'fastify';
 import { VelofluxError } from '../../../shared/errors.js';
+import { InvoiceLedger } from '../../../shared/billing/invoice-ledger.js';
 import type { ApiContext } from '../api-context.js';
 import { principalOf } from '../authenticate.js';
 import { bearer, idPattern, withErrors } from '../schemas.js';
@@ -105,6 +107,9 @@ export function registerTenantRoutes(app: FastifyInstance, context: ApiContext):
       if (!seesTenant(principal, request.params.id)) throw notFound(request.params.id);
       platformOnly(principal.tenant);
       const id = request.params.id;
+      // Unpaid invoices would lose their customer (issue 16): settle them (paid or void) first.
+      const open = (await new InvoiceLedger(context.state).list(id)).filter((i) => i.status === 'open').map((i) => i.number);
+      if (open.length > 0) throw new VelofluxError('VF_ERR_INVOICES_UNPAID', `tenant "${id}" has ${open.length} open invoice(s): ${open.join(', ')}; mark them paid or void first`);
       await tenants.delete(id, context.config());
       // After the tenant is gone its users are already refused (their tenant does not exist);
       // deleting them also frees their emails, and keeps a reused id from inheriting them.
