@@ -191,6 +191,20 @@ t.test("billing: a tenant's metered requests and cost on the page are the API's"
   await facts.getByText('$9.10').waitFor();
   t.match(await facts.textContent(), /Requests\s*60/, 'the page shows the same count');
   t.equal(await page.getByRole('progressbar', { name: /Requests against the plan: 60 of 50/ }).count(), 1, 'and a bar against what the plan includes');
+
+  // A plan change: previewed (nothing changes), then confirmed.
+  await page.getByLabel('New plan').selectOption('growth');
+  await page.getByRole('button', { name: 'Preview' }).click();
+  const preview = page.getByRole('region', { name: 'Plan change preview' });
+  await preview.waitFor();
+  t.match(await preview.textContent(), /starter → growth, at once/, 'a dearer plan applies at once');
+  t.equal(await preview.getByRole('row').count(), 2 + 2, 'a credit and a charge line (plus header and total)');
+  t.not((await apiCall(stack.vf.apiUrl, '/api/tenants/shop', { token })).body.plan, 'growth', 'the preview changed nothing');
+  await preview.getByRole('button', { name: 'Confirm the change to growth' }).click();
+  await page.getByText('shop is now on growth.').waitFor();
+  t.equal((await apiCall(stack.vf.apiUrl, '/api/tenants/shop', { token })).body.plan, 'growth', 'confirmed through the API');
+  await page.getByRole('heading', { name: 'Invoices' }).waitFor();
+  t.equal(await page.getByText('No invoice yet').count(), 1, 'no invoice before the period ends');
 });
 
 t.test('every page: no serious or critical axe violations, and a screenshot', async (t) => {

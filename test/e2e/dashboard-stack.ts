@@ -47,7 +47,7 @@ export class DashboardStack {
           { name: 'dashboard', backends: [{ id: 'dashboard-1', url: `http://127.0.0.1:${dashboardPort}` }] },
         ],
         // A tenant's route and plans, for the Billing page.
-        billing: { defaultPlan: 'starter', plans: [{ id: 'starter', name: 'Starter', price: 900, included: { requests: 50, bytes: '1mb' }, overage: { requests: [{ price: 10, per: 10 }] } }] },
+        billing: { defaultPlan: 'starter', plans: [{ id: 'starter', name: 'Starter', price: 900, included: { requests: 50, bytes: '1mb' }, overage: { requests: [{ price: 10, per: 10 }] } }, { id: 'growth', name: 'Growth', price: 2900 }] },
         routes: [
           { host: '*', path: '/api/', pool: 'api' },
           { host: '*', path: '/web/', pool: 'web' },

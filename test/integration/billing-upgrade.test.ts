@@ -96,6 +96,10 @@ t.test('refused: unknown plan (400, named), current plan (409), over a hard limi
 
 t.test('an upgrade applies at once, once per Idempotency-Key, and its prorations land on the invoice', async (t) => {
   t.ok((await burst('/acme/x', 10)) <= 4, "Basic's 1 request/s holds before");
+  const preview = await upgrade(acmeOperator, { plan: 'pro', preview: true });
+  t.match(preview, { status: 200, body: { preview: true, from: 'basic', to: 'pro', effective: 'now' } }, 'a preview says what would happen');
+  t.equal(preview.body.prorations.length, 2, 'with the proration lines');
+  t.equal(await planOf('acme'), 'basic', 'and changes nothing');
   const first = await upgrade(acmeOperator, { plan: 'pro' }, 'upgrade-acme-1');
   t.equal(first.status, 200, JSON.stringify(first.body));
   t.match(first.body, { tenant: 'acme', from: 'basic', to: 'pro', effective: 'now', currency: 'USD' });

@@ -136,3 +136,40 @@ export interface PlansAnswer {
   defaultPlan: string | null;
   plans: PlanView[];
 }
+
+/** GET /api/billing/history and /api/billing/invoices/{n} (src/shared/billing/invoice.ts). */
+export interface InvoiceSummary {
+  number: number;
+  tenant: string;
+  period: { start: string; end: string };
+  plan: { id: string; name: string } | null;
+  total: number;
+  currency: string;
+  status: 'open' | 'paid' | 'void';
+  issuedAt: string;
+}
+export interface InvoiceLine {
+  kind: 'plan' | 'overage' | 'proration';
+  description: string;
+  metric?: 'requests' | 'bytes';
+  quantity: number;
+  unitPrice: number;
+  per: number;
+  amount: number;
+}
+export interface InvoiceView extends InvoiceSummary {
+  lines: InvoiceLine[];
+}
+
+/** POST /api/billing/upgrade (with `preview: true`, nothing changes). */
+export interface PlanSwitchAnswer {
+  tenant: string;
+  from: string;
+  to: string;
+  effective: 'now' | 'period-end';
+  effectiveAt: string;
+  prorations: InvoiceLine[];
+  prorationTotal: number;
+  currency: string;
+  preview?: boolean;
+}

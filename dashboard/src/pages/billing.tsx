@@ -1,12 +1,16 @@
 /**
  * Billing: a tenant's metered usage this period against its plan (GET /api/billing/usage, every
  * 5 s): a bar per metric against what the plan includes, the request quota left, the cost so far
- * with its overage lines, usage by route; and the plans on offer (GET /api/billing/plans). Tenant
- * users see their own tenant; platform users pick one of the tenants that own routes.
+ * with its overage lines, usage by route; its invoices (GET /api/billing/history, one invoice's
+ * lines on demand); the plans on offer (GET /api/billing/plans) and, for operators, a plan change
+ * previewed first (POST /api/billing/upgrade with `preview: true` shows when it applies and the
+ * proration lines) and then confirmed. Tenant users see their own tenant; platform users pick one
+ * of the tenants that own routes.
  */
 import { useState } from 'react';
-import { useSession } from '../app-context.js';
-import type { PlansAnswer, RouteView, UsageAnswer } from '../api/types.js';
+import { useServices, useSession } from '../app-context.js';
+import { permissionsOf } from '../auth/session.js';
+import type { InvoiceLine, InvoiceSummary, InvoiceView, PlanSwitchAnswer, PlansAnswer, RouteView, UsageAnswer } from '../api/types.js';
 import { useApi } from '../api/use-api.js';
 import { describeError } from '../api/http.js';
 import { Empty, ErrorMessage, Loading } from '../components/states.js';
@@ -41,6 +45,7 @@ export function BillingPage() {
   const tenant = own ?? picked ?? tenants[0];
   const usage = useApi<UsageAnswer>(tenant === undefined ? undefined : `/api/billing/usage?tenant=${encodeURIComponent(tenant)}`, 5000);
   const plans = useApi<PlansAnswer>('/api/billing/plans');
+  const canChange = permissionsOf(session.status === 'authenticated' ? session.user : undefined).operate;
 
   return (
     <>
@@ -78,6 +83,10 @@ export function BillingPage() {
           <UsageDetails usage={usage.data} />
         )}
       </section>
+      {tenant !== undefined && <InvoicesPanel tenant={tenant} />}
+      {tenant !== undefined && canChange && plans.data !== undefined && plans.data.plans.length > 1 && usage.data !== undefined && (
+        <PlanChangePanel tenant={tenant} plans={plans.data} current={usage.data.plan?.id} onChanged={usage.reload} />
+      )}
       <section className="panel" aria-labelledby="plans-heading">
         <div className="panel-head">
           <h2 id="plans-heading">Plans</h2>
@@ -145,8 +154,8 @@ function UsageDetails({ usage }: { usage: UsageAnswer }) {
       </dl>
       {included !== null && (
         <div className="usage-bars">
-          <UsageBar label="Requests against the plan" used={usage.usage.requests} of={included.requests} format={formatCount} />
-          <UsageBar label="Bytes against the plan" used={usage.usage.bytesIn + usage.usage.bytesOut} of={included.bytes} format={formatBytes} />
+          {included.requests > 0 && <UsageBar label="Requests against the plan" used={usage.usage.requests} of={included.requests} format={formatCount} />}
+          {included.bytes > 0 && <UsageBar label="Bytes against the plan" used={usage.usage.bytesIn + usage.usage.bytesOut} of={included.bytes} format={formatBytes} />}
           {quota !== null && <UsageBar label={`Request quota (${quota.mode})`} used={quota.used} of={quota.limit} format={formatCount} />}
         </div>
       )}
@@ -208,5 +217,205 @@ function UsageDetails({ usage }: { usage: UsageAnswer }) {
       )}
       <p className="muted">As of {new Date(usage.asOf).toLocaleTimeString()}; usage follows traffic by a second or two.</p>
     </>
+  );
+}
+
+function InvoicesPanel({ tenant }: { tenant: string }) {
+  const history = useApi<{ invoices: InvoiceSummary[] }>(`/api/billing/history?tenant=${encodeURIComponent(tenant)}`, 10_000);
+  const [open, setOpen] = useState<number | undefined>(undefined);
+  return (
+    <section className="panel" aria-labelledby="invoices-heading">
+      <div className="panel-head">
+        <h2 id="invoices-heading">Invoices</h2>
+        <span className="muted">closed at the end of each period, numbered without gaps</span>
+      </div>
+      {history.error !== undefined ? (
+        <ErrorMessage onRetry={history.reload}>Could not read the invoices: {describeError(history.error)}</ErrorMessage>
+      ) : history.data === undefined ? (
+        <Loading what="invoices" />
+      ) : history.data.invoices.length === 0 ? (
+        <Empty>No invoice yet: the first one is issued when this period ends.</Empty>
+      ) : (
+        <div className="table-scroll" tabIndex={0} role="region" aria-label="Invoices">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Number</th>
+                <th scope="col">Period</th>
+                <th scope="col">Plan</th>
+                <th scope="col">Status</th>
+                <th scope="col" className="num">Total</th>
+                <th scope="col">Lines</th>
+              </tr>
+            </thead>
+            <tbody>
+              {history.data.invoices.map((invoice) => (
+                <tr key={invoice.number} data-invoice={invoice.number}>
+                  <th scope="row">#{invoice.number}</th>
+                  <td>
+                    {new Date(invoice.period.start).toLocaleDateString()} – {new Date(invoice.period.end).toLocaleDateString()}
+                  </td>
+                  <td>{invoice.plan?.name ?? '–'}</td>
+                  <td>
+                    <span className={`tag${invoice.status === 'open' ? ' tag-info' : ''}`}>{invoice.status}</span>
+                  </td>
+                  <td className="num">{formatMoney(invoice.total, invoice.currency)}</td>
+                  <td>
+                    <button type="button" className="button small" aria-expanded={open === invoice.number} onClick={() => setOpen(open === invoice.number ? undefined : invoice.number)}>
+                      {open === invoice.number ? 'Hide' : 'Show'} lines of #{invoice.number}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {open !== undefined && <InvoiceLines number={open} />}
+    </section>
+  );
+}
+
+function InvoiceLines({ number }: { number: number }) {
+  const invoice = useApi<InvoiceView>(`/api/billing/invoices/${number}`);
+  if (invoice.error !== undefined) return <ErrorMessage onRetry={invoice.reload}>Could not read invoice #{number}: {describeError(invoice.error)}</ErrorMessage>;
+  if (invoice.data === undefined) return <Loading what={`invoice #${number}`} />;
+  return <LinesTable caption={`Invoice #${number}`} lines={invoice.data.lines} currency={invoice.data.currency} total={invoice.data.total} />;
+}
+
+function LinesTable({ caption, lines, currency, total }: { caption: string; lines: InvoiceLine[]; currency: string; total: number }) {
+  return (
+    <div className="table-scroll" tabIndex={0} role="region" aria-label={caption}>
+      <table>
+        <caption>{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">Line</th>
+            <th scope="col" className="num">Quantity</th>
+            <th scope="col" className="num">Unit price</th>
+            <th scope="col" className="num">Amount</th>
+          </tr>
+        </thead>
+        <tbody>
+          {lines.map((line, i) => (
+            <tr key={i}>
+              <td>{line.description}</td>
+              <td className="num">{line.metric === 'bytes' ? formatBytes(line.quantity) : formatCount(line.quantity)}</td>
+              <td className="num">
+                {formatMoney(line.unitPrice, currency)}
+                {line.per !== 1 && <> per {line.metric === 'bytes' ? formatBytes(line.per) : formatCount(line.per)}</>}
+              </td>
+              <td className="num">{formatMoney(line.amount, currency)}</td>
+            </tr>
+          ))}
+          <tr>
+            <th scope="row" colSpan={3}>
+              Total
+            </th>
+            <td className="num">
+              <strong>{formatMoney(total, currency)}</strong>
+            </td>
+          </tr>
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** Preview first (nothing changes), then confirm: the proration lines shown are the ones the API will record. */
+function PlanChangePanel({ tenant, plans, current, onChanged }: { tenant: string; plans: PlansAnswer; current: string | undefined; onChanged: () => void }) {
+  const { session } = useServices();
+  const choices = plans.plans.filter((p) => p.id !== current);
+  const [plan, setPlan] = useState(choices[0]?.id ?? '');
+  const [immediate, setImmediate] = useState(false);
+  const [preview, setPreview] = useState<PlanSwitchAnswer | undefined>(undefined);
+  const [message, setMessage] = useState<string | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
+  const call = async (asPreview: boolean) => {
+    setBusy(true);
+    setError(undefined);
+    setMessage(undefined);
+    try {
+      const answer = await session.api.request<PlanSwitchAnswer>('POST', '/api/billing/upgrade', { plan, tenant, immediate, preview: asPreview });
+      if (asPreview) setPreview(answer);
+      else {
+        setPreview(undefined);
+        setMessage(answer.effective === 'now' ? `${tenant} is now on ${answer.to}.` : `${tenant} moves to ${answer.to} on ${new Date(answer.effectiveAt).toLocaleString()}.`);
+        onChanged();
+      }
+    } catch (err) {
+      setError(describeError(err instanceof Error ? err : new Error(String(err))));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section className="panel" aria-labelledby="plan-change-heading">
+      <div className="panel-head">
+        <h2 id="plan-change-heading">Change plan</h2>
+        <span className="muted">dearer plans apply at once with prorations; cheaper ones at the period's end unless immediate</span>
+      </div>
+      <form
+        className="inline-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void call(true);
+        }}
+      >
+        <label className="inline-field">
+          New plan{' '}
+          <select
+            value={plan}
+            onChange={(e) => {
+              setPlan(e.target.value);
+              setPreview(undefined);
+            }}
+          >
+            {choices.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name} ({formatMoney(p.price, p.currency)})
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="inline-field">
+          <input
+            type="checkbox"
+            checked={immediate}
+            onChange={(e) => {
+              setImmediate(e.target.checked);
+              setPreview(undefined);
+            }}
+          />{' '}
+          Immediately
+        </label>
+        <button type="submit" className="button" disabled={busy || plan === ''}>
+          Preview
+        </button>
+      </form>
+      {error !== undefined && <ErrorMessage>{error}</ErrorMessage>}
+      {message !== undefined && (
+        <p className="state" role="status">
+          {message}
+        </p>
+      )}
+      {preview !== undefined && (
+        <div className="preview" role="region" aria-label="Plan change preview">
+          <p>
+            {preview.from || 'no plan'} → <strong>{preview.to}</strong>,{' '}
+            {preview.effective === 'now' ? 'at once' : `at the period's end (${new Date(preview.effectiveAt).toLocaleString()})`}.
+          </p>
+          {preview.prorations.length > 0 ? (
+            <LinesTable caption="Prorations on this period's invoice" lines={preview.prorations} currency={preview.currency} total={preview.prorationTotal} />
+          ) : (
+            <p className="muted">No proration: the new plan's fee starts with the next period.</p>
+          )}
+          <button type="button" className="button primary" disabled={busy} onClick={() => void call(false)}>
+            Confirm the change to {preview.to}
+          </button>
+        </div>
+      )}
+    </section>
   );
 }

@@ -38,6 +38,8 @@ export interface PlanSwitchRequest {
   immediate: boolean;
   /** Who asked (user email), for the records. */
   by: string;
+  /** Answer what the change would do (when, which proration lines) and change nothing. */
+  preview?: boolean;
 }
 
 export interface PlanSwitchResult {
@@ -51,6 +53,8 @@ export interface PlanSwitchResult {
   prorations: InvoiceLine[];
   prorationTotal: number;
   currency: string;
+  /** True when nothing was changed (a preview). */
+  preview?: boolean;
 }
 
 interface TenantRecord {
@@ -90,17 +94,21 @@ export class PlanSwitch {
 
     if (target.price < (current?.price ?? 0) && !request.immediate) {
       if (scheduled?.to === target.id) throw new VelofluxError('VF_ERR_PLAN_UNCHANGED', `tenant "${request.tenant}" already moves to plan "${target.id}" at ${new Date(scheduled.effectiveAt).toISOString()}`);
+      const result: PlanSwitchResult = { tenant: request.tenant, from, to: target.id, effective: 'period-end', effectiveAt: new Date(period.end).toISOString(), prorations: [], prorationTotal: 0, currency: target.currency };
+      if (request.preview === true) return { ...result, preview: true };
       const schedule: ScheduledPlanChange = { tenant: request.tenant, from, to: target.id, effectiveAt: period.end, requestedAt: now, by: request.by };
       await this.#store.put(PLAN_SCHEDULES_NAMESPACE, request.tenant, schedule);
-      return { tenant: request.tenant, from, to: target.id, effective: 'period-end', effectiveAt: new Date(period.end).toISOString(), prorations: [], prorationTotal: 0, currency: target.currency };
+      return result;
     }
 
     const prorations = prorationLines(current ?? NO_PLAN, target, period, now);
+    const result: PlanSwitchResult = { tenant: request.tenant, from, to: target.id, effective: 'now', effectiveAt: new Date(now).toISOString(), prorations, prorationTotal: prorations.reduce((sum, l) => sum + l.amount, 0), currency: target.currency };
+    if (request.preview === true) return { ...result, preview: true };
     const change: PlanChange = { tenant: request.tenant, at: now, periodStart: period.start, from, to: target.id, scheduled: false, prorations, by: request.by };
     await this.#apply(change, record.version);
     // An upgrade (or an immediate move) replaces a move scheduled for the period's end.
     if (scheduled !== undefined) await this.#store.delete(PLAN_SCHEDULES_NAMESPACE, request.tenant);
-    return { tenant: request.tenant, from, to: target.id, effective: 'now', effectiveAt: new Date(now).toISOString(), prorations, prorationTotal: prorations.reduce((sum, l) => sum + l.amount, 0), currency: target.currency };
+    return result;
   }
 
   /** Applies the moves scheduled for a period's end that has passed (the leader, before closing it). */

@@ -1,5 +1,5 @@
 /**
- * POST /api/billing/upgrade {plan, tenant?, immediate?} (issue 16): moves a tenant to another
+ * POST /api/billing/upgrade {plan, tenant?, immediate?, preview?} (issue 16): moves a tenant to another
  * plan (shared/billing/plan-switch.ts says when it applies and what it prorates). Operators and
  * admins of the tenant, or of the platform naming `tenant`; viewers get 403, another tenant 404.
  * With an `Idempotency-Key` header the same request repeated changes nothing twice and gets the
@@ -21,6 +21,7 @@ interface UpgradeBody {
   plan: string;
   tenant?: string;
   immediate?: boolean;
+  preview?: boolean;
 }
 
 export function registerUpgradeRoutes(app: FastifyInstance, context: ApiContext): void {
@@ -38,7 +39,7 @@ export function registerUpgradeRoutes(app: FastifyInstance, context: ApiContext)
           type: 'object',
           additionalProperties: false,
           required: ['plan'],
-          properties: { plan: { type: 'string', minLength: 1, maxLength: 64 }, tenant: { type: 'string', pattern: idPattern }, immediate: { type: 'boolean' } },
+          properties: { plan: { type: 'string', minLength: 1, maxLength: 64 }, tenant: { type: 'string', pattern: idPattern }, immediate: { type: 'boolean' }, preview: { type: 'boolean' } },
         },
         response: withErrors({ 200: anyObject }, 400, 401, 403, 404, 409),
       },
@@ -49,6 +50,8 @@ export function registerUpgradeRoutes(app: FastifyInstance, context: ApiContext)
       const tenant = request.body.tenant ?? principal.tenant;
       if (tenant === null) throw new VelofluxError('VF_ERR_VALIDATION', 'name the tenant: {"tenant": "<id>"}');
       if (!seesTenant(principal, tenant) || (await context.tenants.get(tenant)) === undefined) throw notFound(tenant);
+      // A preview (the dashboard's proration preview) changes nothing, so it needs no idempotency record.
+      if (request.body.preview === true) return plans.change({ tenant, plan: request.body.plan, immediate: request.body.immediate === true, by: principal.email, preview: true });
       const action = async () => {
         const result = await plans.change({ tenant, plan: request.body.plan, immediate: request.body.immediate === true, by: principal.email });
         context.log.info({ tenant, from: result.from, to: result.to, effective: result.effective, prorationTotal: result.prorationTotal, by: principal.email }, 'tenant plan change');
