@@ -21,3 +21,9 @@ export async function apiCall(baseUrl: string, path: string, init: ApiCall = {})
   const text = await res.text();
   return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
 }
+
+/** For set-up steps: the answer when it has `status`, else an error naming `what` with the body. */
+export function expectStatus(answer: ApiAnswer, status: number, what: string): ApiAnswer {
+  if (answer.status !== status) throw new Error(`${what}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer;
+}

@@ -9,12 +9,9 @@ import t from 'tap';
 import { WebSocket } from 'ws';
 import { startVeloflux, TEST_API_ADMIN } from '../helpers/veloflux.js';
 import { startUpstream } from '../helpers/upstream.js';
-import { apiCall, type ApiAnswer } from '../helpers/api.js';
+import { apiCall, expectStatus, type ApiAnswer } from '../helpers/api.js';
 
-function ok(answer: ApiAnswer, status: number, what: string): ApiAnswer {
-  if (answer.status !== status) throw new Error(`${what}: ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer;
-}
+const ok = expectStatus;
 
 const upstream = await startUpstream();
 const vf = await startVeloflux(

@@ -8,22 +8,11 @@
 import t from 'tap';
 import { startVeloflux, TEST_API_ADMIN } from '../helpers/veloflux.js';
 import { startUpstream } from '../helpers/upstream.js';
-import { apiCall, type ApiAnswer } from '../helpers/api.js';
+import { until } from '../helpers/until.js';
+import { apiCall, expectStatus, type ApiAnswer } from '../helpers/api.js';
 
-function ok(answer: ApiAnswer, status: number, what: string): ApiAnswer {
-  if (answer.status !== status) throw new Error(`${what}: ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer;
-}
+const ok = expectStatus;
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const upstream = await startUpstream();
 const vf = await startVeloflux(

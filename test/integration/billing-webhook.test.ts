@@ -11,24 +11,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { launchVeloflux, startVeloflux, TEST_API_ADMIN, type RunningVeloflux } from '../helpers/veloflux.js';
 import { startUpstream } from '../helpers/upstream.js';
-import { apiCall, type ApiAnswer } from '../helpers/api.js';
+import { until } from '../helpers/until.js';
+import { apiCall, expectStatus, type ApiAnswer } from '../helpers/api.js';
 
 const SECRET = 'whsec-test-0123456789abcdef';
 
-function ok(answer: ApiAnswer, status: number, what: string): ApiAnswer {
-  if (answer.status !== status) throw new Error(`${what}: ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer;
-}
+const ok = expectStatus;
 
-async function until<T>(what: string | (() => string), timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** The documented check: t and v1 from the header, HMAC-SHA256(secret, "<t>.<body>") in hex, compared in constant time. */
 function verify(header: string | undefined, body: string, secret: string): boolean {

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { startVeloflux, TEST_API_ADMIN } from '../helpers/veloflux.js';
 import { startUpstream } from '../helpers/upstream.js';
-import { apiCall, type ApiAnswer } from '../helpers/api.js';
+import { apiCall, expectStatus, type ApiAnswer } from '../helpers/api.js';
 
 const upstream = await startUpstream();
 const vf = await startVeloflux(
@@ -32,9 +32,7 @@ t.teardown(async () => {
   await upstream.close();
 });
 
-function ok(answer: ApiAnswer, status: number, what: string): void {
-  if (answer.status !== status) throw new Error(`${what}: ${answer.status} ${JSON.stringify(answer.body)}`);
-}
+const ok = expectStatus;
 const admin = (await apiCall(vf.apiUrl, '/api/auth/login', { body: TEST_API_ADMIN })).body.accessToken as string;
 ok(await apiCall(vf.apiUrl, '/api/tenants', { token: admin, body: { id: 'acme', name: 'Acme', plan: 'pro' } }), 201, 'tenant acme');
 ok(await apiCall(vf.apiUrl, '/api/tenants', { token: admin, body: { id: 'globex', name: 'Globex', plan: 'free' } }), 201, 'tenant globex');

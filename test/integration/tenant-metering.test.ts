@@ -11,13 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startVeloflux, TEST_API_ADMIN, type RunningVeloflux } from '../helpers/veloflux.js';
 import { startUpstream } from '../helpers/upstream.js';
-import { apiCall, type ApiAnswer } from '../helpers/api.js';
+import { apiCall, expectStatus, type ApiAnswer } from '../helpers/api.js';
 import { childPids, waitFor } from '../helpers/processes.js';
 
-function ok(answer: ApiAnswer, status: number, what: string): ApiAnswer {
-  if (answer.status !== status) throw new Error(`${what}: ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer;
-}
+const ok = expectStatus;
 
 const upstream = await startUpstream();
 const wsHttp: Server = createServer();

@@ -1,18 +1,10 @@
 import t from 'tap';
-import { ConfigError, validateConfig } from '../../src/shared/config/load.js';
-import { formatProblem } from '../../src/shared/config/problems.js';
+import { validateConfig } from '../../src/shared/config/load.js';
+import { configProblems } from '../helpers/config-problems.js';
 
 const pools = [{ name: 'web', backends: [{ id: 'web-1', url: 'http://127.0.0.1:8081' }] }];
 
-function problemsOf(raw: Record<string, unknown>): string[] {
-  try {
-    validateConfig({ pools, ...raw }, 'test.yaml', {});
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map(formatProblem);
-    throw err;
-  }
-  return [];
-}
+const problemsOf = (raw: Record<string, unknown>): string[] => configProblems({ pools, ...raw });
 
 t.test('defaults: monthly periods, no plans; a plan gets USD, nothing included, a hard quota', async (t) => {
   t.same(validateConfig({ pools }, 'test.yaml', {}).billing, { period: 'month', plans: [] });

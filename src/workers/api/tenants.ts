@@ -11,6 +11,7 @@ import type { StateStore } from '../../shared/state/store.js';
 import type { Principal } from './authenticate.js';
 import { poolTenant } from '../../shared/config/tenant-ownership.js';
 import { TENANTS_NAMESPACE } from '../../shared/state/namespaces.js';
+import { idPattern } from './schemas.js';
 
 // Moved to shared: the primary's backend address policy asks it too.
 export { poolTenant };
@@ -86,4 +87,18 @@ export function seesTenant(principal: Principal | null, tenant: string | null | 
 /** The pools the principal may see and change. */
 export function visiblePools(config: Readonly<VelofluxConfig>, principal: Principal | null): Set<string> {
   return new Set(config.pools.filter((p) => seesTenant(principal, poolTenant(config, p.name))).map((p) => p.name));
+}
+
+/** `?tenant=<id>`: which tenant a per-tenant read is about. */
+export const tenantQuerySchema = { type: 'object', additionalProperties: false, properties: { tenant: { type: 'string', pattern: idPattern } } } as const;
+
+/**
+ * The tenant a per-tenant read is about: the one asked for, else the principal's own. Platform
+ * users must name one (400); another tenant's is "not found", as everywhere.
+ */
+export function tenantAskedFor(principal: Principal, asked: string | undefined): string {
+  const id = asked ?? principal.tenant;
+  if (id === null) throw new VelofluxError('VF_ERR_VALIDATION', 'name the tenant: ?tenant=<id>');
+  if (!seesTenant(principal, id)) throw notFound(id);
+  return id;
 }

@@ -6,13 +6,12 @@
  * platform users name the tenant (`?tenant=`). Another tenant is "not found", as everywhere.
  */
 import type { FastifyInstance } from 'fastify';
-import { VelofluxError } from '../../../shared/errors.js';
 import { USAGE_NAMESPACE, type UsageRecord } from '../../../shared/billing/usage.js';
 import { usageSummary } from '../../../shared/billing/usage-summary.js';
 import type { ApiContext } from '../api-context.js';
 import { principalOf } from '../authenticate.js';
-import { bearer, idPattern, withErrors } from '../schemas.js';
-import { notFound, seesTenant } from '../tenants.js';
+import { bearer, withErrors } from '../schemas.js';
+import { notFound, tenantAskedFor, tenantQuerySchema } from '../tenants.js';
 
 const anyObject = { type: 'object', additionalProperties: true } as const;
 
@@ -33,16 +32,14 @@ export function registerBillingRoutes(app: FastifyInstance, context: ApiContext)
         tags: ['billing'],
         summary: "A tenant's metered usage in the current billing period against its plan: used, included, overage, cost so far, quota left",
         security: bearer,
-        querystring: { type: 'object', additionalProperties: false, properties: { tenant: { type: 'string', pattern: idPattern } } },
+        querystring: tenantQuerySchema,
         response: withErrors({ 200: anyObject }, 400, 401, 404),
       },
       onRequest: context.auth.require('viewer'),
     },
     async (request) => {
-      const principal = principalOf(request);
-      const id = request.query.tenant ?? principal.tenant;
-      if (id === null) throw new VelofluxError('VF_ERR_VALIDATION', 'name the tenant: ?tenant=<id>');
-      const tenant = seesTenant(principal, id) ? await context.tenants.get(id) : undefined;
+      const id = tenantAskedFor(principalOf(request), request.query.tenant);
+      const tenant = await context.tenants.get(id);
       if (tenant === undefined) throw notFound(id);
       const records = [...(await context.state.list<UsageRecord>(USAGE_NAMESPACE)).values()].map((r) => r.value);
       return usageSummary(context.config().billing, id, tenant, records, Date.now());

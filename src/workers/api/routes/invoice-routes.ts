@@ -12,8 +12,8 @@ import { invoiceCsv } from '../../../shared/billing/invoice-csv.js';
 import type { Invoice } from '../../../shared/billing/invoice.js';
 import type { ApiContext } from '../api-context.js';
 import { principalOf, type Principal } from '../authenticate.js';
-import { bearer, idPattern, withErrors } from '../schemas.js';
-import { notFound, seesTenant } from '../tenants.js';
+import { bearer, withErrors } from '../schemas.js';
+import { notFound, seesTenant, tenantAskedFor, tenantQuerySchema } from '../tenants.js';
 
 const anyObject = { type: 'object', additionalProperties: true } as const;
 const numberParams = { type: 'object', required: ['number'], properties: { number: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' } } } as const;
@@ -35,16 +35,13 @@ export function registerInvoiceRoutes(app: FastifyInstance, context: ApiContext)
         tags: ['billing'],
         summary: "A tenant's invoices, newest first (amounts in minor units)",
         security: bearer,
-        querystring: { type: 'object', additionalProperties: false, properties: { tenant: { type: 'string', pattern: idPattern } } },
+        querystring: tenantQuerySchema,
         response: withErrors({ 200: anyObject }, 400, 401, 404),
       },
       onRequest: context.auth.require('viewer'),
     },
     async (request) => {
-      const principal = principalOf(request);
-      const id = request.query.tenant ?? principal.tenant;
-      if (id === null) throw new VelofluxError('VF_ERR_VALIDATION', 'name the tenant: ?tenant=<id>');
-      if (!seesTenant(principal, id)) throw notFound(id);
+      const id = tenantAskedFor(principalOf(request), request.query.tenant);
       const invoices = await ledger.list(id);
       if (invoices.length === 0 && (await context.tenants.get(id)) === undefined) throw notFound(id);
       return { tenant: id, invoices: invoices.map(summaryOf) };
