@@ -259,6 +259,8 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
         body: this.#requestBody(),
         contentLength: this.contentLength,
         upgrade: this.#websocket === undefined ? undefined : 'websocket',
+        // An h2 client's request trailers (gRPC may send some) pass on to an h2 backend.
+        trailerSource: this.#h2 ? (this.#req as unknown as { trailers: Record<string, string> }) : undefined,
       },
       this,
     );
