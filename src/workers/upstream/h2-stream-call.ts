@@ -154,6 +154,10 @@ export class H2StreamCall implements Expirable {
   end(): void {
     const call = this.call;
     if (call.finished) return;
+    // node ends the readable side of every stream when its session dies (the backend went away
+    // mid-response): that is no END_STREAM, and 'close' fails the call instead.
+    const stream = this.#stream;
+    if (stream.rstCode !== NGHTTP2_NO_ERROR || stream.session === undefined || stream.session.destroyed) return;
     if (!this.#headSeen) return this.#fail(new UpstreamError('UPSTREAM_BAD_RESPONSE', 'the backend ended the stream without a response head'));
     this.#wheel.delete(this);
     // The backend answered before the whole request was sent: the rest is not wanted (RFC 9113 §8.1).

@@ -302,7 +302,7 @@ t.test('a backend that dies mid-response fails the call (no complete() for a cut
   const backend = await startBackend((stream) => {
     stream.respond({ ':status': 200 });
     stream.write('partial');
-    setTimeout(() => stream.session?.socket.destroy(), 50);
+    setTimeout(() => stream.session?.destroy(), 50);
   });
   const pool = new H2UpstreamPool(backend.url, OPTIONS, wheel);
   t.teardown(async () => {
