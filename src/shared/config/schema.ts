@@ -300,6 +300,11 @@ const pool = z.strictObject({
     })
     .prefault({}),
   backends: z.array(backend).min(1, 'a pool needs at least one backend'),
+  /**
+   * What VeloFlux speaks to the backends: HTTP/1.1, or HTTP/2 (issue 20; gRPC needs it): h2 over
+   * TLS negotiated by ALPN for https:// backends, h2c with prior knowledge for http:// ones.
+   */
+  protocol: z.enum(['http1', 'h2']).default('http1'),
   /** Per-pool overrides of server.timeouts. */
   timeouts: z
     .strictObject({

@@ -33,6 +33,7 @@ import { HOP_BY_HOP, removeConnectionNominated, type RequestHeadFields } from '.
 import { classifyUpstreamError } from './upstream-errors.js';
 import { cutStream, endResponse } from './http2-connection.js';
 import { forwardableTrailers } from './trailers.js';
+import { grpcTrailers, isGrpc, parseGrpcTimeout, sendGrpcError } from './grpc-status.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { Termination } from '../telemetry/access-log.js';
 import { WebSocketTunnel, type TunnelOwner, type TunnelTotals } from '../websocket/websocket-tunnel.js';
@@ -170,6 +171,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     const { requests } = this.#services.telemetry;
     requests.record(this.routeLabel, this.#pool?.name ?? '', '', this.#req.method ?? '', ERRORS[code].status, 0, 0);
     if (this.#h2) requests.count('http2Requests', this.routeLabel, this.#pool?.name ?? '');
+    if (this.#grpcContentType() !== undefined) return sendGrpcError(this.#res, code, this.#h2, this.#grpcContentType()!);
     if (this.#h2) sendStreamError(this.#res as unknown as Http2ServerResponse, code, extraHeaders);
     else sendError(this.#res, code, close, extraHeaders);
   }
@@ -200,7 +202,10 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     pool.activeRequests++;
     this.#res[kExchange] = this;
     this.#res.on('close', onResponseClose);
-    this.deadline = performance.now() + pool.requestTimeoutMs;
+    // A gRPC deadline (grpc-timeout) caps the proxy's own for this call: past it the client has
+    // given up, and it hears DEADLINE_EXCEEDED rather than a later answer nobody waits for.
+    const grpcTimeoutMs = this.#h2 ? parseGrpcTimeout(this.#req.headers['grpc-timeout']) : undefined;
+    this.deadline = performance.now() + (grpcTimeoutMs === undefined ? pool.requestTimeoutMs : Math.min(pool.requestTimeoutMs, grpcTimeoutMs));
     this.#services.wheel.add(this);
     if (this.bodyCheck !== undefined) return this.bodyCheck.check(this);
     this.#pick();
@@ -221,6 +226,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     if (this.#done) return;
     this.#status = ERRORS[code].status;
     this.#finish('proxy');
+    if (this.#grpcContentType() !== undefined) return sendGrpcError(this.#res, code, this.#h2, this.#grpcContentType()!);
     sendError(this.#res, code, true, extraHeaders);
   }
 
@@ -259,6 +265,8 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
         body: this.#requestBody(),
         contentLength: this.contentLength,
         upgrade: this.#websocket === undefined ? undefined : 'websocket',
+        // An h2 client's request trailers (gRPC may send some) pass on to an h2 backend.
+        trailerSource: this.#h2 ? (this.#req as unknown as { trailers: Record<string, string> }) : undefined,
       },
       this,
     );
@@ -341,6 +349,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
   #fail(code: ErrorCode, termination: Termination = 'upstream'): void {
     if (this.#status === 0) this.#status = ERRORS[code].status;
     this.#finish(termination);
+    if (this.#grpcContentType() !== undefined) return sendGrpcError(this.#res, code, this.#h2, this.#grpcContentType()!);
     if (this.#h2) sendStreamError(this.#res as unknown as Http2ServerResponse, code);
     else sendError(this.#res, code, this.closeAfterResponse || this.contentLength !== 0);
   }
@@ -502,7 +511,7 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     if (this.#backend !== undefined) this.#pool.recordFailure(this.#backend);
     if (this.#res.headersSent) {
       this.#finish('timeout');
-      this.#cutShort();
+      this.#cutShort('VF_ERR_UPSTREAM_TIMEOUT');
     } else {
       this.#fail('VF_ERR_UPSTREAM_TIMEOUT', 'timeout');
     }
@@ -518,8 +527,20 @@ export class Exchange implements UpstreamHandler, RequestHeadFields, PickContext
     this.#upstream?.abort();
   }
 
+  /** The request's content-type when it is a gRPC call (errors are then gRPC statuses), else undefined. */
+  #grpcContentType(): string | undefined {
+    const type = this.#req.headers['content-type'];
+    return isGrpc(type) ? type : undefined;
+  }
+
   /** A response that cannot be completed: the connection is cut (HTTP/1.1), or the stream reset (h2). */
-  #cutShort(): void {
+  #cutShort(code: ErrorCode = 'VF_ERR_UPSTREAM_BAD_RESPONSE'): void {
+    if (this.#h2 && this.#grpcContentType() !== undefined && !this.#res.writableEnded) {
+      // A gRPC client reads the outcome from trailers: UNAVAILABLE (or DEADLINE_EXCEEDED) there
+      // tells it what happened, where a reset stream would read as INTERNAL.
+      this.#res.addTrailers(grpcTrailers(code));
+      return endResponse(this.#res as unknown as Http2ServerResponse);
+    }
     if (this.#h2) cutStream((this.#res as unknown as Http2ServerResponse).stream);
     else this.#res.destroy();
   }

@@ -171,6 +171,17 @@ export function endResponse(res: Http2ServerResponse, body?: string): void {
   else res.end(body);
 }
 
+/**
+ * A whole answer in one HEADERS frame with END_STREAM (gRPC's Trailers-Only form); a request
+ * body still arriving is abandoned as in endResponse.
+ */
+export function respondAndEnd(res: Http2ServerResponse, headers: Record<string, string>): void {
+  const stream = res.stream;
+  if (res.headersSent || stream.destroyed || stream.headersSent) return void stream.destroy();
+  if (!stream.endAfterHeaders && !res.req.complete) stream.once('finish', abandonRequestBody);
+  stream.respond({ ':status': 200, ...headers }, { endStream: true });
+}
+
 function abandonRequestBody(this: ServerHttp2Stream): void {
   if (!this.closed) this.close(NGHTTP2_NO_ERROR);
 }

@@ -5,6 +5,8 @@
  */
 import { BackendStats } from './backend.js';
 import { UpstreamPool, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
+import { H2UpstreamPool } from '../upstream/h2-upstream-pool.js';
+import type { UpstreamDispatcher } from '../upstream/upstream-call.js';
 import type { DeadlineWheel } from '../deadline-wheel.js';
 
 export class BackendRegistry {
@@ -12,7 +14,7 @@ export class BackendRegistry {
   readonly #wheel: DeadlineWheel;
   readonly #stats = new Map<string, BackendStats>();
   /** By backend id, origin and options: a changed URL or option set gets a new pool. */
-  readonly #pools = new Map<string, UpstreamPool>();
+  readonly #pools = new Map<string, UpstreamDispatcher>();
 
   constructor(wheel: DeadlineWheel) {
     this.#wheel = wheel;
@@ -32,11 +34,11 @@ export class BackendRegistry {
    * here: a runtime may be built and then discarded (a change another worker refused), and the
    * running one must keep its pools. `retain` closes what the committed runtime no longer uses.
    */
-  poolFor(backendId: string, origin: string, options: UpstreamPoolOptions): { key: string; pool: UpstreamPool } {
-    const key = `${backendId} ${origin} ${options.connectTimeoutMs} ${options.responseTimeoutMs} ${options.keepAliveMs} ${options.maxConnections} ${JSON.stringify(options.tls)} ${options.addressPolicy?.key ?? ''}`;
+  poolFor(backendId: string, origin: string, options: UpstreamPoolOptions): { key: string; pool: UpstreamDispatcher } {
+    const key = `${backendId} ${origin} ${options.connectTimeoutMs} ${options.responseTimeoutMs} ${options.keepAliveMs} ${options.maxConnections} ${JSON.stringify(options.tls)} ${options.addressPolicy?.key ?? ''} ${options.protocol ?? 'http1'}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
-      pool = new UpstreamPool(origin, options, this.#wheel);
+      pool = options.protocol === 'h2' ? new H2UpstreamPool(origin, options, this.#wheel) : new UpstreamPool(origin, options, this.#wheel);
       this.#pools.set(key, pool);
     }
     return { key, pool };

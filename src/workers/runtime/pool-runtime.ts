@@ -5,7 +5,7 @@ import type { PoolConfig, ServerConfig } from '../../shared/config/schema.js';
 import { VelofluxError } from '../../shared/errors.js';
 import { Backend } from './backend.js';
 import type { BackendRegistry } from './backend-registry.js';
-import type { UpstreamPool } from '../upstream/upstream-pool.js';
+import type { UpstreamDispatcher } from '../upstream/upstream-call.js';
 import type { Balancer, HashKey } from '../balancers/balancer.js';
 import { createBalancer } from '../balancers/index.js';
 import { StickySessions } from './sticky-sessions.js';
@@ -17,7 +17,7 @@ export class PoolRuntime {
   readonly backends: readonly Backend[];
   readonly balancer: Balancer;
   /** Upstream pool per backend, indexed by `backend.index`. */
-  readonly upstreams: readonly UpstreamPool[];
+  readonly upstreams: readonly UpstreamDispatcher[];
   /** Registry keys of those pools, so the registry can close the ones no runtime uses. */
   readonly upstreamKeys: readonly string[];
   readonly retries: number;
@@ -81,6 +81,7 @@ export class PoolRuntime {
         keepAliveMs: timeouts.upstreamKeepAlive,
         maxConnections: config.maxConnectionsPerBackend,
         tls,
+        protocol: config.protocol,
         ...(tenant === undefined ? {} : { addressPolicy: addressPolicyOf(tenant) }),
       });
     });

@@ -25,6 +25,23 @@ export interface UpstreamRequest {
    * ordinary response. The connection is never reused after an upgrade request.
    */
   readonly upgrade?: string;
+  /**
+   * Where the body's trailers are once it has ended (node's request, whose `trailers` fill in as
+   * the client's trailing HEADERS arrive). Only the h2 client sends them (RFC 9113 §8.1: gRPC
+   * clients may end a stream with trailers); the HTTP/1.1 client sends none.
+   */
+  readonly trailerSource?: { readonly trailers: Record<string, string | string[] | undefined> };
+}
+
+/** What the exchange dispatches to: one backend's upstream client, HTTP/1.1 (UpstreamPool) or h2 (H2UpstreamPool). */
+export interface UpstreamDispatcher {
+  readonly origin: string;
+  /** Sends `request`; the outcome reaches `handler` (see UpstreamHandler). */
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): void;
+  /** No new calls; those queued or running finish; resolves once every connection is closed. */
+  close(): Promise<void>;
+  /** Closes every connection now; calls queued or running fail. */
+  destroy(): void;
 }
 
 /** What the handler can do to its call. */

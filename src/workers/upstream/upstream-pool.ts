@@ -13,7 +13,7 @@ import type { BackendAddressPolicy } from '../../shared/backend-address-policy.j
 import { AddressGuard } from './address-guard.js';
 import { CallQueue } from './call-queue.js';
 import { UpstreamConnection, type ConnectTarget, type ConnectionOwner, type ConnectionTimeouts } from './upstream-connection.js';
-import { UpstreamCall, UpstreamError, type CallOwner, type UpstreamHandler, type UpstreamRequest } from './upstream-call.js';
+import { UpstreamCall, UpstreamError, type CallOwner, type UpstreamDispatcher, type UpstreamHandler, type UpstreamRequest } from './upstream-call.js';
 
 export interface UpstreamPoolOptions {
   readonly connectTimeoutMs: number;
@@ -25,9 +25,11 @@ export interface UpstreamPoolOptions {
   readonly tls: { ca: string | undefined; servername: string | undefined; rejectUnauthorized: boolean };
   /** A tenant's backend: every connection is held to its backend address policy (address-guard.ts). */
   readonly addressPolicy?: BackendAddressPolicy;
+  /** What the backend speaks (pools[].protocol): `h2` gets an H2UpstreamPool instead. */
+  readonly protocol?: 'http1' | 'h2';
 }
 
-export class UpstreamPool implements ConnectionOwner, CallOwner {
+export class UpstreamPool implements ConnectionOwner, CallOwner, UpstreamDispatcher {
   readonly origin: string;
   readonly #target: ConnectTarget;
   /** Present for a tenant's backend. */
