@@ -44,6 +44,18 @@ import { QuotaKeeper } from './billing/quota-keeper.js';
 import { clusterTotals } from './metrics/aggregate.js';
 import { createDashboardServer } from './dashboard/dashboard-server.js';
 import { randomBytes } from 'node:crypto';
+import { handleAiCalls } from './api-rpc-ai.js';
+import { AnomalyDetector } from './ai/anomaly-detector.js';
+import { AiMonitor } from './ai/ai-monitor.js';
+import { ModelStore } from './ai/model-store.js';
+import { Predictor } from './ai/predictor.js';
+import { SeriesStore } from './ai/series-store.js';
+import { trafficCounts } from './ai/traffic-counts.js';
+import { TrafficRecorder } from './ai/traffic-recorder.js';
+import { Trainer } from './ai/trainer.js';
+
+/** How often the leader retrains the forecasts on its own. */
+const AI_TRAINING_INTERVAL_MS = 10 * 60_000;
 
 /** Certificate verification turned off is allowed (for tests) but never silent. */
 function warnInsecureUpstreams(config: Readonly<VelofluxConfig>, log: Logger): void {
@@ -120,8 +132,35 @@ export async function runPrimary(configPath: string): Promise<void> {
   handleObservationCalls(workerRpc, recentLogs, alerts, log);
   const seat = new ClusterSeat(server.redis, nodeId, VELOFLUX_VERSION, log);
   const cluster = seat.membership;
+  // AI (issue 18): traffic series cut from the aggregated counters, forecasts trained in a piscina
+  // thread and stored as versioned records, anomalies from each backend's recent seconds. With
+  // Redis only the leader writes series and trains; every instance reads what it stored.
+  const isAiWriter = () => server.redis === undefined || seat.isLeader();
+  const series = new SeriesStore(controller.store);
+  const models = new ModelStore(controller.store);
+  const predictor = new Predictor(series, models);
+  const trainer = new Trainer({ series, models, isLeader: isAiWriter, log });
+  const poolOfBackend = (id: string) => controller.config.pools.find((p) => p.backends.some((b) => b.id === id))?.name;
+  const monitor = new AiMonitor(predictor, () => anomalies.active());
+  const anomalies = new AnomalyDetector({
+    poolOf: poolOfBackend,
+    onEvent: (anomaly) => {
+      alerts.recordAnomaly(anomaly);
+      monitor.record(anomaly);
+      log.warn({ anomaly }, anomaly.endedAt === undefined ? 'anomaly detected' : 'anomaly over');
+    },
+  });
+  const recorder = new TrafficRecorder({
+    counts: () => trafficCounts(clusterTotals(supervisor.workers().map((w) => w.stats), supervisor.retiredStats).http),
+    series,
+    isWriter: isAiWriter,
+    log,
+    onSecond: (now, counts) => anomalies.observe(now, counts),
+    onMinute: (closed) => void monitor.compare(closed),
+  });
+  handleAiCalls(workerRpc, { series, models, predictor, trainer, anomalies, isLeader: isAiWriter });
   // The main API's data, built once a second for every worker (DESIGN: fed by the primary once per tick).
-  const apiFeed = new ApiFeedBuilder({ supervisor, controller, healthChecker, outliers, cluster, version: VELOFLUX_VERSION, startedAt: Date.now(), log, alerts: () => alerts.newest(FEED_ALERTS) });
+  const apiFeed = new ApiFeedBuilder({ supervisor, controller, healthChecker, outliers, cluster, version: VELOFLUX_VERSION, startedAt: Date.now(), log, alerts: () => alerts.newest(FEED_ALERTS), ai: (backends) => monitor.feed(backends) });
   const feed = new FeedPublisher(supervisor);
   controller.onApplied = (config) => {
     availability.update(config);
@@ -147,6 +186,8 @@ export async function runPrimary(configPath: string): Promise<void> {
   );
   rateLimits.start();
   apiFeed.start((built) => feed.publish(built));
+  recorder.start();
+  trainer.schedule(AI_TRAINING_INTERVAL_MS);
   availability.update(controller.config);
   // Installed before start-up finishes: a SIGHUP's default action would kill the primary.
   process.on('SIGHUP', () => {
@@ -210,11 +251,12 @@ export async function runPrimary(configPath: string): Promise<void> {
       availability.stop();
       void rateLimits.stop();
       apiFeed.stop();
+      void trainer.close();
       stopMaintenance();
       clearInterval(metering);
     },
     leaveCluster: () => seat.leave(),
     // The workers' last reports are in by now: meter them before the store goes.
-    closeStore: () => meter.tick().then(() => controller.store.close()),
+    closeStore: () => Promise.all([meter.tick(), recorder.stop()]).then(() => controller.store.close()),
   });
 }

@@ -56,6 +56,7 @@ export const ERRORS = {
   VF_ERR_TENANT_SUSPENDED: { status: 403, message: 'The tenant is suspended: its routes are refused, and its users may read but not change anything' },
   VF_ERR_QUOTA_EXCEEDED: { status: 429, message: "The tenant's request quota for this billing period is used up" },
   VF_ERR_SECURITY_BLOCKED: { status: 403, message: 'The request was refused by the security filter; quote the X-Request-Id to the site operator' },
+  VF_ERR_AI_NOT_LEADER: { status: 503, message: 'AI training runs on the cluster leader only; ask the leader or retry after a leader change' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -4,6 +4,7 @@
  * answers, the seconds the bucket covers, and the request-duration histogram (DURATION_BUCKETS),
  * so an hour's p99 is computed from its minutes' histograms rather than averaged from their p99s.
  */
+import type { AiSeriesPoint } from '../../shared/ai-api.js';
 import { addCounts, quantileMs } from '../api-feed/latency-quantiles.js';
 
 /** Resolutions a series is kept at. */
@@ -23,18 +24,12 @@ export interface SeriesBucket {
 }
 
 /** What the API shows of a bucket. */
-export interface SeriesPoint {
-  readonly t: number;
-  readonly requestsPerSecond: number;
-  /** 5xx answers / requests; null without requests. */
-  readonly errorRate: number | null;
-  /** null without requests. */
-  readonly p99Ms: number | null;
-}
-
-export function pointOf(bucket: SeriesBucket): SeriesPoint {
+export function pointOf(bucket: SeriesBucket): AiSeriesPoint {
   return {
     t: bucket.t,
+    seconds: bucket.seconds,
+    requests: bucket.requests,
+    errors: bucket.errors,
     requestsPerSecond: requestsPerSecond(bucket),
     errorRate: bucket.requests === 0 ? null : bucket.errors / bucket.requests,
     p99Ms: quantileMs(0.99, bucket.durations),
