@@ -139,7 +139,8 @@ export async function runPrimary(configPath: string): Promise<void> {
   const series = new SeriesStore(controller.store);
   const models = new ModelStore(controller.store);
   const predictor = new Predictor(series, models);
-  const trainer = new Trainer({ series, models, isLeader: isAiWriter, log });
+  const configuredKeys = () => [...controller.config.pools.map((p) => `pool:${p.name}`), ...controller.config.routes.map((r) => `route:${r.host}${r.path}`)];
+  const trainer = new Trainer({ series, models, isLeader: isAiWriter, configuredKeys, log });
   const poolOfBackend = (id: string) => controller.config.pools.find((p) => p.backends.some((b) => b.id === id))?.name;
   const monitor = new AiMonitor(predictor, () => anomalies.active());
   const anomalies = new AnomalyDetector({

@@ -25,6 +25,8 @@ export interface TrainerOptions {
   readonly series: SeriesStore;
   readonly models: ModelStore;
   readonly isLeader: () => boolean;
+  /** Series keys of the config in force (pools and routes), trained even before they have data: their models then say how much is missing. */
+  readonly configuredKeys?: () => string[];
   readonly log: Logger;
   /** A job running longer is aborted (its thread terminated). Default 60 s. */
   readonly timeLimitMs?: number;
@@ -84,7 +86,8 @@ export class Trainer {
     delay.enable();
     try {
       const input: TrainingInput = { period: MINUTE_PERIOD, series: [] };
-      for (const key of await series.keys()) {
+      const keys = new Set([...(this.#options.configuredKeys?.() ?? []), ...(await series.keys())]);
+      for (const key of keys) {
         const tail = contiguousTail((await series.get(key))?.minutes ?? []);
         (input.series as TrainingInput['series'][number][]).push({ key, values: tail.map(requestsPerSecond), lastT: tail.at(-1)?.t ?? 0 });
       }
