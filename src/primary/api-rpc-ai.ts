@@ -6,7 +6,7 @@
  */
 import { VelofluxError } from '../shared/errors.js';
 import type { AiStatusAnswer } from '../shared/rpc.js';
-import type { AnomalyDetector } from './ai/anomaly-detector.js';
+import type { AiAnomaly } from '../shared/ai-api.js';
 import { summaryOf, type ModelStore } from './ai/model-store.js';
 import type { Predictor } from './ai/predictor.js';
 import { pointOf } from './ai/series-bucket.js';
@@ -20,7 +20,8 @@ export interface AiParts {
   readonly models: ModelStore;
   readonly predictor: Predictor;
   readonly trainer: Trainer;
-  readonly anomalies: AnomalyDetector;
+  /** Every anomaly going on now (ai-monitor.ts). */
+  readonly anomalies: { active(): AiAnomaly[] };
   readonly isLeader: () => boolean;
 }
 

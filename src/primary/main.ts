@@ -47,6 +47,7 @@ import { randomBytes } from 'node:crypto';
 import { handleAiCalls } from './api-rpc-ai.js';
 import { AnomalyDetector } from './ai/anomaly-detector.js';
 import { AiMonitor } from './ai/ai-monitor.js';
+import type { AiAnomaly } from '../shared/ai-api.js';
 import { ModelStore } from './ai/model-store.js';
 import { Predictor } from './ai/predictor.js';
 import { SeriesStore } from './ai/series-store.js';
@@ -142,15 +143,18 @@ export async function runPrimary(configPath: string): Promise<void> {
   const configuredKeys = () => [...controller.config.pools.map((p) => `pool:${p.name}`), ...controller.config.routes.map((r) => `route:${r.host}${r.path}`)];
   const trainer = new Trainer({ series, models, isLeader: isAiWriter, configuredKeys, log });
   const poolOfBackend = (id: string) => controller.config.pools.find((p) => p.backends.some((b) => b.id === id))?.name;
-  const monitor = new AiMonitor(predictor, () => anomalies.active());
-  const anomalies = new AnomalyDetector({
-    poolOf: poolOfBackend,
-    onEvent: (anomaly) => {
-      alerts.recordAnomaly(anomaly);
-      monitor.record(anomaly);
-      log.warn({ anomaly }, anomaly.endedAt === undefined ? 'anomaly detected' : 'anomaly over');
-    },
-  });
+  const onAnomaly = (anomaly: AiAnomaly) => {
+    alerts.recordAnomaly(anomaly);
+    monitor.record(anomaly);
+    log.warn({ anomaly }, anomaly.endedAt === undefined ? 'anomaly detected' : 'anomaly over');
+  };
+  const anomalies = new AnomalyDetector({ poolOf: poolOfBackend, onEvent: onAnomaly });
+  const poolOfSeries = (key: string) => {
+    const { pools, routes } = controller.config;
+    if (key.startsWith('pool:')) return pools.find((p) => `pool:${p.name}` === key)?.name;
+    return routes.find((r) => `route:${r.host}${r.path}` === key)?.pool;
+  };
+  const monitor = new AiMonitor({ predictor, backendAnomalies: () => anomalies.active(), poolOf: poolOfSeries, onEvent: onAnomaly });
   const recorder = new TrafficRecorder({
     counts: () => trafficCounts(clusterTotals(supervisor.workers().map((w) => w.stats), supervisor.retiredStats).http),
     series,
@@ -159,7 +163,7 @@ export async function runPrimary(configPath: string): Promise<void> {
     onSecond: (now, counts) => anomalies.observe(now, counts),
     onMinute: (closed) => void monitor.compare(closed),
   });
-  handleAiCalls(workerRpc, { series, models, predictor, trainer, anomalies, isLeader: isAiWriter });
+  handleAiCalls(workerRpc, { series, models, predictor, trainer, anomalies: monitor, isLeader: isAiWriter });
   // The main API's data, built once a second for every worker (DESIGN: fed by the primary once per tick).
   const apiFeed = new ApiFeedBuilder({ supervisor, controller, healthChecker, outliers, cluster, version: VELOFLUX_VERSION, startedAt: Date.now(), log, alerts: () => alerts.newest(FEED_ALERTS), ai: (backends) => monitor.feed(backends) });
   const feed = new FeedPublisher(supervisor);
