@@ -96,7 +96,8 @@ t.test('a backend turning slow: an anomaly on the ai stream and in /api/alerts w
   const anomaly = event?.data.active.find((a: any) => a.backend === 'b1');
   t.comment(`anomaly on the stream ${((event?.at ?? NaN) - slowedAt).toFixed(0)} ms after the slow-down: ${JSON.stringify(anomaly)}`);
   t.match(anomaly, { kind: 'backend_latency', pool: 'web', backend: 'b1', unit: 'ms', since: String });
-  t.ok(anomaly.observed > anomaly.expected * 2 && anomaly.observed > 50, `observed ${anomaly.observed} ms vs expected ${anomaly.expected} ms`);
+  // At the first second it is seen, the 3 s window may hold fast seconds too: the rise is partial.
+  t.ok(anomaly.observed > anomaly.expected * 2 && anomaly.observed - anomaly.expected > 25 && anomaly.expected < 50, `observed ${anomaly.observed} ms vs expected ${anomaly.expected} ms`);
   t.ok(anomaly.score > 3.5, `robust z ${anomaly.score}`);
   t.ok(event!.data.recent.some((a: any) => a.id === anomaly.id), 'and among the recent events');
 
