@@ -88,6 +88,8 @@ export interface AiTrainingJob {
   error?: string;
   /** The primary's event-loop delay while the job ran (perf_hooks monitorEventLoopDelay), ms. */
   eventLoopDelay?: { p50Ms: number; p99Ms: number; maxMs: number };
+  /** The same over the second before the job's work began: what the host does to the loop anyway. */
+  eventLoopDelayBefore?: { p50Ms: number; p99Ms: number; maxMs: number };
   durationMs?: number;
 }
 

@@ -11,6 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedStateStore } from '../../src/shared/state/embedded-store.js';
+import { SeriesStore } from '../../src/primary/ai/series-store.js';
 import { startVeloflux, TEST_API_ADMIN } from '../helpers/veloflux.js';
 import { startUpstream } from '../helpers/upstream.js';
 import { apiCall } from '../helpers/api.js';
@@ -25,6 +26,7 @@ const wave = (t: number, k: number) => 40 + 10 * k + 15 * Math.sin((2 * Math.PI 
 t.test('training runs in the piscina thread while proxying goes on, and the forecasts it stores are served', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'veloflux-ai-training-'));
   const seed = await EmbeddedStateStore.open(dataDir, 'seed');
+  const seedSeries = new SeriesStore(seed);
   const end = Math.floor(Date.now() / MINUTE) * MINUTE;
   let s = 11;
   const noise = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 6;
@@ -34,7 +36,7 @@ t.test('training runs in the piscina thread while proxying goes on, and the fore
       const requests = Math.round((wave(at, k) + noise()) * 60);
       return { t: at, seconds: 60, requests, errors: 0, durations: [requests] };
     });
-    await seed.put('ai-series', `pool:p${k}`, { minutes, hours: [] });
+    await seedSeries.put(`pool:p${k}`, { minutes, hours: [] });
   }
   await seed.close();
 
@@ -69,10 +71,10 @@ t.test('training runs in the piscina thread while proxying goes on, and the fore
   }
   const loaded = await load;
   t.same(Object.keys(loaded.counts), ['200'], `proxying went on: ${JSON.stringify(loaded.counts)}`);
-  if (job.durationMs > 200) t.same([again.status, again.body.error?.code], [409, 'VF_ERR_BUSY'], 'a second job while one runs: 409');
+  t.same([again.status, again.body.error?.code], [409, 'VF_ERR_BUSY'], 'a second job while one runs: 409');
   t.equal(job.state, 'done', JSON.stringify(job));
   t.same(job.trained.filter((x: any) => x.status === 'trained').map((x: any) => x.key).sort(), Array.from({ length: POOLS }, (_, k) => `pool:p${k}`));
-  t.comment(`primary event-loop delay while training ${POOLS} x 1440 minutes under 100 req/s: ${JSON.stringify(job.eventLoopDelay)}, job ${job.durationMs} ms`);
+  t.comment(`primary event-loop delay while training ${POOLS} x 1440 minutes under 100 req/s: ${JSON.stringify(job.eventLoopDelay)}; the second before: ${JSON.stringify(job.eventLoopDelayBefore)}; job ${job.durationMs} ms`);
   t.ok(job.eventLoopDelay.p99Ms < 100, `p99 ${job.eventLoopDelay.p99Ms} ms (target < 20 ms; the bound is loose for a shared machine)`);
 
   const p = (await call('/api/ai/predictions?pool=p3&horizon=30')).body;

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setImmediate, setTimeout } from 'node:timers/promises';
 import { Piscina } from 'piscina';
 import type { AiTrainingJob } from '../../shared/ai-api.js';
 import { VelofluxError } from '../../shared/errors.js';
@@ -82,12 +83,20 @@ export class Trainer {
   async #run(job: AiTrainingJob): Promise<void> {
     const { series, models, log } = this.#options;
     const started = performance.now();
+    // The second before the work, for comparison: on a busy host the loop is late without us too.
+    const baseline = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+    baseline.enable();
+    await setTimeout(BASELINE_MS);
+    baseline.disable();
+    job.eventLoopDelayBefore = { p50Ms: lagMs(baseline.percentile(50)), p99Ms: lagMs(baseline.percentile(99)), maxMs: lagMs(baseline.max) };
     const delay = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
     delay.enable();
     try {
       const input: TrainingInput = { period: MINUTE_PERIOD, series: [] };
       const keys = new Set([...(this.#options.configuredKeys?.() ?? []), ...(await series.keys())]);
       for (const key of keys) {
+        // One series decoded per turn of the event loop: a day of minutes costs a few ms each.
+        await setImmediate();
         const tail = contiguousTail((await series.get(key))?.minutes ?? []);
         (input.series as TrainingInput['series'][number][]).push({ key, values: tail.map(requestsPerSecond), lastT: tail.at(-1)?.t ?? 0 });
       }
@@ -123,4 +132,5 @@ export class Trainer {
  * reads about 10 ms at resolution 10): the lag is what comes on top of it.
  */
 const LAG_RESOLUTION_MS = 10;
+const BASELINE_MS = 1000;
 const lagMs = (ns: number): number => (Number.isFinite(ns) ? Math.max(0, Math.round(ns / 10_000 - LAG_RESOLUTION_MS * 100) / 100) : 0);

@@ -26,13 +26,14 @@ t.test('a minute far off its forecast is an anomaly; back inside, it ends', asyn
   let s = 7;
   const noise = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 6;
   const minutes = Array.from({ length: 1440 }, (_, i) => minute(end - (1440 - i) * MINUTE_MS, wave(end - (1440 - i) * MINUTE_MS) + noise()));
-  await store.put('ai-series', 'pool:web', { minutes, hours: [] });
+  const series = new SeriesStore(store);
+  await series.put('pool:web', { minutes, hours: [] });
   const [trained] = train({ period: 60, series: [{ key: 'pool:web', values: minutes.map(requestsPerSecond), lastT: minutes.at(-1)!.t }] });
   const models = new ModelStore(store);
   await models.put(recordOf(trained!, 60, 'job-1', new Date().toISOString()));
 
   const events: AiAnomaly[] = [];
-  const monitor = new AiMonitor({ predictor: new Predictor(new SeriesStore(store), models), backendAnomalies: () => [], poolOf: (key) => (key === 'pool:web' ? 'web' : undefined), onEvent: (e) => events.push(e) });
+  const monitor = new AiMonitor({ predictor: new Predictor(series, models), backendAnomalies: () => [], poolOf: (key) => (key === 'pool:web' ? 'web' : undefined), onEvent: (e) => events.push(e) });
   const feed = () => monitor.feed([]);
 
   await monitor.compare([{ key: 'pool:web', bucket: minute(end, wave(end)) }]);

@@ -3,6 +3,7 @@ import { MinuteBucketer } from '../../../src/primary/ai/minute-bucketer.js';
 import { HOUR_MS, MINUTE_MS, mergeBuckets, pointOf, type SeriesBucket } from '../../../src/primary/ai/series-bucket.js';
 import { appendMinute, contiguousTail, emptySeries, hourly, HOUR_RETENTION_MS, MINUTE_RETENTION_MS } from '../../../src/primary/ai/series-retention.js';
 import { trafficCounts, type TrafficCounts } from '../../../src/primary/ai/traffic-counts.js';
+import { decodeSeries, encodeSeries } from '../../../src/primary/ai/series-codec.js';
 
 const counts = (requests: number, errors: number, durations: number[]): Map<string, TrafficCounts> =>
   new Map([['pool:web', { requests, errors, durations, durationSum: 0, durationCount: 0 }]]);
@@ -88,4 +89,13 @@ t.test('contiguousTail keeps the newest run without gaps (a gap is unknown, neve
   const ms = [0, 1, 2, 5, 6, 7, 8].map((i) => minute(T0 + i * MINUTE_MS));
   t.same(contiguousTail(ms).map((m) => (m.t - T0) / MINUTE_MS), [5, 6, 7, 8]);
   t.same(contiguousTail([]), []);
+});
+
+t.test('the stored encoding gives back every bucket exactly, and refuses a format it does not know', async (t) => {
+  const series = { minutes: [minute(T0, 10), { t: T0 + MINUTE_MS, seconds: 12, requests: 0, errors: 0, durations: [] }], hours: [mergeBuckets(T0 - HOUR_MS, [minute(T0 - HOUR_MS, 7)])] };
+  const encoded = encodeSeries(series);
+  t.type(encoded.minutes, 'string');
+  t.same(decodeSeries(JSON.parse(JSON.stringify(encoded))), series);
+  t.same(decodeSeries(encodeSeries(emptySeries())), emptySeries());
+  t.equal(decodeSeries({ minutes: [], hours: [] } as never), undefined, 'an unknown shape is not misread');
 });
