@@ -1,8 +1,9 @@
 /**
- * Alerts Alertmanager delivered to POST /api/alerts/webhook, newest last, bounded: the main API
+ * Alerts Alertmanager delivered to POST /api/alerts/webhook and anomalies VeloFlux detected, newest last, bounded: the main API
  * lists them and the health stream pushes the newest. Memory only, per instance: Alertmanager
  * keeps re-sending firing alerts (repeat_interval), so a restart loses nothing that still matters.
  */
+import type { AiAnomaly } from '../shared/ai-api.js';
 import type { StoredAlert } from '../shared/rpc.js';
 
 const KEEP = 500;
@@ -41,6 +42,35 @@ export class AlertStore {
     }
     if (this.#alerts.length > KEEP) this.#alerts.splice(0, this.#alerts.length - KEEP);
     return alerts.length;
+  }
+
+  /**
+   * An anomaly VeloFlux detected itself (ai/anomaly-detector.ts), in Alertmanager's shape so one
+   * list holds both: firing when it starts, resolved when it ends, one fingerprint for the two.
+   */
+  recordAnomaly(anomaly: AiAnomaly): void {
+    this.#alerts.push({
+      receivedAt: new Date().toISOString(),
+      status: anomaly.endedAt === undefined ? 'firing' : 'resolved',
+      labels: {
+        alertname: 'VelofluxAnomaly',
+        source: 'veloflux-ai',
+        kind: anomaly.kind,
+        pool: anomaly.pool,
+        ...(anomaly.backend !== undefined ? { backend: anomaly.backend } : {}),
+        ...(anomaly.route !== undefined ? { route: anomaly.route } : {}),
+      },
+      annotations: {
+        summary: `${anomaly.kind} of ${anomaly.backend ?? anomaly.route ?? anomaly.pool}: ${anomaly.observed} ${anomaly.unit} observed, ${anomaly.expected} expected (robust z ${anomaly.score})`,
+        observed: String(anomaly.observed),
+        expected: String(anomaly.expected),
+        score: String(anomaly.score),
+      },
+      startsAt: anomaly.since,
+      ...(anomaly.endedAt !== undefined ? { endsAt: anomaly.endedAt } : {}),
+      fingerprint: anomaly.id,
+    });
+    if (this.#alerts.length > KEEP) this.#alerts.splice(0, this.#alerts.length - KEEP);
   }
 
   newest(limit: number): StoredAlert[] {

@@ -51,6 +51,19 @@ import { primaryMessage } from '../shared/ipc.js';
 import { clusterTotals } from './metrics/aggregate.js';
 import { createDashboardServer } from './dashboard/dashboard-server.js';
 import { randomBytes } from 'node:crypto';
+import { handleAiCalls } from './api-rpc-ai.js';
+import { AnomalyDetector } from './ai/anomaly-detector.js';
+import { AiMonitor } from './ai/ai-monitor.js';
+import type { AiAnomaly } from '../shared/ai-api.js';
+import { ModelStore } from './ai/model-store.js';
+import { Predictor } from './ai/predictor.js';
+import { SeriesStore } from './ai/series-store.js';
+import { trafficCounts } from './ai/traffic-counts.js';
+import { TrafficRecorder } from './ai/traffic-recorder.js';
+import { Trainer } from './ai/trainer.js';
+
+/** How often the leader retrains the forecasts on its own. */
+const AI_TRAINING_INTERVAL_MS = 10 * 60_000;
 
 /** Certificate verification turned off is allowed (for tests) but never silent. */
 function warnInsecureUpstreams(config: Readonly<VelofluxConfig>, log: Logger): void {
@@ -127,8 +140,41 @@ export async function runPrimary(configPath: string): Promise<void> {
   handleObservationCalls(workerRpc, recentLogs, alerts, log);
   const seat = new ClusterSeat(server.redis, nodeId, VELOFLUX_VERSION, log, () => ({ version: supervisor.committed.version, etag: controller.etag }));
   const cluster = seat.membership;
+  // AI (issue 18): traffic series cut from the aggregated counters, forecasts trained in a piscina
+  // thread and stored as versioned records, anomalies from each backend's recent seconds. With
+  // Redis only the leader writes series and trains; every instance reads what it stored.
+  const isAiWriter = () => server.redis === undefined || seat.isLeader();
+  const series = new SeriesStore(controller.store);
+  const models = new ModelStore(controller.store);
+  const predictor = new Predictor(series, models);
+  const configuredKeys = () => [...controller.config.pools.map((p) => `pool:${p.name}`), ...controller.config.routes.map((r) => `route:${r.host}${r.path}`)];
+  const trainer = new Trainer({ series, models, isLeader: isAiWriter, configuredKeys, log });
+  const poolOfBackend = (id: string) => controller.config.pools.find((p) => p.backends.some((b) => b.id === id))?.name;
+  const onAnomaly = (anomaly: AiAnomaly) => {
+    alerts.recordAnomaly(anomaly);
+    monitor.record(anomaly);
+    log.warn({ anomaly }, anomaly.endedAt === undefined ? 'anomaly detected' : 'anomaly over');
+  };
+  const anomalies = new AnomalyDetector({ poolOf: poolOfBackend, onEvent: onAnomaly });
+  const poolOfSeries = (key: string) => {
+    const { pools, routes } = controller.config;
+    if (key.startsWith('pool:')) return pools.find((p) => `pool:${p.name}` === key)?.name;
+    return routes.find((r) => `route:${r.host}${r.path}` === key)?.pool;
+  };
+  const monitor = new AiMonitor({ predictor, backendAnomalies: () => anomalies.active(), poolOf: poolOfSeries, onEvent: onAnomaly });
+  /** The cluster's request counters, cumulative since start (workers that exited included). */
+  const clusterHttp = () => clusterTotals(supervisor.workers().map((w) => w.stats), supervisor.retiredStats).http;
+  const recorder = new TrafficRecorder({
+    counts: () => trafficCounts(clusterHttp()),
+    series,
+    isWriter: isAiWriter,
+    log,
+    onSecond: (now, counts) => anomalies.observe(now, counts),
+    onMinute: (closed) => void monitor.compare(closed),
+  });
+  handleAiCalls(workerRpc, { series, models, predictor, trainer, anomalies: monitor, isLeader: isAiWriter });
   // The main API's data, built once a second for every worker (DESIGN: fed by the primary once per tick).
-  const apiFeed = new ApiFeedBuilder({ supervisor, controller, healthChecker, outliers, cluster, version: VELOFLUX_VERSION, startedAt: Date.now(), log, alerts: () => alerts.newest(FEED_ALERTS) });
+  const apiFeed = new ApiFeedBuilder({ supervisor, controller, healthChecker, outliers, cluster, version: VELOFLUX_VERSION, startedAt: Date.now(), log, alerts: () => alerts.newest(FEED_ALERTS), ai: (backends) => monitor.feed(backends) });
   const feed = new FeedPublisher(supervisor);
   // Tenants' usage and billing events for the billing stream, on every instance.
   const billingFeed = new BillingFeedBuilder({ store: controller.store, config: () => controller.config, publish: (built) => supervisor.broadcast(primaryMessage({ type: 'billing-feed', feed: built })), log });
@@ -158,6 +204,8 @@ export async function runPrimary(configPath: string): Promise<void> {
   rateLimits.start();
   apiFeed.start((built) => feed.publish(built));
   billingFeed.start();
+  recorder.start();
+  trainer.schedule(AI_TRAINING_INTERVAL_MS);
   availability.update(controller.config);
   // Installed before start-up finishes: a SIGHUP's default action would kill the primary.
   process.on('SIGHUP', () => {
@@ -191,7 +239,7 @@ export async function runPrimary(configPath: string): Promise<void> {
   seat.take(httpPort);
   const stopMaintenance = maintainSessions(controller.store, () => seat.isLeader(), log);
   // Tenants' usage, metered from the workers' reports into the state store once a second, and the hard quotas it uses up.
-  const meter = new UsageMeter({ store: controller.store, instance: nodeId, config: () => controller.config, metrics: () => clusterTotals(supervisor.workers().map((w) => w.stats), supervisor.retiredStats).http, log });
+  const meter = new UsageMeter({ store: controller.store, instance: nodeId, config: () => controller.config, metrics: clusterHttp, log });
   const quotas = new QuotaKeeper({ store: controller.store, config: () => controller.config, isLeader: () => seat.isLeader(), log });
   // The leader closes each ended billing period into invoices (numbered without gaps, once each).
   // Plan moves scheduled for a period's end (downgrades) are applied by the leader before it closes that period.
@@ -252,11 +300,12 @@ export async function runPrimary(configPath: string): Promise<void> {
       void rateLimits.stop();
       apiFeed.stop();
       billingFeed.stop();
+      void trainer.close();
       stopMaintenance();
       clearInterval(metering);
     },
     leaveCluster: () => seat.leave(),
     // The workers' last reports are in by now: meter them before the store goes.
-    closeStore: () => meter.tick().then(() => controller.store.close()),
+    closeStore: () => Promise.all([meter.tick(), recorder.stop()]).then(() => controller.store.close()),
   });
 }

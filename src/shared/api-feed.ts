@@ -1,3 +1,4 @@
+import type { AiFeed } from './ai-api.js';
 import type { StoredAlert } from './rpc.js';
 
 /**
@@ -147,6 +148,8 @@ export interface ApiFeed {
   health: ApiHealth;
   /** The newest alerts from Alertmanager's webhook, newest last (at most FEED_ALERTS). */
   alerts: StoredAlert[];
+  /** Anomalies, adaptive scores and forecast-vs-actual for the `ai` stream (absent before the AI parts start). */
+  ai?: AiFeed;
 }
 
 /** How many of the newest alerts ride on the feed (GET /api/alerts has more). */
@@ -173,8 +176,8 @@ export function realtimePoints(realtime: ApiRealtime): RealtimePoint[] {
  * a misspelt name in a publish is a compile error. The feed streams carry parts of the ApiFeed
  * above and are public unless `server.api.publicStreams` is false: without a token they carry
  * aggregates only, and an `auth` message scopes them to the user's tenant (workers/api/feed-views.ts).
- * `private` ones always need the `auth` handshake and are tenant-scoped (filled by later features:
- * nothing publishes on them yet).
+ * `private` ones always need the `auth` handshake and are tenant-scoped (`ai` carries the feed's
+ * `ai` part; security and billing are filled by later features).
  */
 export const API_STREAMS = [
   { name: 'backends', private: false },

@@ -62,6 +62,7 @@ export const ERRORS = {
   VF_ERR_INVOICES_UNPAID: { status: 409, message: 'The tenant has open invoices: mark them paid or void first' },
   VF_ERR_INVOICE_NOT_OPEN: { status: 409, message: 'Only an open invoice can be marked paid or void' },
   VF_ERR_IDEMPOTENCY_CONFLICT: { status: 409, message: 'This Idempotency-Key was used for a different request, or that request is still running' },
+  VF_ERR_AI_NOT_LEADER: { status: 503, message: 'AI training runs on the cluster leader only; ask the leader or retry after a leader change' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -4,6 +4,8 @@
  * process, record an alert. Each method names its parameters and result, so both sides agree.
  */
 
+import type { AiAnomaly, AiModelSummary, AiPrediction, AiSeriesPoint, AiTrainingJob } from './ai-api.js';
+
 export interface BackendSpec {
   id: string;
   url: string;
@@ -48,6 +50,13 @@ export interface RpcMethods {
   'logs.recent': { params: LogQuery; result: { lines: Record<string, unknown>[]; dropped: number } };
   'alerts.record': { params: { payload: unknown; receivedBy: string }; result: { stored: number } };
   'alerts.list': { params: { limit?: number }; result: { alerts: StoredAlert[] } };
+  /** AI (issue 18): `keys` are the series keys the asking user may see (the worker scopes them). */
+  'ai.status': { params: { keys: string[] }; result: AiStatusAnswer };
+  'ai.models': { params: { keys: string[] }; result: { models: AiModelSummary[] } };
+  'ai.predictions': { params: { key: string; horizon: number }; result: AiPrediction };
+  'ai.series': { params: { key: string; resolution: 'minute' | 'hour' }; result: { key: string; resolution: 'minute' | 'hour'; points: AiSeriesPoint[] } };
+  'ai.train': { params: { by: string }; result: AiTrainingJob };
+  'ai.job': { params: { id: string }; result: AiTrainingJob };
 }
 
 export type RpcMethod = keyof RpcMethods;
@@ -61,4 +70,11 @@ export interface StoredAlert {
   startsAt?: string;
   endsAt?: string;
   fingerprint?: string;
+}
+
+/** GET /api/ai/status from the primary: per series key its model and data coverage. */
+export interface AiStatusAnswer {
+  series: Record<string, { model: AiModelSummary | null; coverage: { have: number; needed: number; from: number | null; to: number | null } }>;
+  anomalies: AiAnomaly[];
+  training: { running: AiTrainingJob | null; last: AiTrainingJob | null; leader: boolean };
 }

@@ -74,25 +74,40 @@ export class HoltWinters {
     this.fitted = fitted;
   }
 
-  /**
-   * Forecasts `horizon` steps past the last observation, each with the interval
-   * value ± z·σ·√(1 + Σ_{j<h} c_j²), c_j = α + αβ·j + γ·[j a multiple of the period] (FPP §8.7).
-   */
+  /** Forecasts `horizon` steps past the last observation (forecastFromState). */
   forecast(horizon: number, z = Z_95): ForecastPoint[] {
-    const { alpha, beta, gamma } = this.parameters;
-    const points: ForecastPoint[] = [];
-    let variance = 1;
-    for (let h = 1; h <= horizon; h++) {
-      if (h > 1) {
-        const j = h - 1;
-        variance += (alpha + alpha * beta * j + (j % this.period === 0 ? gamma : 0)) ** 2;
-      }
-      const value = this.level + h * this.trend + this.seasonals[(h - 1) % this.period]!;
-      const half = z * this.sigma * Math.sqrt(variance);
-      points.push({ value, lower: value - half, upper: value + half });
-    }
-    return points;
+    return forecastFromState(this, horizon, z);
   }
+}
+
+/** What a fitted model is: enough to forecast from, and plain data (stored, or sent between threads). */
+export interface HoltWintersState {
+  readonly period: number;
+  readonly parameters: SmoothingParameters;
+  readonly level: number;
+  readonly trend: number;
+  readonly seasonals: readonly number[];
+  readonly sigma: number;
+}
+
+/**
+ * Forecasts `horizon` steps past the last observation, each with the interval
+ * value ± z·σ·√(1 + Σ_{j<h} c_j²), c_j = α + αβ·j + γ·[j a multiple of the period] (FPP §8.7).
+ */
+export function forecastFromState(state: HoltWintersState, horizon: number, z = Z_95): ForecastPoint[] {
+  const { alpha, beta, gamma } = state.parameters;
+  const points: ForecastPoint[] = [];
+  let variance = 1;
+  for (let h = 1; h <= horizon; h++) {
+    if (h > 1) {
+      const j = h - 1;
+      variance += (alpha + alpha * beta * j + (j % state.period === 0 ? gamma : 0)) ** 2;
+    }
+    const value = state.level + h * state.trend + state.seasonals[(h - 1) % state.period]!;
+    const half = z * state.sigma * Math.sqrt(variance);
+    points.push({ value, lower: value - half, upper: value + half });
+  }
+  return points;
 }
 
 export function mean(values: readonly number[]): number {

@@ -5,6 +5,7 @@
  * cluster's node list. Only reads, never awaits: the node list (a Redis call with Redis) is
  * refreshed in the background every few seconds and the feed carries the last one.
  */
+import type { AiFeed } from '../../shared/ai-api.js';
 import type { StoredAlert } from '../../shared/rpc.js';
 import type { Logger } from '../../shared/log.js';
 import type { VelofluxConfig } from '../../shared/config/schema.js';
@@ -44,6 +45,8 @@ export interface ApiFeedSources {
   readonly log?: Logger;
   /** The newest alerts Alertmanager sent (pushed on the health stream). */
   readonly alerts?: () => StoredAlert[];
+  /** The `ai` part (anomalies, adaptive scores, forecast vs actual), given this tick's backends. */
+  readonly ai?: (backends: readonly ApiBackend[]) => AiFeed;
 }
 
 export class ApiFeedBuilder {
@@ -166,6 +169,7 @@ export class ApiFeedBuilder {
       },
       health: instanceHealth(workers, supervisor.expectedWorkers, controller.store.status(), configVersion),
       alerts: this.#sources.alerts?.() ?? [],
+      ...(this.#sources.ai !== undefined ? { ai: this.#sources.ai(backends) } : {}),
     };
   }
 

@@ -22,6 +22,7 @@ import { Authenticator } from './authenticate.js';
 import { apiTrustProxy } from './forwarded-for.js';
 import { HostPolicy } from './host-policy.js';
 import { registerAdminRoutes } from './routes/admin-routes.js';
+import { registerAiRoutes } from './routes/ai-routes.js';
 import { registerAlertRoutes } from './routes/alert-routes.js';
 import { registerAuthRoutes } from './routes/auth-routes.js';
 import { registerBackendRoutes } from './routes/backend-routes.js';
@@ -104,6 +105,7 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
   registerInvoiceRoutes(app, context);
   registerUpgradeRoutes(app, context);
   registerAlertRoutes(app, context);
+  registerAiRoutes(app, context);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
 

@@ -1,13 +1,13 @@
 /**
  * The worker's copy of the primary's once-a-second ApiFeed, and its fan-out to the streams:
  * metrics every feed, backends and health (with the newest alerts) when they change (and at least
- * every 5 s), status every 5 s. Each publish is a view (feed-views.ts): what each audience may see
+ * every 5 s), status every 5 s, ai when an anomaly starts or ends (and every 5 s). Each publish is a view (feed-views.ts): what each audience may see
  * of it is decided there, and the hub renders it once per audience with subscribers. One publish
  * per stream per tick for all of the worker's clients; no per-connection timers.
  */
 import type { ApiFeed, StreamName } from '../../shared/api-feed.js';
 import type { VelofluxConfig } from '../../shared/config/schema.js';
-import { backendsView, healthView, metricsView, statusView } from './feed-views.js';
+import { aiView, backendsView, healthView, metricsView, statusView } from './feed-views.js';
 import type { StreamView } from './streams/stream-channel.js';
 import type { StreamHub } from './streams/stream-hub.js';
 
@@ -47,6 +47,9 @@ export class FeedRelay {
     // Alerts from Alertmanager ride on the health stream (a new one is a change: pushed at once).
     this.#onChange(hub, 'health', { health: feed.health, alerts: feed.alerts }, () => healthView(feed), feed.ts, true);
     this.#onChange(hub, 'status', feed.status, () => statusView(feed.status, config), feed.ts, false);
+    // An anomaly that starts or ends goes out at once; scores and forecast-vs-actual every 5 s.
+    const ai = feed.ai;
+    if (ai !== undefined) this.#onChange(hub, 'ai', { active: ai.active.map((a) => a.id), recent: ai.recent.map((a) => `${a.id}${a.endedAt ?? ''}`) }, () => aiView(ai, config), feed.ts, true);
   }
 
   /** Publishes the view when `whole` differs from the last one sent (if `onChange`), or when RESEND_MS have passed. */

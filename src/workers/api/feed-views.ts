@@ -11,6 +11,7 @@
  *   platform users, as on REST.
  * - Users without a tenant (null): everything.
  */
+import type { AiFeed } from '../../shared/ai-api.js';
 import type { ApiBackend, ApiFeed, ApiHealth, ApiMetrics, ApiStatus, TrafficSummary } from '../../shared/api-feed.js';
 import type { StoredAlert } from '../../shared/rpc.js';
 import type { VelofluxConfig } from '../../shared/config/schema.js';
@@ -95,6 +96,24 @@ export function statusView(status: ApiStatus, config: Readonly<VelofluxConfig>):
 /** Instance health is for everyone (GET /health is public); the alerts ride along for platform users only. */
 export function healthView(feed: Pick<ApiFeed, 'health' | 'alerts'>): StreamView {
   return (audience): HealthStreamData => (audience === null ? { ...feed.health, alerts: feed.alerts } : feed.health);
+}
+
+/**
+ * The `ai` stream (private: never anonymous): a tenant's users get the anomalies, backend scores
+ * and forecasts of their pools and routes only; platform users everything.
+ */
+export function aiView(ai: AiFeed, config: Readonly<VelofluxConfig>): StreamView {
+  return (audience) => {
+    if (audience === ANONYMOUS) return undefined;
+    if (audience === null) return ai;
+    const { pools, routes } = objectsOf(config, audience);
+    return {
+      active: ai.active.filter((a) => pools.has(a.pool)),
+      recent: ai.recent.filter((a) => pools.has(a.pool)),
+      backends: ai.backends.filter((b) => pools.has(b.pool)),
+      forecasts: ai.forecasts.filter((f) => (f.pool !== undefined && pools.has(f.pool)) || (f.route !== undefined && routes.has(f.route))),
+    } satisfies AiFeed;
+  };
 }
 
 function countBackends(backends: readonly ApiBackend[]): BackendCounts {
