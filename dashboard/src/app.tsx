@@ -1,7 +1,7 @@
 /**
  * The shell: session gate (restoring, login, pages), navigation by role, the live-connection
  * badge, and the client routes. Paths the dashboard server answers with index.html: `/` and
- * `/dashboard` (Overview), `/backends`, `/routes`, `/billing`, `/tenants`, `/users`, `/logs`, `/login`.
+ * `/dashboard` (Overview), `/backends`, `/routes`, `/billing`, `/ai`, `/tenants`, `/users`, `/logs`, `/login`.
  */
 import { useEffect, useRef, type ReactNode } from 'react';
 import { useServices, useSession } from './app-context.js';
@@ -10,6 +10,7 @@ import { permissionsOf } from './auth/session.js';
 import { Loading, StreamBadge } from './components/states.js';
 import { Link, navigate, usePath } from './router.js';
 import { useStream } from './streams/hooks.js';
+import { AiPage } from './pages/ai.js';
 import { BackendsPage } from './pages/backends.js';
 import { BillingPage } from './pages/billing.js';
 import { LoginPage } from './pages/login.js';
@@ -33,6 +34,7 @@ const PAGES: readonly PageEntry[] = [
   { paths: ['/backends'], title: 'Backends', access: 'viewer', render: () => <BackendsPage /> },
   { paths: ['/routes'], title: 'Routes & pools', access: 'viewer', render: () => <RoutesPage /> },
   { paths: ['/billing'], title: 'Billing', access: 'viewer', render: () => <BillingPage /> },
+  { paths: ['/ai'], title: 'AI', access: 'viewer', render: () => <AiPage /> },
   { paths: ['/tenants'], title: 'Tenants', access: 'admin', render: () => <TenantsPage /> },
   { paths: ['/users'], title: 'Users', access: 'admin', render: () => <UsersPage /> },
   { paths: ['/logs'], title: 'Logs', access: 'platformAdmin', render: () => <LogsPage /> },

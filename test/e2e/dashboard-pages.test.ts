@@ -28,6 +28,7 @@ const PAGES = [
   { path: '/backends', name: 'Backends', file: 'backends' },
   { path: '/routes', name: 'Routes & pools', file: 'routes' },
   { path: '/billing', name: 'Billing', file: 'billing' },
+  { path: '/ai', name: 'AI', file: 'ai' },
   { path: '/tenants', name: 'Tenants', file: 'tenants' },
   { path: '/users', name: 'Users', file: 'users' },
   { path: '/logs', name: 'Logs', file: 'logs' },
@@ -236,6 +237,13 @@ t.test('every page: no serious or critical axe violations, and a screenshot', as
         t.match(await page.getByRole('article').filter({ has: page.getByRole('heading', { name: 'web', level: 3 }) }).textContent(), /path: \/health.*interval: 2 s/, 'the pool shows its health check');
       }
       if (name === 'Users') await page.locator('tr[data-user="operator@test.local"]').waitFor();
+      if (name === 'AI') {
+        const models = page.getByRole('region', { name: 'Forecast models' });
+        t.equal(await models.getByRole('rowheader', { name: 'pool web', exact: true }).count(), 1, 'the AI page lists pool web among the modelled series');
+        const ai = (await apiCall(stack.vf.apiUrl, '/api/ai/status', { token })).body as { pools: { name: string; coverage: { needed: number } | null }[] };
+        const web = ai.pools.find((p) => p.name === 'web');
+        t.match(await models.getByRole('row').filter({ hasText: 'pool web' }).textContent(), new RegExp(`of ${web?.coverage?.needed ?? 'x'}`), 'with the data coverage the API reports');
+      }
       if (name === 'Logs') {
         await page.getByRole('log').getByText('veloflux ready').waitFor();
         await page.getByLabel('Minimum level').selectOption('warn');

@@ -173,3 +173,21 @@ export interface PlanSwitchAnswer {
   currency: string;
   preview?: boolean;
 }
+
+export type { AiAnomaly, AiFeed, AiModelSummary, AiPrediction, AiSeriesPoint, AiTrainingJob } from '../../../src/shared/ai-api.js';
+import type { AiAnomaly, AiModelSummary, AiTrainingJob } from '../../../src/shared/ai-api.js';
+
+/** GET /api/ai/status (src/workers/api/routes/ai-routes.ts). */
+export interface AiSeriesStatus {
+  name: string;
+  algorithm?: string;
+  model: AiModelSummary | null;
+  coverage: { have: number; needed: number; from: number | null; to: number | null } | null;
+  anomalies?: AiAnomaly[];
+}
+export interface AiStatusView {
+  pools: AiSeriesStatus[];
+  routes: AiSeriesStatus[];
+  anomalies: AiAnomaly[];
+  training: { running: AiTrainingJob | null; last: AiTrainingJob | null; leader: boolean };
+}

@@ -6,7 +6,7 @@ import type { Session } from '../auth/session.js';
 import { StreamSocket } from './stream-socket.js';
 
 /** The feed streams (src/shared/api-feed.ts API_STREAMS) and how often each is published (feed-relay.ts). */
-export const FEED_STREAMS = { metrics: 1000, backends: 5000, status: 5000, health: 5000 } as const;
+export const FEED_STREAMS = { metrics: 1000, backends: 5000, status: 5000, health: 5000, ai: 5000 } as const;
 export type FeedStream = keyof typeof FEED_STREAMS;
 
 /** Late by this many periods (plus slack for a busy machine) counts as stale. */
