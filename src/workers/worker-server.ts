@@ -20,6 +20,7 @@ import { CertificateStore } from './runtime/tls-certificates.js';
 import type { RateLimitRegistry } from './rate-limit/rate-limit-registry.js';
 import type { Telemetry } from './telemetry/telemetry.js';
 import { StatsReporter } from './telemetry/stats-reporter.js';
+import { SecurityEventShipper } from './primary-link/security-event-shipper.js';
 import { createApiServer, type ApiServer } from './api/api-server.js';
 import type { ApiDependencies } from './api/api-context.js';
 import type { TenantStandings } from './tenancy/tenant-standings.js';
@@ -64,6 +65,7 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
   #http: Server | undefined;
   #https: HttpsServer | undefined;
   #api: ApiServer | undefined;
+  #securityEvents: SecurityEventShipper | undefined;
   /** The certificates new TLS handshakes get; replaced whole when a snapshot is swapped in. */
   #certificates: CertificateStore | undefined;
   #shuttingDown = false;
@@ -103,6 +105,7 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
     this.#exitOnListenError(httpServer, 'server.http.port', http.port, 'VELOFLUX_HTTP_PORT');
     new StatsReporter(httpServer, handler, telemetry, (stats) => send(workerMessage({ type: 'stats', stats })));
     rateLimits.start(settings.workers as number, (usage) => send(workerMessage({ type: 'rate-usage', usage })));
+    (this.#securityEvents = new SecurityEventShipper(telemetry.securityEvents, send)).start();
     const listening = [listen(httpServer, http.port, http.host)];
     if (https !== undefined && built.certificates !== undefined) {
       this.#certificates = built.certificates;
@@ -163,6 +166,7 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
       finished = true;
       void this.#parts.registry.closeAll().finally(() => {
         this.#parts.telemetry.accessLog.flush();
+        this.#securityEvents?.stop();
         done();
         setTimeout(() => this.#parts.exit(0), EXIT_GRACE_MS);
       });

@@ -13,6 +13,7 @@ import type { PrimaryRpc } from '../primary-link/primary-rpc.js';
 import type { Authenticator } from './authenticate.js';
 import type { FeedRelay } from './feed-relay.js';
 import type { Tenants } from './tenants.js';
+import type { SecurityFeed } from './security-feed.js';
 
 /** What the worker hands the API when it starts it. */
 export interface ApiDependencies {
@@ -36,4 +37,6 @@ export interface ApiContext extends ApiDependencies {
   readonly registration: Registration;
   readonly tenants: Tenants;
   readonly auth: Authenticator;
+  /** The security events of every instance, from the replica (GET /api/security/events, /api/ws/security). */
+  readonly security: SecurityFeed;
 }

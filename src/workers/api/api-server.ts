@@ -28,6 +28,8 @@ import { registerBackendRoutes } from './routes/backend-routes.js';
 import { registerBillingRoutes } from './routes/billing-routes.js';
 import { registerObserveRoutes } from './routes/observe-routes.js';
 import { registerRoutingRoutes } from './routes/routing-routes.js';
+import { registerSecurityRoutes } from './routes/security-routes.js';
+import { SecurityFeed } from './security-feed.js';
 import { registerSystemRoutes } from './routes/system-routes.js';
 import { registerTenantRoutes } from './routes/tenant-routes.js';
 import { StreamHub } from './streams/stream-hub.js';
@@ -62,6 +64,7 @@ function servicesFor(deps: ApiDependencies): ApiContext {
     throttle: new LoginThrottle(deps.state),
     registration: new Registration(deps.state, users, { mode: api.registration, tenantExists: async (id) => (await tenants.get(id)) !== undefined }),
     tenants,
+    security: new SecurityFeed(deps.state),
   };
 }
 
@@ -100,6 +103,7 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
   registerRoutingRoutes(app, context);
   registerBillingRoutes(app, context);
   registerAlertRoutes(app, context);
+  registerSecurityRoutes(app, context);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
 
@@ -122,11 +126,13 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
     else rejectUpgrade(socket, 'VF_ERR_NOT_FOUND', `no WebSocket endpoint at ${request.url ?? ''}: streams are under ${STREAM_PATH_PREFIX}`);
   });
   context.feed.attach(streams, context.config);
+  context.security.attach(streams);
   return {
     app,
     streams,
     close: () => {
       stopRevalidating();
+      context.security.detach();
       streams.close();
     },
   };

@@ -5,20 +5,14 @@
  * writes into lives here too, so inspecting a value allocates nothing of its own.
  */
 import { SECURITY_CATEGORIES, type SecurityCategory } from '../../shared/security-catalogue.js';
+import type { RuleMatch } from '../../shared/security-events.js';
 import { NormalizedInput } from './normalize.js';
+
+export type { RuleMatch };
 
 /** Matches kept for the event: the rest only add to the score. */
 const MAX_MATCHES = 8;
 const SNIPPET_CHARS = 48;
-
-export interface RuleMatch {
-  readonly ruleId: number;
-  readonly category: SecurityCategory;
-  /** `query:q`, `body:post.content`, `header:user-agent`, `cookie:sid`, `path`, `request`. */
-  readonly variable: string;
-  /** Up to SNIPPET_CHARS of the normalised value; empty for cookies and credentials. */
-  readonly snippet: string;
-}
 
 export class SecurityTransaction {
   score = 0;

@@ -23,22 +23,27 @@ import type { IpLists } from '../../security/ip-lists.js';
 import { RuleEngine } from '../../security/rule-engine.js';
 import type { RouteSecuritySettings } from '../../security/security-policy.js';
 import type { SecurityTransaction } from '../../security/transaction.js';
+import { IP_LIST_CATEGORY } from '../../../shared/security-events.js';
 import type { RequestStage } from './request-stage.js';
 import type { StageContext } from './pipeline.js';
 
-const IP_LIST = 'ip-list';
+const NO_MATCHES: readonly never[] = Object.freeze([]);
+const IP_LIST_CATEGORIES = Object.freeze([IP_LIST_CATEGORY] as const);
 
 export class SecurityStage implements RequestStage, BodyVerdictOwner {
   readonly #settings: RouteSecuritySettings;
   readonly #ipLists: IpLists;
+  /** The route's tenant, for events (null: a platform route). */
+  readonly #tenant: string | null;
   /** Undefined in mode off (only the address lists apply). */
   readonly #engine: RuleEngine | undefined;
   /** Head-only requests are inspected synchronously: one transaction per route serves them all. */
   readonly #scratch: SecurityTransaction | undefined;
 
-  constructor(settings: RouteSecuritySettings, ipLists: IpLists) {
+  constructor(settings: RouteSecuritySettings, ipLists: IpLists, tenant: string | null = null) {
     this.#settings = settings;
     this.#ipLists = ipLists;
+    this.#tenant = tenant;
     this.#engine = settings.mode === 'off' ? undefined : new RuleEngine(settings);
     this.#scratch = this.#engine?.transaction();
   }
@@ -46,14 +51,15 @@ export class SecurityStage implements RequestStage, BodyVerdictOwner {
   static for(route: RouteConfig, context: StageContext): RequestStage | undefined {
     const settings = context.security.settingsFor(route);
     if (settings.mode === 'off' && context.security.ipLists.empty) return undefined;
-    return new SecurityStage(settings, context.security.ipLists);
+    return new SecurityStage(settings, context.security.ipLists, route.tenant ?? null);
   }
 
   admit(exchange: Exchange): boolean {
     const client = exchange.clientAddress;
     if (this.#ipLists.allows(client)) return true;
     if (this.#ipLists.denies(client)) {
-      exchange.telemetry.requests.count('securityEvents', IP_LIST, 'blocked');
+      exchange.telemetry.requests.count('securityEvents', IP_LIST_CATEGORY, 'blocked');
+      this.#recordDenied(exchange);
       return this.#refuse(exchange, 'VF_ERR_SECURITY_BLOCKED');
     }
     const engine = this.#engine;
@@ -134,12 +140,32 @@ export class SecurityStage implements RequestStage, BodyVerdictOwner {
       requestId: this.#requestId(exchange),
       action,
       route: exchange.routeLabel,
+      tenant: this.#tenant,
       client: exchange.clientAddress,
       method: exchange.request.method ?? '',
       path: tx.path,
       score: tx.score,
       categories,
       matches: tx.matches.slice(),
+    });
+  }
+
+  /** A refusal by the deny list: an event with no rule, so operators see who was turned away. */
+  #recordDenied(exchange: Exchange): void {
+    const path = exchange.path;
+    const queryAt = path.indexOf('?');
+    exchange.telemetry.securityEvents.record({
+      ts: Date.now(),
+      requestId: this.#requestId(exchange),
+      action: 'blocked',
+      route: exchange.routeLabel,
+      tenant: this.#tenant,
+      client: exchange.clientAddress,
+      method: exchange.request.method ?? '',
+      path: queryAt === -1 ? path : path.slice(0, queryAt),
+      score: 0,
+      categories: IP_LIST_CATEGORIES,
+      matches: NO_MATCHES,
     });
   }
 
