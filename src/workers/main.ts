@@ -18,6 +18,7 @@ import { PrimaryRpc } from './primary-link/primary-rpc.js';
 import { LogForwarder } from './primary-link/log-forwarder.js';
 import { FeedRelay } from './api/feed-relay.js';
 import { TenantStandings } from './tenancy/tenant-standings.js';
+import { LiveIpLists } from './security/live-ip-lists.js';
 
 /** One coarse timer for every deadline in the worker: requests, upstream connections, tunnels. */
 const WHEEL_TICK_MS = 100;
@@ -44,7 +45,10 @@ const feed = new FeedRelay();
 const registry = new BackendRegistry(wheel);
 const rateLimits = new RateLimitRegistry();
 const tenants = new TenantStandings(state);
-const server = new WorkerServer({ registry, rateLimits, tenants, health, wheel, telemetry: new Telemetry(), api: { state, rpc, feed }, log, send, exit });
+/** The address lists edited through the APIs, applied to the next request on every route. */
+const liveIpLists = new LiveIpLists();
+liveIpLists.follow(state);
+const server = new WorkerServer({ registry, rateLimits, tenants, liveIpLists, health, wheel, telemetry: new Telemetry(), api: { state, rpc, feed }, log, send, exit });
 const host = new SnapshotHost(server, { send, exit }, workerId, log);
 
 function shutdown(deadlineMs: number): void {

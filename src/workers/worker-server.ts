@@ -21,6 +21,7 @@ import type { RateLimitRegistry } from './rate-limit/rate-limit-registry.js';
 import type { Telemetry } from './telemetry/telemetry.js';
 import { StatsReporter } from './telemetry/stats-reporter.js';
 import { SecurityEventShipper } from './primary-link/security-event-shipper.js';
+import type { LiveIpLists } from './security/live-ip-lists.js';
 import { createApiServer, type ApiServer } from './api/api-server.js';
 import type { ApiDependencies } from './api/api-context.js';
 import type { TenantStandings } from './tenancy/tenant-standings.js';
@@ -43,6 +44,8 @@ export interface WorkerParts {
   readonly rateLimits: RateLimitRegistry;
   /** Each tenant's status, plan and quota, from the state replica (the tenant stage reads it). */
   readonly tenants: TenantStandings;
+  /** The address lists edited through the APIs, from the state replica (the security stage reads them). */
+  readonly liveIpLists: LiveIpLists;
   /** Active health check results from the primary, by backend id; every runtime starts from them. */
   readonly health: ReadonlyMap<string, boolean>;
   readonly wheel: DeadlineWheel;
@@ -81,11 +84,11 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
 
   build(snapshot: ConfigSnapshot): BuiltSnapshot {
     const { https } = snapshot.config.server;
-    const { registry, health, rateLimits, tenants } = this.#parts;
+    const { registry, health, rateLimits, tenants, liveIpLists } = this.#parts;
     return {
       version: snapshot.version,
       certificates: https === undefined ? undefined : CertificateStore.load(https.certificates),
-      runtime: new Runtime(snapshot, { registry, health, rateLimits, tenants, ports: this.#ports, reportOutlier: this.#reportOutlier }),
+      runtime: new Runtime(snapshot, { registry, health, rateLimits, tenants, liveIpLists, ports: this.#ports, reportOutlier: this.#reportOutlier }),
     };
   }
 

@@ -28,7 +28,7 @@ import { registerBackendRoutes } from './routes/backend-routes.js';
 import { registerBillingRoutes } from './routes/billing-routes.js';
 import { registerObserveRoutes } from './routes/observe-routes.js';
 import { registerRoutingRoutes } from './routes/routing-routes.js';
-import { registerSecurityRoutes } from './routes/security-routes.js';
+import { registerIpListRoutes, registerSecurityRoutes } from './routes/security-routes.js';
 import { SecurityFeed } from './security-feed.js';
 import { registerSystemRoutes } from './routes/system-routes.js';
 import { registerTenantRoutes } from './routes/tenant-routes.js';
@@ -104,6 +104,7 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
   registerBillingRoutes(app, context);
   registerAlertRoutes(app, context);
   registerSecurityRoutes(app, context);
+  registerIpListRoutes(app, context);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
 

@@ -3,10 +3,13 @@
  * every instance, newest first, filtered), GET /api/security/counts (per minute, last hour) and
  * GET /api/security/rules (the catalogue). Viewers and up; tenant users see their tenant's routes'
  * events and counts only. Events come from this worker's replica: no call to the primary.
+ * GET and PUT /api/security/ip-lists: the live address lists, instance-wide, so for users without
+ * a tenant; changing them needs an operator. They reach every worker through the state store.
  */
 import type { FastifyInstance } from 'fastify';
 import { SECURITY_CATEGORIES, SECURITY_RULES, SEVERITY_SCORES } from '../../../shared/security-catalogue.js';
 import { IP_LIST_CATEGORY, SECURITY_STORED_EVENTS } from '../../../shared/security-events.js';
+import { IP_LISTS_ID, IP_LISTS_NAMESPACE, parseIpLists, type LiveIpListsRecord } from '../../../shared/security-ip-lists.js';
 import { VelofluxError } from '../../../shared/errors.js';
 import type { ApiContext } from '../api-context.js';
 import { principalOf } from '../authenticate.js';
@@ -97,6 +100,71 @@ export function registerSecurityRoutes(app: FastifyInstance, context: ApiContext
       categories: CATEGORIES,
       rules: SECURITY_RULES.map((rule) => ({ id: rule.id, category: rule.category, severity: rule.severity, score: SEVERITY_SCORES[rule.severity], title: rule.title })),
     }),
+  );
+}
+
+const ipListsSchema = {
+  type: 'object',
+  properties: {
+    allow: { type: 'array', items: { type: 'string' } },
+    deny: { type: 'array', items: { type: 'string' } },
+    configured: { type: 'object', properties: { allow: { type: 'array', items: { type: 'string' } }, deny: { type: 'array', items: { type: 'string' } } } },
+    version: { type: 'integer' },
+    updatedAt: { type: ['string', 'null'] },
+    updatedBy: { type: ['string', 'null'] },
+  },
+} as const;
+
+export function registerIpListRoutes(app: FastifyInstance, context: ApiContext): void {
+  const read = async () => {
+    const record = await context.state.get<LiveIpListsRecord>(IP_LISTS_NAMESPACE, IP_LISTS_ID);
+    const { security } = context.config();
+    return {
+      allow: record?.value.allow ?? [],
+      deny: record?.value.deny ?? [],
+      configured: { allow: security.ipAllow, deny: security.ipDeny },
+      version: record?.version ?? 0,
+      updatedAt: record?.value.updatedAt ?? null,
+      updatedBy: record?.value.updatedBy ?? null,
+    };
+  };
+  const platformOnly = (tenant: string | null): void => {
+    if (tenant !== null) throw new VelofluxError('VF_ERR_FORBIDDEN', 'the address lists are instance-wide: for users without a tenant');
+  };
+
+  app.get(
+    '/api/security/ip-lists',
+    {
+      schema: { tags: ['security'], summary: 'The live CIDR allow and deny lists (and the ones from the config file)', security: bearer, response: withErrors({ 200: ipListsSchema }, 401, 403) },
+      onRequest: context.auth.require('viewer'),
+    },
+    async (request) => {
+      platformOnly(principalOf(request).tenant);
+      return read();
+    },
+  );
+
+  app.put<{ Body: unknown }>(
+    '/api/security/ip-lists',
+    {
+      schema: {
+        tags: ['security'],
+        summary: 'Replace the live CIDR allow and deny lists; every worker of every instance applies them to its next request, no reload',
+        security: bearer,
+        body: { type: 'object' },
+        response: withErrors({ 200: ipListsSchema }, 400, 401, 403, 503),
+      },
+      onRequest: context.auth.require('operator'),
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      platformOnly(principal.tenant);
+      const parsed = parseIpLists(request.body);
+      if ('problems' in parsed) throw new VelofluxError('VF_ERR_VALIDATION', parsed.problems.map((p) => `${p.field}: ${p.problem}`).join('; '));
+      const value: LiveIpListsRecord = { ...parsed, updatedAt: new Date().toISOString(), updatedBy: principal.email };
+      await context.state.put(IP_LISTS_NAMESPACE, IP_LISTS_ID, value);
+      return read();
+    },
   );
 }
 

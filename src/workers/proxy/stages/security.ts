@@ -20,6 +20,7 @@ import { inspectBody } from '../../security/body-fields.js';
 import { bodyFormatOf, parseContentType, type BodyFormat } from '../../security/content-type.js';
 import type { HeldBody } from '../../security/held-body.js';
 import type { IpLists } from '../../security/ip-lists.js';
+import type { LiveIpLists } from '../../security/live-ip-lists.js';
 import { RuleEngine } from '../../security/rule-engine.js';
 import type { RouteSecuritySettings } from '../../security/security-policy.js';
 import type { SecurityTransaction } from '../../security/transaction.js';
@@ -33,6 +34,7 @@ const IP_LIST_CATEGORIES = Object.freeze([IP_LIST_CATEGORY] as const);
 export class SecurityStage implements RequestStage, BodyVerdictOwner {
   readonly #settings: RouteSecuritySettings;
   readonly #ipLists: IpLists;
+  readonly #liveIpLists: LiveIpLists | undefined;
   /** The route's tenant, for events (null: a platform route). */
   readonly #tenant: string | null;
   /** Undefined in mode off (only the address lists apply). */
@@ -40,9 +42,10 @@ export class SecurityStage implements RequestStage, BodyVerdictOwner {
   /** Head-only requests are inspected synchronously: one transaction per route serves them all. */
   readonly #scratch: SecurityTransaction | undefined;
 
-  constructor(settings: RouteSecuritySettings, ipLists: IpLists, tenant: string | null = null) {
+  constructor(settings: RouteSecuritySettings, ipLists: IpLists, tenant: string | null = null, liveIpLists?: LiveIpLists) {
     this.#settings = settings;
     this.#ipLists = ipLists;
+    this.#liveIpLists = liveIpLists;
     this.#tenant = tenant;
     this.#engine = settings.mode === 'off' ? undefined : new RuleEngine(settings);
     this.#scratch = this.#engine?.transaction();
@@ -50,19 +53,22 @@ export class SecurityStage implements RequestStage, BodyVerdictOwner {
 
   static for(route: RouteConfig, context: StageContext): RequestStage | undefined {
     const settings = context.security.settingsFor(route);
-    if (settings.mode === 'off' && context.security.ipLists.empty) return undefined;
-    return new SecurityStage(settings, context.security.ipLists, route.tenant ?? null);
+    // Without rules or configured lists, the stage is only in the route's guardedStages (route-table.ts).
+    if (settings.mode === 'off' && context.security.ipLists.empty && context.withLiveIpLists !== true) return undefined;
+    return new SecurityStage(settings, context.security.ipLists, route.tenant ?? null, context.security.liveIpLists);
   }
 
   admit(exchange: Exchange): boolean {
+    const live = this.#liveIpLists?.current;
+    const engine = this.#engine;
+    if (engine === undefined && this.#ipLists.empty && (live === undefined || live.empty)) return true;
     const client = exchange.clientAddress;
-    if (this.#ipLists.allows(client)) return true;
-    if (this.#ipLists.denies(client)) {
+    if (this.#ipLists.allows(client) || (live !== undefined && live.allows(client))) return true;
+    if (this.#ipLists.denies(client) || (live !== undefined && live.denies(client))) {
       exchange.telemetry.requests.count('securityEvents', IP_LIST_CATEGORY, 'blocked');
       this.#recordDenied(exchange);
       return this.#refuse(exchange, 'VF_ERR_SECURITY_BLOCKED');
     }
-    const engine = this.#engine;
     if (engine === undefined) return true;
     const { mode } = this.#settings;
     exchange.telemetry.requests.count('securityInspected', exchange.routeLabel, mode);
