@@ -16,6 +16,8 @@ const SNIPPET_CHARS = 48;
 
 export class SecurityTransaction {
   score = 0;
+  /** Rules that matched, before exclusions: 0 means every value so far was clean (clean-headers.ts). */
+  hits = 0;
   /** SECURITY_CATEGORIES indices as bits. */
   categories = 0;
   readonly matches: RuleMatch[] = [];
@@ -43,6 +45,7 @@ export class SecurityTransaction {
   /** Ready for another request (the head-only path reuses one transaction per route). */
   reset(path: string): void {
     this.score = 0;
+    this.hits = 0;
     this.categories = 0;
     this.matches.length = 0;
     this.path = path;

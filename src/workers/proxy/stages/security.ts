@@ -22,6 +22,7 @@ import type { HeldBody } from '../../security/held-body.js';
 import type { IpLists } from '../../security/ip-lists.js';
 import type { LiveIpLists } from '../../security/live-ip-lists.js';
 import { RuleEngine } from '../../security/rule-engine.js';
+import { CleanHeaders } from '../../security/clean-headers.js';
 import type { RouteSecuritySettings } from '../../security/security-policy.js';
 import type { SecurityTransaction } from '../../security/transaction.js';
 import { IP_LIST_CATEGORY } from '../../../shared/security-events.js';
@@ -41,6 +42,8 @@ export class SecurityStage implements RequestStage, BodyVerdictOwner {
   readonly #engine: RuleEngine | undefined;
   /** Head-only requests are inspected synchronously: one transaction per route serves them all. */
   readonly #scratch: SecurityTransaction | undefined;
+  /** Per keep-alive connection: header values already found clean by this route's engine (clean-headers.ts). */
+  readonly #clean = new WeakMap<object, CleanHeaders>();
 
   constructor(settings: RouteSecuritySettings, ipLists: IpLists, tenant: string | null = null, liveIpLists?: LiveIpLists) {
     this.#settings = settings;
@@ -76,7 +79,10 @@ export class SecurityStage implements RequestStage, BodyVerdictOwner {
       const req = exchange.request;
       const format = exchange.contentLength !== 0 && this.#settings.inspectBodyBytes > 0 ? this.#bodyFormat(req.headers['content-type']) : undefined;
       const tx = format === undefined ? this.#scratch! : engine.transaction();
-      engine.inspectHead(tx, req.method!, exchange.path, req.rawHeaders, exchange.contentLength !== 0);
+      const socket = req.socket;
+      let clean = this.#clean.get(socket);
+      if (clean === undefined) this.#clean.set(socket, (clean = new CleanHeaders()));
+      engine.inspectHead(tx, req.method!, exchange.path, req.rawHeaders, exchange.contentLength !== 0, clean);
       if (format === undefined || engine.isAttack(tx)) return this.#conclude(exchange, tx);
       if (exchange.contentLength > this.#settings.inspectBodyBytes && this.#settings.bodyOverflow === 'reject') {
         exchange.telemetry.requests.count('securityUninspectedBodies', exchange.routeLabel, 'rejected');
