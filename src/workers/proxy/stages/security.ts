@@ -27,6 +27,8 @@ import type { RouteSecuritySettings } from '../../security/security-policy.js';
 import type { SecurityTransaction } from '../../security/transaction.js';
 import { IP_LIST_CATEGORY } from '../../../shared/security-events.js';
 import type { RequestStage } from './request-stage.js';
+import type { CounterSeries } from '../../../shared/metrics-report.js';
+import type { RequestMetrics } from '../../telemetry/request-metrics.js';
 import type { StageContext } from './pipeline.js';
 
 const NO_MATCHES: readonly never[] = Object.freeze([]);
@@ -44,6 +46,8 @@ export class SecurityStage implements RequestStage, BodyVerdictOwner {
   readonly #scratch: SecurityTransaction | undefined;
   /** Per keep-alive connection: header values already found clean by this route's engine (clean-headers.ts). */
   readonly #clean = new WeakMap<object, CleanHeaders>();
+  /** `veloflux_security_inspected_requests_total` for this route and mode, in the worker's metrics it came from. */
+  #inspected: { readonly of: RequestMetrics; readonly series: CounterSeries } | undefined;
 
   constructor(settings: RouteSecuritySettings, ipLists: IpLists, tenant: string | null = null, liveIpLists?: LiveIpLists) {
     this.#settings = settings;
@@ -74,7 +78,9 @@ export class SecurityStage implements RequestStage, BodyVerdictOwner {
     }
     if (engine === undefined) return true;
     const { mode } = this.#settings;
-    exchange.telemetry.requests.count('securityInspected', exchange.routeLabel, mode);
+    const metrics = exchange.telemetry.requests;
+    if (this.#inspected?.of !== metrics) this.#inspected = { of: metrics, series: metrics.series('securityInspected', exchange.routeLabel, mode) };
+    this.#inspected.series.value++;
     try {
       const req = exchange.request;
       const format = exchange.contentLength !== 0 && this.#settings.inspectBodyBytes > 0 ? this.#bodyFormat(req.headers['content-type']) : undefined;
