@@ -33,7 +33,16 @@ interface CompiledRule {
   readonly targets: number;
   readonly needs: number;
   readonly test: Matcher['test'];
+  /** Raised only by the head checks (method, Host, missing headers, Content-Type), never by a value. */
+  readonly headOnly: boolean;
 }
+
+/**
+ * Rules no header, query or body value can raise: their match says nothing about a value, so it
+ * does not stop clean values from being cached (clean-headers.ts). A numeric Host (920350) is
+ * common behind L4 balancers and in tests, and would otherwise turn the cache off for them.
+ */
+const HEAD_ONLY_RULES: ReadonlySet<number> = new Set([920100, 920170, 920280, 920320, 920340, 920350, 920420, 920450]);
 
 /** Headers whose values are structured, secret or set by browsers and proxies: only the protocol rules look at them. */
 const UNINSPECTED_HEADERS: ReadonlySet<string> = new Set([
@@ -66,7 +75,7 @@ export class RuleEngine {
     this.#allowedMethods = new Set(options.allowedMethods.map((m) => m.toUpperCase()));
     const compiled = (SECURITY_RULES as readonly SecurityRule[]).map((rule, index): CompiledRule => {
       const matcher: Matcher = MATCHERS[rule.id as keyof typeof MATCHERS];
-      return { index, id: rule.id, categoryIndex: SECURITY_CATEGORIES.indexOf(rule.category), score: SCORES[rule.severity], targets: matcher.targets, needs: matcher.needs, test: matcher.test };
+      return { index, id: rule.id, categoryIndex: SECURITY_CATEGORIES.indexOf(rule.category), score: SCORES[rule.severity], targets: matcher.targets, needs: matcher.needs, test: matcher.test, headOnly: HEAD_ONLY_RULES.has(rule.id) };
     });
     const removed = this.#exclusions.removed;
     this.#byId = new Map(compiled.filter((r) => !removed.has(r.id)).map((r) => [r.id, r]));
@@ -214,7 +223,7 @@ export class RuleEngine {
   }
 
   #hit(tx: SecurityTransaction, rule: CompiledRule, source: string, name: string, value: string): void {
-    tx.hits++;
+    if (!rule.headOnly) tx.hits++;
     if (!this.#exclusions.empty && this.#exclusions.excludes(rule.id, tx.path, source, name)) return;
     const variable = name === '' ? source : `${source}:${name}`;
     tx.add(rule.index, rule.id, rule.categoryIndex, rule.score, variable, source === 'cookie' ? '' : value);

@@ -16,7 +16,10 @@ const SNIPPET_CHARS = 48;
 
 export class SecurityTransaction {
   score = 0;
-  /** Rules that matched, before exclusions: 0 means every value so far was clean (clean-headers.ts). */
+  /**
+   * Rules a value can raise that matched, before exclusions: 0 means every value so far was clean
+   * and no rule is marked seen that a later value could match (clean-headers.ts).
+   */
   hits = 0;
   /** SECURITY_CATEGORIES indices as bits. */
   categories = 0;

@@ -48,6 +48,16 @@ t.test('a header value that matched, even under an exclusion, is inspected again
   t.ok(excluding.isAttack(tx), 'a changed value is inspected');
 });
 
+t.test('a match only the head checks raise (a numeric Host) does not stop the caching of clean values', async (t) => {
+  const clean = new CleanHeaders();
+  const tx = engine.transaction();
+  const cookie = 'session=abc123; theme=dark';
+  engine.inspectHead(tx, 'GET', '/', ['Host', '10.0.0.5:8080', 'User-Agent', 'Mozilla/5.0 Firefox/125.0', 'Cookie', cookie], false, clean);
+  t.equal(tx.matches[0]?.ruleId, 920350, 'the numeric Host matched');
+  t.ok(clean.has('cookie', cookie), 'the clean cookie is cached all the same');
+  t.ok(clean.has('user-agent', 'Mozilla/5.0 Firefox/125.0'));
+});
+
 t.test('the cache is bounded in names and characters', async (t) => {
   const clean = new CleanHeaders();
   for (let i = 0; i < 100; i++) clean.add(`x-h${i}`, 'v');
