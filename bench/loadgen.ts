@@ -57,6 +57,8 @@ export interface MeasureSpec {
   readonly cpu: number | undefined;
   /** Process group of the target under test (RunningTarget.processGroup). */
   readonly processGroup: number | undefined;
+  /** `Name: value` headers wrk sends with every request (the paced autocannon runs send none). */
+  readonly headers?: readonly string[];
 }
 
 const SLACK_MS = 30_000;

@@ -5,7 +5,8 @@ import { wrkInstalled } from './wrk.js';
 
 /** `veloflux-rl`: VeloFlux with a rate limit on its route that never triggers (`--rate-limit`). */
 /** `baseline`: a bare node:http + undici Pool proxy (bench/baseline-proxy.ts). */
-export const TARGET_NAMES = ['direct', 'veloflux', 'veloflux-rl', 'baseline', 'nginx', 'fastify'] as const;
+/** `veloflux-sec`: VeloFlux with its route in `security: block` (`--security`). */
+export const TARGET_NAMES = ['direct', 'veloflux', 'veloflux-rl', 'veloflux-sec', 'baseline', 'nginx', 'fastify'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 const DEFAULT_TARGETS: readonly TargetName[] = ['direct', 'veloflux', 'baseline', 'nginx', 'fastify'];
 
@@ -26,7 +27,24 @@ export interface BenchOptions {
   readonly targets: readonly TargetName[];
   readonly mode: Mode;
   readonly json: boolean;
+  /** Request headers wrk sends to every target (`Name: value`); browser-like with --security. */
+  readonly headers: readonly string[];
 }
+
+/**
+ * What an ordinary browser GET carries (Firefox on Linux, a session cookie and analytics cookies):
+ * the security filter inspects the User-Agent and every cookie, so pricing it on wrk's bare
+ * `Host`-only requests would flatter it.
+ */
+export const BROWSER_HEADERS: readonly string[] = Object.freeze([
+  'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0',
+  'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8',
+  'Accept-Language: en-GB,en;q=0.7,fr;q=0.3',
+  'Accept-Encoding: gzip, deflate, br',
+  'Referer: https://shop.example.com/products?category=shoes&page=2',
+  'Cookie: session=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSIsImlhdCI6MTcwMDAwMDAwMH0.c2lnbmF0dXJl; _ga=GA1.2.1234567890.1700000000; theme=dark; cart=3',
+  'Upgrade-Insecure-Requests: 1',
+]);
 
 export const USAGE = `Usage: npm run bench -- [flags]
 
@@ -39,8 +57,11 @@ export const USAGE = `Usage: npm run bench -- [flags]
                          load generator for the saturation runs (default wrk when
                          installed); equal-load latency always uses paced autocannon
   --sizes LIST           response body sizes in bytes (default 100,10240,1048576)
-  --targets LIST         any of direct,veloflux,veloflux-rl,baseline,nginx,fastify
+  --targets LIST         any of direct,veloflux,veloflux-rl,veloflux-sec,baseline,nginx,fastify
                          (default direct,veloflux,baseline,nginx,fastify)
+  --security             also measure veloflux-sec (VeloFlux with its route in security:
+                         block) right after veloflux, with browser-like headers (User-Agent,
+                         Accept*, Referer, cookies) sent to every target, to price the filter
   --rate-limit           also measure veloflux-rl (VeloFlux with a rate limit that never
                          triggers) right after veloflux, to price rate limiting
   --mode per-core|all    per-core: each proxy gets CPU 1, origin + load generator CPU 0;
@@ -60,6 +81,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
     sizes: { type: 'string', default: '100,10240,1048576' },
     targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
     'rate-limit': { type: 'boolean', default: false },
+    security: { type: 'boolean', default: false },
     mode: { type: 'string', default: 'all' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -75,6 +97,10 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
   if (v['rate-limit'] && !targets.includes('veloflux-rl')) {
     const at = targets.indexOf('veloflux');
     targets.splice(at === -1 ? targets.length : at + 1, 0, 'veloflux-rl');
+  }
+  if (v.security && !targets.includes('veloflux-sec')) {
+    const at = targets.indexOf('veloflux');
+    targets.splice(at === -1 ? targets.length : at + 1, 0, 'veloflux-sec');
   }
   if (!(MODES as readonly string[]).includes(v.mode)) {
     throw new OptionsError(`--mode: expected ${MODES.join(' or ')}, got "${v.mode}"`);
@@ -93,5 +119,6 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
     targets: Object.freeze([...new Set(targets)]),
     mode: v.mode as Mode,
     json: v.json,
+    headers: targets.includes('veloflux-sec') ? BROWSER_HEADERS : Object.freeze([]),
   });
 }

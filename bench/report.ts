@@ -37,6 +37,8 @@ export interface Ratios {
   readonly costVsFastify: number | null;
   /** veloflux-rl over veloflux: what checking a rate limit that never triggers costs. */
   readonly costRateLimitedVsPlain: number | null;
+  /** veloflux-sec over veloflux: what the security filter in block mode costs on requests it lets through. */
+  readonly costSecurityVsPlain: number | null;
 }
 
 export interface RunInfo {
@@ -65,6 +67,7 @@ export function computeRatios(rows: readonly Row[], sizes: readonly number[]): R
       costVsNginx: ratio(vf, cost('nginx', size)),
       costVsFastify: ratio(vf, cost('fastify', size)),
       costRateLimitedVsPlain: ratio(cost('veloflux-rl', size), vf),
+      costSecurityVsPlain: ratio(cost('veloflux-sec', size), vf),
     };
   });
 }
@@ -169,6 +172,11 @@ export function formatTable(info: RunInfo, rows: readonly Row[], latencyRows: re
     if (r.costRateLimitedVsPlain === null) continue;
     out.push(`rate limiting at ${formatSize(r.size)}: veloflux-rl / veloflux CPU per request = ${formatRatio(r.costRateLimitedVsPlain)} ` +
       '(every request checked against a limit that never triggers; above 1 is its cost, within the noise of one run otherwise)');
+  }
+  for (const r of ratios) {
+    if (r.costSecurityVsPlain === null) continue;
+    out.push(`security filter at ${formatSize(r.size)}: veloflux-sec / veloflux CPU per request = ${formatRatio(r.costSecurityVsPlain)} ` +
+      '(route in security: block, browser-like headers on every target, nothing blocked; issue 17 budget: <= 1.15)');
   }
   for (const s of info.skipped) out.push(`skipped ${s.target}: ${s.reason}`);
   const withErrors = [...rows, ...latencyRows].filter((r) => r.measurement !== undefined && errorCount(r.measurement) > 0);

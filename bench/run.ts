@@ -96,6 +96,7 @@ async function main(interrupted: () => boolean): Promise<number> {
       const spec = (level: LoadLevel, durationSeconds: number): MeasureSpec => ({
         loadgen: options.loadgen,
         url: `${running.url}/${size}`,
+        headers: options.headers,
         threads: level.threads,
         connections: level.connections,
         durationSeconds,

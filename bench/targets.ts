@@ -52,9 +52,11 @@ export async function startTarget(name: TargetName, ctx: TargetContext): Promise
     case 'direct':
       return { name, url: ctx.originUrl, processGroup: undefined, processes: 0, stop: async () => {} };
     case 'veloflux':
-      return startVeloflux(ctx, name, false);
+      return startVeloflux(ctx, name, {});
     case 'veloflux-rl':
-      return startVeloflux(ctx, name, true);
+      return startVeloflux(ctx, name, { rateLimit: true });
+    case 'veloflux-sec':
+      return startVeloflux(ctx, name, { security: true });
     case 'nginx':
       return startNginx(ctx);
     case 'fastify':
@@ -64,7 +66,7 @@ export async function startTarget(name: TargetName, ctx: TargetContext): Promise
   }
 }
 
-async function startVeloflux(ctx: TargetContext, name: TargetName, rateLimit: boolean): Promise<RunningTarget> {
+async function startVeloflux(ctx: TargetContext, name: TargetName, features: { rateLimit?: boolean; security?: boolean }): Promise<RunningTarget> {
   const cli = findVelofluxCli(ctx.projectRoot);
   const port = await freePort();
   const config = writeVelofluxConfig({
@@ -72,7 +74,7 @@ async function startVeloflux(ctx: TargetContext, name: TargetName, rateLimit: bo
     port,
     originPort: ctx.originPort,
     workers: workerCount(ctx),
-    rateLimit,
+    ...features,
   });
   // Pinning the primary pins the cluster workers it forks: CPU affinity is inherited.
   const child = ctx.children.spawn({

@@ -12,6 +12,8 @@ export interface WrkSpec {
   readonly connections: number;
   readonly durationSeconds: number;
   readonly cpu: number | undefined;
+  /** `Name: value` headers sent with every request. */
+  readonly headers?: readonly string[];
 }
 
 interface WrkReport {
@@ -40,6 +42,7 @@ export async function runWrk(children: ChildRegistry, projectRoot: string, spec:
     command: 'wrk',
     args: [
       ...['-t', String(spec.threads), '-c', String(spec.connections), '-d', `${spec.durationSeconds}s`],
+      ...(spec.headers ?? []).flatMap((header) => ['-H', header]),
       ...['--timeout', '10s', '-s', join(projectRoot, 'bench', 'wrk-report.lua'), spec.url],
     ],
     cpu: spec.cpu,

@@ -29,6 +29,7 @@ import { EmbeddedDemandExchange } from './rate-limit/embedded-demand-exchange.js
 import { RedisDemandExchange } from './rate-limit/redis-demand-exchange.js';
 import { newNodeId } from './state/state-store.js';
 import { StateService } from './state/state-service.js';
+import { SecurityEventStore } from './security/security-event-store.js';
 import { ClusterSeat } from './state/cluster-seat.js';
 import { maintainSessions } from './state/session-maintenance.js';
 import { WorkerRpc } from './worker-rpc.js';
@@ -135,6 +136,9 @@ export async function runPrimary(configPath: string): Promise<void> {
     log,
   });
   const alerts = new AlertStore();
+  // The workers' security events, into the state store (issue 17): every instance and worker reads them there.
+  const securityEvents = new SecurityEventStore(controller.store, log);
+  securityEvents.start();
   const workerRpc = new WorkerRpc((workerId, message) => void supervisor.sendTo(workerId, message));
   handleBackendCalls(workerRpc, controller);
   handleObservationCalls(workerRpc, recentLogs, alerts, log);
@@ -199,6 +203,7 @@ export async function runPrimary(configPath: string): Promise<void> {
       onStateRequest: (workerId, requestId, request) => stateService.handle(workerId, requestId, request),
       onRpcRequest: (workerId, requestId, method, params) => workerRpc.dispatch(workerId, requestId, method, params),
       onLogLines: (_workerId, lines, dropped) => recentLogs.addBatch(lines, dropped),
+      onSecurityEvents: (_workerId, events, dropped, counts) => securityEvents.add(events, dropped, counts),
     }),
   );
   rateLimits.start();
@@ -306,6 +311,6 @@ export async function runPrimary(configPath: string): Promise<void> {
     },
     leaveCluster: () => seat.leave(),
     // The workers' last reports are in by now: meter them before the store goes.
-    closeStore: () => Promise.all([meter.tick(), recorder.stop()]).then(() => controller.store.close()),
+    closeStore: () => Promise.all([meter.tick(), recorder.stop(), securityEvents.stop()]).then(() => controller.store.close()),
   });
 }

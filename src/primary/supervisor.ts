@@ -4,6 +4,7 @@
  * crashed worker with exponential backoff (logging why it died), replaces workers one at a time
  * on a rolling restart, and on shutdown tells every worker to drain and waits for them to exit.
  */
+import type { SecurityCount, SecurityEvent } from '../shared/security-events.js';
 import type { Logger } from '../shared/log.js';
 import type { RpcMethod } from '../shared/rpc.js';
 import { VelofluxError } from '../shared/errors.js';
@@ -44,6 +45,8 @@ export interface SupervisorEvents {
   onStateRequest?(workerId: number, requestId: number, request: StateRequest): void;
   /** A batch of a worker's log lines (JSON text, info and above) and how many it had to drop before it. */
   onLogLines?(workerId: number, lines: string[], dropped: number): void;
+  /** A worker's security events since its last batch, how many it dropped, and the counts of all of them. */
+  onSecurityEvents?(workerId: number, events: SecurityEvent[], dropped: number, counts: SecurityCount[]): void;
 }
 
 export interface SupervisorOptions {
@@ -217,6 +220,9 @@ export class Supervisor {
         return;
       case 'log-lines':
         this.#events.onLogLines?.(worker.id, message.lines, message.dropped);
+        return;
+      case 'security-events':
+        this.#events.onSecurityEvents?.(worker.id, message.events, message.dropped, message.counts);
         return;
       case 'rpc-request':
         this.#events.onRpcRequest?.(worker.id, message.requestId, message.method, message.params);

@@ -11,6 +11,7 @@ import type { WireError } from './errors.js';
 import type { ApiFeed } from './api-feed.js';
 import type { BillingFeed } from './billing/billing-feed.js';
 import type { RateShares, RateUsage } from './rate-limit-report.js';
+import type { SecurityCount, SecurityEvent } from './security-events.js';
 
 export const IPC_PROTOCOL_VERSION = 1;
 
@@ -99,6 +100,12 @@ export type WorkerMessage =
    * the primary's recent-log ring; `dropped`: lines left out since then to stay under the rate cap.
    */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'log-lines'; lines: string[]; dropped: number }
+  /**
+   * The security filter's events since the last batch (about once a second, only when there were
+   * some), at most SECURITY_BATCH_EVENTS; `dropped`: events left out since the last batch (the
+   * worker's ring overflowed or the batch was full); `counts`: every event, dropped ones included.
+   */
+  | { v: typeof IPC_PROTOCOL_VERSION; type: 'security-events'; events: SecurityEvent[]; dropped: number; counts: SecurityCount[] }
   /** A call for the primary (shared/rpc.ts): config changes, recent logs, alerts. */
   | { v: typeof IPC_PROTOCOL_VERSION; type: 'rpc-request'; requestId: number; method: RpcMethod; params: unknown }
   /** A state store operation for the primary to run (workers never talk to the store directly). */

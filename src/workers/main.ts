@@ -19,6 +19,7 @@ import { LogForwarder } from './primary-link/log-forwarder.js';
 import { FeedRelay } from './api/feed-relay.js';
 import { BillingRelay } from './api/billing-relay.js';
 import { TenantStandings } from './tenancy/tenant-standings.js';
+import { LiveIpLists } from './security/live-ip-lists.js';
 
 /** One coarse timer for every deadline in the worker: requests, upstream connections, tunnels. */
 const WHEEL_TICK_MS = 100;
@@ -47,7 +48,10 @@ const billing = new BillingRelay();
 const registry = new BackendRegistry(wheel);
 const rateLimits = new RateLimitRegistry();
 const tenants = new TenantStandings(state);
-const server = new WorkerServer({ registry, rateLimits, tenants, health, wheel, telemetry: new Telemetry(), api: { state, rpc, feed, billing }, log, send, exit });
+/** The address lists edited through the APIs, applied to the next request on every route. */
+const liveIpLists = new LiveIpLists();
+liveIpLists.follow(state);
+const server = new WorkerServer({ registry, rateLimits, tenants, liveIpLists, health, wheel, telemetry: new Telemetry(), api: { state, rpc, feed, billing }, log, send, exit });
 const host = new SnapshotHost(server, { send, exit }, workerId, log);
 
 function shutdown(deadlineMs: number): void {

@@ -21,6 +21,8 @@ import { CertificateStore } from './runtime/tls-certificates.js';
 import type { RateLimitRegistry } from './rate-limit/rate-limit-registry.js';
 import type { Telemetry } from './telemetry/telemetry.js';
 import { StatsReporter } from './telemetry/stats-reporter.js';
+import { SecurityEventShipper } from './primary-link/security-event-shipper.js';
+import type { LiveIpLists } from './security/live-ip-lists.js';
 import { createApiServer, type ApiServer } from './api/api-server.js';
 import type { ApiDependencies } from './api/api-context.js';
 import type { TenantStandings } from './tenancy/tenant-standings.js';
@@ -43,6 +45,8 @@ export interface WorkerParts {
   readonly rateLimits: RateLimitRegistry;
   /** Each tenant's status, plan and quota, from the state replica (the tenant stage reads it). */
   readonly tenants: TenantStandings;
+  /** The address lists edited through the APIs, from the state replica (the security stage reads them). */
+  readonly liveIpLists: LiveIpLists;
   /** Active health check results from the primary, by backend id; every runtime starts from them. */
   readonly health: ReadonlyMap<string, boolean>;
   readonly wheel: DeadlineWheel;
@@ -67,6 +71,7 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
   /** HTTP/2 on the HTTPS listener, when enabled. */
   #http2: Http2Engine | undefined;
   #api: ApiServer | undefined;
+  #securityEvents: SecurityEventShipper | undefined;
   /** The certificates new TLS handshakes get; replaced whole when a snapshot is swapped in. */
   #certificates: CertificateStore | undefined;
   #shuttingDown = false;
@@ -82,11 +87,11 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
 
   build(snapshot: ConfigSnapshot): BuiltSnapshot {
     const { https } = snapshot.config.server;
-    const { registry, health, rateLimits, tenants } = this.#parts;
+    const { registry, health, rateLimits, tenants, liveIpLists } = this.#parts;
     return {
       version: snapshot.version,
       certificates: https === undefined ? undefined : CertificateStore.load(https.certificates),
-      runtime: new Runtime(snapshot, { registry, health, rateLimits, tenants, ports: this.#ports, reportOutlier: this.#reportOutlier }),
+      runtime: new Runtime(snapshot, { registry, health, rateLimits, tenants, liveIpLists, ports: this.#ports, reportOutlier: this.#reportOutlier }),
     };
   }
 
@@ -106,6 +111,7 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
     this.#exitOnListenError(httpServer, 'server.http.port', http.port, 'VELOFLUX_HTTP_PORT');
     new StatsReporter(httpServer, handler, telemetry, (stats) => send(workerMessage({ type: 'stats', stats })));
     rateLimits.start(settings.workers as number, (usage) => send(workerMessage({ type: 'rate-usage', usage })));
+    (this.#securityEvents = new SecurityEventShipper(telemetry.securityEvents, send)).start();
     const listening = [listen(httpServer, http.port, http.host)];
     if (https !== undefined && built.certificates !== undefined) {
       this.#certificates = built.certificates;
@@ -170,6 +176,7 @@ export class WorkerServer implements HostedServer<BuiltSnapshot> {
       finished = true;
       void this.#parts.registry.closeAll().finally(() => {
         this.#parts.telemetry.accessLog.flush();
+        this.#securityEvents?.stop();
         done();
         setTimeout(() => this.#parts.exit(0), EXIT_GRACE_MS);
       });

@@ -45,6 +45,7 @@ export const METRIC_SPECS: Readonly<Record<string, MetricSpec>> = Object.freeze(
   veloflux_retries_total: { type: 'counter', labels: ['pool'] },
   veloflux_circuit_breaker_rejections_total: { type: 'counter', labels: ['pool'] },
   veloflux_rate_limited_requests_total: { type: 'counter', labels: ['route', 'policy'] },
+  veloflux_security_events_total: { type: 'counter', labels: ['category', 'action'] },
   veloflux_config_reloads_total: { type: 'counter', labels: ['result'] },
   veloflux_config_last_reload_success: { type: 'gauge', labels: [] },
   veloflux_worker_restarts_total: { type: 'counter', labels: [] },
@@ -321,7 +322,7 @@ function runTests(): void {
     const rules = (readYaml(RULES).groups as any[]).flatMap((g) => g.rules as any[]);
     t.same(
       rules.map((r) => r.alert).sort(),
-      ['ConfigDiverged', 'ConfigReloadFailed', 'High5xxRatio', 'HighP99Latency', 'NoClusterLeader', 'RateLimitSaturation', 'StateStoreUnavailable', 'VelofluxBackendDown', 'VelofluxDown', 'WorkerRestarts'],
+      ['ConfigDiverged', 'ConfigReloadFailed', 'High5xxRatio', 'HighP99Latency', 'NoClusterLeader', 'RateLimitSaturation', 'SecurityBlockBurst', 'StateStoreUnavailable', 'VelofluxBackendDown', 'VelofluxDown', 'WorkerRestarts'],
     );
     const used = new Set<string>();
     for (const rule of rules) {
@@ -331,7 +332,7 @@ function runTests(): void {
     }
     t.same([...used].sort(), [
       'http_request_duration_seconds', 'http_requests_total', 'veloflux_backend_up', 'veloflux_cluster_leader', 'veloflux_config_in_sync', 'veloflux_config_last_reload_success',
-      'veloflux_rate_limited_requests_total', 'veloflux_state_available', 'veloflux_worker_restarts_total',
+      'veloflux_rate_limited_requests_total', 'veloflux_security_events_total', 'veloflux_state_available', 'veloflux_worker_restarts_total',
     ]);
   });
 

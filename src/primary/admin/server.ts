@@ -14,6 +14,7 @@ import type { Supervisor } from '../supervisor.js';
 import { registerBackendRoutes } from './backend-routes.js';
 import { registerConfigRoutes } from './config-routes.js';
 import { registerStatusRoutes } from './status-routes.js';
+import { registerSecurityRoutes } from './security-routes.js';
 import type { ClusterMembership } from '../state/cluster-membership.js';
 import { tokenMatches } from './token.js';
 
@@ -57,5 +58,6 @@ export function createAdminServer(context: AdminContext, token: string, log: Log
   registerStatusRoutes(app, context);
   registerConfigRoutes(app, context);
   registerBackendRoutes(app, context);
+  registerSecurityRoutes(app, context);
   return app;
 }

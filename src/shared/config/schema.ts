@@ -19,7 +19,8 @@ const listener = (defaultPort: number, defaultHost: string) =>
 
 const cidr = z.string().refine(isCidr, { message: 'expected an IP address or CIDR like 10.0.0.0/8' });
 
-function isCidr(text: string): boolean {
+/** An IP address or a CIDR block (`10.0.0.0/8`, `2001:db8::/32`). */
+export function isCidr(text: string): boolean {
   const [address, bits, extra] = text.split('/');
   const family = isIP(address ?? '');
   if (family === 0 || extra !== undefined) return false;

@@ -14,6 +14,7 @@ import type { Authenticator } from './authenticate.js';
 import type { FeedRelay } from './feed-relay.js';
 import type { BillingRelay } from './billing-relay.js';
 import type { Tenants } from './tenants.js';
+import type { SecurityFeed } from './security-feed.js';
 
 /** What the worker hands the API when it starts it. */
 export interface ApiDependencies {
@@ -39,4 +40,6 @@ export interface ApiContext extends ApiDependencies {
   readonly registration: Registration;
   readonly tenants: Tenants;
   readonly auth: Authenticator;
+  /** The security events of every instance, from the replica (GET /api/security/events, /api/ws/security). */
+  readonly security: SecurityFeed;
 }

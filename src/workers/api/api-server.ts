@@ -31,6 +31,8 @@ import { registerInvoiceRoutes } from './routes/invoice-routes.js';
 import { registerUpgradeRoutes } from './routes/upgrade-routes.js';
 import { registerObserveRoutes } from './routes/observe-routes.js';
 import { registerRoutingRoutes } from './routes/routing-routes.js';
+import { registerIpListRoutes, registerSecurityRoutes } from './routes/security-routes.js';
+import { SecurityFeed } from './security-feed.js';
 import { registerSystemRoutes } from './routes/system-routes.js';
 import { registerTenantRoutes } from './routes/tenant-routes.js';
 import { StreamHub } from './streams/stream-hub.js';
@@ -65,6 +67,7 @@ function servicesFor(deps: ApiDependencies): ApiContext {
     throttle: new LoginThrottle(deps.state),
     registration: new Registration(deps.state, users, { mode: api.registration, tenantExists: async (id) => (await tenants.get(id)) !== undefined }),
     tenants,
+    security: new SecurityFeed(deps.state),
   };
 }
 
@@ -106,6 +109,8 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
   registerUpgradeRoutes(app, context);
   registerAlertRoutes(app, context);
   registerAiRoutes(app, context);
+  registerSecurityRoutes(app, context);
+  registerIpListRoutes(app, context);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
 
@@ -129,11 +134,13 @@ export async function createApiServer(deps: ApiDependencies): Promise<ApiServer>
   });
   context.feed.attach(streams, context.config);
   context.billing.attach(streams);
+  context.security.attach(streams);
   return {
     app,
     streams,
     close: () => {
       stopRevalidating();
+      context.security.detach();
       streams.close();
     },
   };

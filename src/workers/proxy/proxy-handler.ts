@@ -148,7 +148,7 @@ export class ProxyHandler {
     exchange.route(runtime.pools[route.poolIndex]!);
     resolveClient(exchange, req, runtime);
 
-    const { stages } = route;
+    const stages = runtime.liveIpLists.current.empty ? route.stages : route.guardedStages;
     for (let i = 0; i < stages.length; i++) if (!stages[i]!.admit(exchange)) return undefined;
     addForwardingHeaders(exchange, req, h2 ? runtime.viaH2 : runtime.via);
     return exchange;

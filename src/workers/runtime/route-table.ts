@@ -21,9 +21,12 @@ export interface CompiledRoute {
   readonly stripPrefix: boolean;
   /** What a request meets between routing and the upstream (redirect, rate limit...), compiled per snapshot. */
   readonly stages: readonly RequestStage[];
+  /** The same with the security stage in any case: run while the live address lists have entries. */
+  readonly guardedStages: readonly RequestStage[];
 }
 
 const NO_STAGES: readonly RequestStage[] = Object.freeze([]);
+const NO_ROUTE_STAGES = Object.freeze({ stages: NO_STAGES, guardedStages: NO_STAGES });
 
 interface SuffixGroup {
   /** `.example.com` for `*.example.com`. */
@@ -42,7 +45,7 @@ export class RouteTable {
   readonly #suffixMap = new Map<string, PathIndex<CompiledRoute>>();
   readonly #wildcard: PathIndex<CompiledRoute>;
 
-  constructor(routes: readonly RouteConfig[], poolIndexByName: ReadonlyMap<string, number>, stagesOf: (route: RouteConfig) => readonly RequestStage[] = () => NO_STAGES) {
+  constructor(routes: readonly RouteConfig[], poolIndexByName: ReadonlyMap<string, number>, stagesOf: (route: RouteConfig) => Pick<CompiledRoute, 'stages' | 'guardedStages'> = () => NO_ROUTE_STAGES) {
     const exact = new Map<string, CompiledRoute[]>();
     const suffixes = new Map<string, CompiledRoute[]>();
     const wildcard: CompiledRoute[] = [];
@@ -53,7 +56,7 @@ export class RouteTable {
         path: route.path,
         poolIndex: poolIndexByName.get(route.pool) ?? -1,
         stripPrefix: route.stripPrefix,
-        stages: stagesOf(route),
+        ...stagesOf(route),
       };
       if (route.host === '*') wildcard.push(compiled);
       else if (route.host.startsWith('*.')) pushTo(suffixes, route.host.slice(1), compiled);

@@ -10,11 +10,12 @@ import type { BackendRegistry } from './backend-registry.js';
 import { PoolRuntime, type OutlierReporter } from './pool-runtime.js';
 import { RouteTable } from './route-table.js';
 import type { RateLimitRegistry } from '../rate-limit/rate-limit-registry.js';
-import { compileStages } from '../proxy/stages/pipeline.js';
+import { compileRouteStages } from '../proxy/stages/pipeline.js';
 import type { ListenerPorts } from '../proxy/stages/redirect-https.js';
 import type { TenantStandings } from '../tenancy/tenant-standings.js';
 import { planRateLimits } from '../../shared/billing/plan-rate-limits.js';
 import { SecurityPolicy } from '../security/security-policy.js';
+import type { LiveIpLists } from '../security/live-ip-lists.js';
 
 /** What outlives runtimes in a worker, and what a runtime is built against. */
 export interface RuntimeContext {
@@ -25,6 +26,8 @@ export interface RuntimeContext {
   readonly rateLimits: RateLimitRegistry;
   readonly ports: ListenerPorts;
   readonly tenants: TenantStandings;
+  /** The address lists edited through the APIs (they outlive snapshots). */
+  readonly liveIpLists: LiveIpLists;
 }
 
 export class Runtime {
@@ -49,10 +52,12 @@ export class Runtime {
   readonly viaPseudonym: string;
   /** How long removed backends keep their in-flight requests after this runtime is swapped in. */
   readonly drainMs: number;
+  /** The address lists edited through the APIs: while they have entries, every route runs its guardedStages. */
+  readonly liveIpLists: LiveIpLists;
   readonly #rateLimits: RateLimitRegistry;
   readonly #rateLimitPolicies: readonly RateLimitConfig[];
 
-  constructor(snapshot: ConfigSnapshot, { registry, health, reportOutlier, rateLimits, ports, tenants }: RuntimeContext) {
+  constructor(snapshot: ConfigSnapshot, { registry, health, reportOutlier, rateLimits, ports, tenants, liveIpLists }: RuntimeContext) {
     const { config } = snapshot;
     this.version = snapshot.version;
     this.config = config;
@@ -64,8 +69,8 @@ export class Runtime {
     const rateLimiters = new Map(this.#rateLimitPolicies.map((policy) => [policy.name, rateLimits.limiterFor(policy)]));
     const poolIndex = new Map(config.pools.map((pool, i) => [pool.name, i]));
     const billing = config.billing;
-    const security = new SecurityPolicy(config.security);
-    this.routeTable = new RouteTable(config.routes, poolIndex, (route) => compileStages(route, { ports, rateLimiters, tenants, billing, security }));
+    const security = new SecurityPolicy(config.security, liveIpLists);
+    this.routeTable = new RouteTable(config.routes, poolIndex, (route) => compileRouteStages(route, { ports, rateLimiters, tenants, billing, security }));
     this.trustedProxies = buildBlockList(config.server);
     this.trustsAnyProxy = config.server.trustedProxies.length > 0;
     this.maxBodySize = config.server.limits.maxBodySize;
@@ -75,6 +80,7 @@ export class Runtime {
     this.viaH2 = `2 vf-${snapshot.instanceId}`;
     this.viaPseudonym = ` vf-${snapshot.instanceId}`;
     this.drainMs = config.server.timeouts.drain;
+    this.liveIpLists = liveIpLists;
   }
 
   applyHealth(health: ReadonlyMap<string, boolean>): void {

@@ -17,6 +17,7 @@ import { MATCHERS, type Matcher } from './matchers.js';
 import { INPUT_FLAGS, normalizeInto } from './normalize.js';
 import { ARGS, TARGET } from './targets.js';
 import { SecurityTransaction } from './transaction.js';
+import type { CleanHeaders } from './clean-headers.js';
 
 export interface RuleEngineOptions {
   readonly threshold: number;
@@ -32,7 +33,16 @@ interface CompiledRule {
   readonly targets: number;
   readonly needs: number;
   readonly test: Matcher['test'];
+  /** Raised only by the head checks (method, Host, missing headers, Content-Type), never by a value. */
+  readonly headOnly: boolean;
 }
+
+/**
+ * Rules no header, query or body value can raise: their match says nothing about a value, so it
+ * does not stop clean values from being cached (clean-headers.ts). A numeric Host (920350) is
+ * common behind L4 balancers and in tests, and would otherwise turn the cache off for them.
+ */
+const HEAD_ONLY_RULES: ReadonlySet<number> = new Set([920100, 920170, 920280, 920320, 920340, 920350, 920420, 920450]);
 
 /** Headers whose values are structured, secret or set by browsers and proxies: only the protocol rules look at them. */
 const UNINSPECTED_HEADERS: ReadonlySet<string> = new Set([
@@ -65,7 +75,7 @@ export class RuleEngine {
     this.#allowedMethods = new Set(options.allowedMethods.map((m) => m.toUpperCase()));
     const compiled = (SECURITY_RULES as readonly SecurityRule[]).map((rule, index): CompiledRule => {
       const matcher: Matcher = MATCHERS[rule.id as keyof typeof MATCHERS];
-      return { index, id: rule.id, categoryIndex: SECURITY_CATEGORIES.indexOf(rule.category), score: SCORES[rule.severity], targets: matcher.targets, needs: matcher.needs, test: matcher.test };
+      return { index, id: rule.id, categoryIndex: SECURITY_CATEGORIES.indexOf(rule.category), score: SCORES[rule.severity], targets: matcher.targets, needs: matcher.needs, test: matcher.test, headOnly: HEAD_ONLY_RULES.has(rule.id) };
     });
     const removed = this.#exclusions.removed;
     this.#byId = new Map(compiled.filter((r) => !removed.has(r.id)).map((r) => [r.id, r]));
@@ -79,9 +89,10 @@ export class RuleEngine {
 
   /**
    * The request head. `target` is the data plane's normal form of the request target (path and
-   * query as forwarded); `hasBody`: a Content-Length above 0 or a chunked body.
+   * query as forwarded); `hasBody`: a Content-Length above 0 or a chunked body. `clean`: the
+   * header values this connection sent before and that were clean, skipped; clean ones are added.
    */
-  inspectHead(tx: SecurityTransaction, method: string, target: string, rawHeaders: readonly string[], hasBody: boolean): void {
+  inspectHead(tx: SecurityTransaction, method: string, target: string, rawHeaders: readonly string[], hasBody: boolean, clean?: CleanHeaders): void {
     const queryAt = target.indexOf('?');
     tx.reset(queryAt === -1 ? target : target.slice(0, queryAt));
     if (!this.#allowedMethods.has(method)) this.#raise(tx, 920100, 'request', 'method', method);
@@ -103,11 +114,15 @@ export class RuleEngine {
           break;
         case 'user-agent':
           userAgent = value.trim() !== '';
+          if (clean !== undefined && clean.has(name, value)) break;
           normalizeInto(tx.input, value, false);
           this.#match(tx, TARGET.header | TARGET.userAgent, 'header', 'user-agent');
+          if (clean !== undefined && tx.hits === 0) clean.add(name, value);
           break;
         case 'cookie':
+          if (clean !== undefined && clean.has(name, value)) break;
           this.#inspectCookies(tx, value);
+          if (clean !== undefined && tx.hits === 0) clean.add(name, value);
           break;
         case 'content-type':
           contentType = value;
@@ -118,9 +133,10 @@ export class RuleEngine {
           break;
         default:
           if (SCANNER_HEADERS.has(name)) this.#raise(tx, 913110, 'header', name, value);
-          else if (!UNINSPECTED_HEADERS.has(name) && !name.startsWith('sec-')) {
+          else if (!UNINSPECTED_HEADERS.has(name) && !name.startsWith('sec-') && (clean === undefined || !clean.has(name, value))) {
             normalizeInto(tx.input, value, false);
             this.#match(tx, TARGET.header, 'header', name);
+            if (clean !== undefined && tx.hits === 0) clean.add(name, value);
           }
       }
     }
@@ -207,6 +223,7 @@ export class RuleEngine {
   }
 
   #hit(tx: SecurityTransaction, rule: CompiledRule, source: string, name: string, value: string): void {
+    if (!rule.headOnly) tx.hits++;
     if (!this.#exclusions.empty && this.#exclusions.excludes(rule.id, tx.path, source, name)) return;
     const variable = name === '' ? source : `${source}:${name}`;
     tx.add(rule.index, rule.id, rule.categoryIndex, rule.score, variable, source === 'cookie' ? '' : value);

@@ -5,6 +5,7 @@
  */
 import type { RouteConfig, SecurityConfig, SecurityExclusionConfig } from '../../shared/config/schema.js';
 import { IpLists } from './ip-lists.js';
+import type { LiveIpLists } from './live-ip-lists.js';
 
 export type SecurityMode = SecurityConfig['mode'];
 
@@ -18,12 +19,16 @@ export interface RouteSecuritySettings {
 }
 
 export class SecurityPolicy {
+  /** The config's lists (`security.ipAllow` / `ipDeny`), fixed for the snapshot. */
   readonly ipLists: IpLists;
+  /** The lists edited through the APIs, which change under a running snapshot. */
+  readonly liveIpLists: LiveIpLists;
   readonly #config: SecurityConfig;
 
-  constructor(config: SecurityConfig) {
+  constructor(config: SecurityConfig, liveIpLists: LiveIpLists) {
     this.#config = config;
     this.ipLists = new IpLists(config.ipAllow, config.ipDeny);
+    this.liveIpLists = liveIpLists;
   }
 
   settingsFor(route: RouteConfig): RouteSecuritySettings {

@@ -5,23 +5,22 @@
  * writes into lives here too, so inspecting a value allocates nothing of its own.
  */
 import { SECURITY_CATEGORIES, type SecurityCategory } from '../../shared/security-catalogue.js';
+import type { RuleMatch } from '../../shared/security-events.js';
 import { NormalizedInput } from './normalize.js';
+
+export type { RuleMatch };
 
 /** Matches kept for the event: the rest only add to the score. */
 const MAX_MATCHES = 8;
 const SNIPPET_CHARS = 48;
 
-export interface RuleMatch {
-  readonly ruleId: number;
-  readonly category: SecurityCategory;
-  /** `query:q`, `body:post.content`, `header:user-agent`, `cookie:sid`, `path`, `request`. */
-  readonly variable: string;
-  /** Up to SNIPPET_CHARS of the normalised value; empty for cookies and credentials. */
-  readonly snippet: string;
-}
-
 export class SecurityTransaction {
   score = 0;
+  /**
+   * Rules a value can raise that matched, before exclusions: 0 means every value so far was clean
+   * and no rule is marked seen that a later value could match (clean-headers.ts).
+   */
+  hits = 0;
   /** SECURITY_CATEGORIES indices as bits. */
   categories = 0;
   readonly matches: RuleMatch[] = [];
@@ -49,6 +48,7 @@ export class SecurityTransaction {
   /** Ready for another request (the head-only path reuses one transaction per route). */
   reset(path: string): void {
     this.score = 0;
+    this.hits = 0;
     this.categories = 0;
     this.matches.length = 0;
     this.path = path;

@@ -71,18 +71,25 @@ export class RequestMetrics {
 
   /** One event of a WORKER_COUNTERS counter, with its label values in order. */
   count(counter: WorkerCounter, first: string, second = '', by = 1): void {
+    this.series(counter, first, second).value += by;
+  }
+
+  /**
+   * The series of a counter and label values, created at 0 when new: a caller that counts on every
+   * request with the same labels (the security stage) keeps it and adds to `value` directly.
+   */
+  series(counter: WorkerCounter, first: string, second = ''): CounterSeries {
     let byFirst = this.#counters.get(counter);
     if (byFirst === undefined) this.#counters.set(counter, (byFirst = new Map()));
     let bySecond = byFirst.get(first);
     if (bySecond === undefined) byFirst.set(first, (bySecond = new Map()));
     const series = bySecond.get(second);
-    if (series !== undefined) series.value += by;
-    else {
-      const labels = WORKER_COUNTERS[counter].labels.length === 1 ? [first] : [first, second];
-      const created: CounterSeries = { counter, labels, value: by };
-      bySecond.set(second, created);
-      this.#counterSeries.push(created);
-    }
+    if (series !== undefined) return series;
+    const labels = WORKER_COUNTERS[counter].labels.length === 1 ? [first] : [first, second];
+    const created: CounterSeries = { counter, labels, value: 0 };
+    bySecond.set(second, created);
+    this.#counterSeries.push(created);
+    return created;
   }
 
   report(): RequestMetricsReport {

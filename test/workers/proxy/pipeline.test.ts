@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { validateConfig } from '../../../src/shared/config/load.js';
-import { compileStages } from '../../../src/workers/proxy/stages/pipeline.js';
+import { compileRouteStages, compileStages } from '../../../src/workers/proxy/stages/pipeline.js';
 import { RateLimitStage } from '../../../src/workers/proxy/stages/rate-limit.js';
 import { RedirectHttpsStage } from '../../../src/workers/proxy/stages/redirect-https.js';
 import { TenantAccessStage } from '../../../src/workers/proxy/stages/tenant-access.js';
@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SecurityStage } from '../../../src/workers/proxy/stages/security.js';
 import { SecurityPolicy } from '../../../src/workers/security/security-policy.js';
+import { LiveIpLists } from '../../../src/workers/security/live-ip-lists.js';
 
 const config = validateConfig(
   {
@@ -38,7 +39,7 @@ const config = validateConfig(
 );
 const registry = new RateLimitRegistry();
 const store = await EmbeddedStateStore.open(mkdtempSync(join(tmpdir(), 'vf-pipeline-')), 'test');
-const context = { ports: { https: 443 }, rateLimiters: new Map(config.rateLimits.map((p) => [p.name, registry.limiterFor(p)])), tenants: new TenantStandings(store), billing: config.billing, security: new SecurityPolicy(config.security) };
+const context = { ports: { https: 443 }, rateLimiters: new Map(config.rateLimits.map((p) => [p.name, registry.limiterFor(p)])), tenants: new TenantStandings(store), billing: config.billing, security: new SecurityPolicy(config.security, new LiveIpLists()) };
 const stagesOf = (path: string) => compileStages(config.routes.find((r) => r.path === path)!, context).map((stage) => stage.constructor);
 
 t.test('a route without features has no stage at all', async (t) => {
@@ -57,8 +58,12 @@ t.test('the security filter sits between the redirect and the rate limit, on rou
   t.same(stagesOf('/guarded/'), [RedirectHttpsStage, SecurityStage, RateLimitStage], 'an attack is refused before it takes a token');
   t.same(stagesOf('/watched/'), [SecurityStage]);
   t.same(stagesOf('/open/'), [], 'mode off and no address lists: no stage');
+  const guarded = compileRouteStages(config.routes.find((r) => r.path === '/open/')!, context);
+  t.same(guarded.guardedStages.map((s) => s.constructor), [SecurityStage], 'but one while the live address lists have entries');
+  const both = compileRouteStages(config.routes.find((r) => r.path === '/guarded/')!, context);
+  t.equal(both.guardedStages, both.stages, 'a route with the stage anyway shares its list');
   t.same(stagesOf('/acme-guarded/'), [SecurityStage, TenantAccessStage, RateLimitStage], "an attack is refused before it counts against the tenant's plan");
   const withDeny = validateConfig({ pools: [{ name: 'web', backends: [{ id: 'w1', url: 'http://127.0.0.1:9' }] }], routes: [{ path: '/', pool: 'web' }], security: { ipDeny: ['203.0.113.0/24'] } }, 'test', {});
-  const denyContext = { ...context, security: new SecurityPolicy(withDeny.security) };
+  const denyContext = { ...context, security: new SecurityPolicy(withDeny.security, new LiveIpLists()) };
   t.same(compileStages(withDeny.routes[0]!, denyContext).map((s) => s.constructor), [SecurityStage], 'a deny list applies to routes in mode off too');
 });

@@ -9,6 +9,7 @@ import { normalizePath } from '../../../src/workers/proxy/path-normalization.js'
 import { bodyFormatOf, parseContentType } from '../../../src/workers/security/content-type.js';
 import { inspectBody } from '../../../src/workers/security/body-fields.js';
 import type { RuleEngine } from '../../../src/workers/security/rule-engine.js';
+import type { CleanHeaders } from '../../../src/workers/security/clean-headers.js';
 
 export interface WireCase {
   id: string;
@@ -49,12 +50,13 @@ export interface Verdict {
   categories: string[];
 }
 
-export function evaluate(engine: RuleEngine, c: WireCase, inspectBodyBytes = 64 * 1024): Verdict {
+/** `clean`: the connection's cache of clean header values (the data plane keeps one per keep-alive connection). */
+export function evaluate(engine: RuleEngine, c: WireCase, inspectBodyBytes = 64 * 1024, clean?: CleanHeaders): Verdict {
   const normal = normalizePath(c.target);
   if (normal === undefined) return { refusedByDataPlane: true, score: 0, rules: [], categories: [] };
   const tx = engine.transaction();
   const raw = rawHeadersOf(c);
-  engine.inspectHead(tx, c.method, normal, raw, c.body !== undefined && c.body !== '');
+  engine.inspectHead(tx, c.method, normal, raw, c.body !== undefined && c.body !== '', clean);
   const contentType = c.headers?.['Content-Type'];
   if (c.body !== undefined && contentType !== undefined && contentType !== null) {
     const type = parseContentType(contentType);

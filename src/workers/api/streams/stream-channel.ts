@@ -35,6 +35,10 @@ export class StreamChannel {
   /** Only audiences with subscribers: bounded by the number of tenants (plus anonymous and platform). */
   readonly #groups = new Map<StreamAudience, AudienceGroup>();
   #view: StreamView | undefined;
+  /** What a client that joins gets first, when it differs from the updates (security: recent events, then each new one). */
+  #snapshot: StreamView | undefined;
+  /** The snapshot rendered per audience since the last publish. */
+  readonly #snapshots = new Map<StreamAudience, Buffer | undefined>();
   #viewTs = 0;
 
   constructor(name: StreamName, isPrivate: boolean) {
@@ -46,11 +50,13 @@ export class StreamChannel {
   subscribe(client: StreamClient): Buffer | undefined {
     let group = this.#groups.get(client.audience);
     if (group === undefined) {
-      group = { subscribers: new Set(), message: this.#render(client.audience) };
+      group = { subscribers: new Set(), message: this.#render(this.#view, client.audience) };
       this.#groups.set(client.audience, group);
     }
     group.subscribers.add(client);
-    return group.message;
+    if (this.#snapshot === undefined) return group.message;
+    if (!this.#snapshots.has(client.audience)) this.#snapshots.set(client.audience, this.#render(this.#snapshot, client.audience));
+    return this.#snapshots.get(client.audience);
   }
 
   unsubscribe(client: StreamClient): void {
@@ -60,20 +66,25 @@ export class StreamChannel {
     if (group.subscribers.size === 0) this.#groups.delete(client.audience);
   }
 
-  /** Makes `view` the stream's state and hands each subscriber its audience's message (one Buffer per audience). */
-  publish(view: StreamView, ts: number, deliver: (client: StreamClient, message: Buffer) => void): void {
+  /**
+   * Makes `view` the stream's state and hands each subscriber its audience's message (one Buffer per
+   * audience). With `snapshot`, `view` is an update and clients that join later get `snapshot` first.
+   */
+  publish(view: StreamView, ts: number, deliver: (client: StreamClient, message: Buffer) => void, snapshot?: StreamView): void {
     this.#view = view;
+    this.#snapshot = snapshot;
+    this.#snapshots.clear();
     this.#viewTs = ts;
     for (const [audience, group] of this.#groups) {
-      group.message = this.#render(audience);
+      group.message = this.#render(view, audience);
       if (group.message === undefined) continue;
       for (const client of group.subscribers) deliver(client, group.message);
     }
   }
 
-  #render(audience: StreamAudience): Buffer | undefined {
-    if (this.#view === undefined) return undefined;
-    const data = this.#view(audience);
+  #render(view: StreamView | undefined, audience: StreamAudience): Buffer | undefined {
+    if (view === undefined) return undefined;
+    const data = view(audience);
     return data === undefined ? undefined : encodeStreamMessage(this.name, data, this.#viewTs);
   }
 }

@@ -144,12 +144,13 @@ export class StreamHub {
   /**
    * Sends every subscriber of `stream` what `view` returns for its audience and keeps the view as
    * the snapshot for clients that connect or authenticate later. The view runs, and its result is
-   * serialised, once per audience with subscribers, whatever the fan-out.
+   * serialised, once per audience with subscribers, whatever the fan-out. With `snapshot`, `view`
+   * is an update (each new event) and clients that connect later get `snapshot` first instead.
    */
-  publish(stream: StreamName, view: StreamView): void {
+  publish(stream: StreamName, view: StreamView, snapshot?: StreamView): void {
     const channel = this.#channels.get(STREAM_PATH_PREFIX + stream);
     if (channel === undefined) throw new RangeError(`Unknown stream "${stream}"`);
-    channel.publish(view, Date.now(), this.#deliver);
+    channel.publish(view, Date.now(), this.#deliver, snapshot);
   }
 
   readonly #deliver = (client: StreamClient, message: Buffer): void => this.#send(client, message);

@@ -24,6 +24,8 @@ export interface StageContext {
   readonly billing: BillingConfig;
   /** The top-level `security` section, compiled once per snapshot (address lists, route defaults). */
   readonly security: SecurityPolicy;
+  /** Compile for a moment when the live address lists have entries: every route then checks them. */
+  readonly withLiveIpLists?: boolean;
 }
 
 /** Builds a route's stage, or undefined when the route does not use it. */
@@ -33,6 +35,15 @@ type StageFactory = (route: RouteConfig, context: StageContext) => RequestStage 
 const STAGES: readonly StageFactory[] = [RedirectHttpsStage.for, SecurityStage.for, TenantAccessStage.for, RateLimitStage.for];
 
 const NONE: readonly RequestStage[] = Object.freeze([]);
+
+/**
+ * A route's stages, and the ones it runs while the live address lists have entries (they change
+ * under a snapshot, so both are compiled; a route that has the security stage anyway shares one list).
+ */
+export function compileRouteStages(route: RouteConfig, context: StageContext): { stages: readonly RequestStage[]; guardedStages: readonly RequestStage[] } {
+  const stages = compileStages(route, context);
+  return { stages, guardedStages: stages.some((stage) => stage instanceof SecurityStage) ? stages : compileStages(route, { ...context, withLiveIpLists: true }) };
+}
 
 export function compileStages(route: RouteConfig, context: StageContext): readonly RequestStage[] {
   const stages: RequestStage[] = [];

@@ -20,51 +20,75 @@ import { inspectBody } from '../../security/body-fields.js';
 import { bodyFormatOf, parseContentType, type BodyFormat } from '../../security/content-type.js';
 import type { HeldBody } from '../../security/held-body.js';
 import type { IpLists } from '../../security/ip-lists.js';
+import type { LiveIpLists } from '../../security/live-ip-lists.js';
 import { RuleEngine } from '../../security/rule-engine.js';
+import { CleanHeaders } from '../../security/clean-headers.js';
 import type { RouteSecuritySettings } from '../../security/security-policy.js';
 import type { SecurityTransaction } from '../../security/transaction.js';
+import { IP_LIST_CATEGORY } from '../../../shared/security-events.js';
 import type { RequestStage } from './request-stage.js';
+import type { CounterSeries } from '../../../shared/metrics-report.js';
+import type { RequestMetrics } from '../../telemetry/request-metrics.js';
 import type { StageContext } from './pipeline.js';
 
-const IP_LIST = 'ip-list';
+const NO_MATCHES: readonly never[] = Object.freeze([]);
+const IP_LIST_CATEGORIES = Object.freeze([IP_LIST_CATEGORY] as const);
 
 export class SecurityStage implements RequestStage, BodyVerdictOwner {
   readonly #settings: RouteSecuritySettings;
   readonly #ipLists: IpLists;
+  readonly #liveIpLists: LiveIpLists | undefined;
+  /** The route's tenant, for events (null: a platform route). */
+  readonly #tenant: string | null;
   /** Undefined in mode off (only the address lists apply). */
   readonly #engine: RuleEngine | undefined;
   /** Head-only requests are inspected synchronously: one transaction per route serves them all. */
   readonly #scratch: SecurityTransaction | undefined;
+  /** Per keep-alive connection: header values already found clean by this route's engine (clean-headers.ts). */
+  readonly #clean = new WeakMap<object, CleanHeaders>();
+  /** `veloflux_security_inspected_requests_total` for this route and mode, in the worker's metrics it came from. */
+  #inspected: { readonly of: RequestMetrics; readonly series: CounterSeries } | undefined;
 
-  constructor(settings: RouteSecuritySettings, ipLists: IpLists) {
+  constructor(settings: RouteSecuritySettings, ipLists: IpLists, tenant: string | null = null, liveIpLists?: LiveIpLists) {
     this.#settings = settings;
     this.#ipLists = ipLists;
+    this.#liveIpLists = liveIpLists;
+    this.#tenant = tenant;
     this.#engine = settings.mode === 'off' ? undefined : new RuleEngine(settings);
     this.#scratch = this.#engine?.transaction();
   }
 
   static for(route: RouteConfig, context: StageContext): RequestStage | undefined {
     const settings = context.security.settingsFor(route);
-    if (settings.mode === 'off' && context.security.ipLists.empty) return undefined;
-    return new SecurityStage(settings, context.security.ipLists);
+    // Without rules or configured lists, the stage is only in the route's guardedStages (route-table.ts).
+    if (settings.mode === 'off' && context.security.ipLists.empty && context.withLiveIpLists !== true) return undefined;
+    return new SecurityStage(settings, context.security.ipLists, route.tenant ?? null, context.security.liveIpLists);
   }
 
   admit(exchange: Exchange): boolean {
+    const live = this.#liveIpLists?.current;
+    const engine = this.#engine;
+    if (engine === undefined && this.#ipLists.empty && (live === undefined || live.empty)) return true;
     const client = exchange.clientAddress;
-    if (this.#ipLists.allows(client)) return true;
-    if (this.#ipLists.denies(client)) {
-      exchange.telemetry.requests.count('securityEvents', IP_LIST, 'blocked');
+    if (this.#ipLists.allows(client) || (live !== undefined && live.allows(client))) return true;
+    if (this.#ipLists.denies(client) || (live !== undefined && live.denies(client))) {
+      exchange.telemetry.requests.count('securityEvents', IP_LIST_CATEGORY, 'blocked');
+      this.#recordDenied(exchange);
       return this.#refuse(exchange, 'VF_ERR_SECURITY_BLOCKED');
     }
-    const engine = this.#engine;
     if (engine === undefined) return true;
     const { mode } = this.#settings;
-    exchange.telemetry.requests.count('securityInspected', exchange.routeLabel, mode);
+    const metrics = exchange.telemetry.requests;
+    if (this.#inspected?.of !== metrics) this.#inspected = { of: metrics, series: metrics.series('securityInspected', exchange.routeLabel, mode) };
+    this.#inspected.series.value++;
     try {
       const req = exchange.request;
       const format = exchange.contentLength !== 0 && this.#settings.inspectBodyBytes > 0 ? this.#bodyFormat(req.headers['content-type']) : undefined;
       const tx = format === undefined ? this.#scratch! : engine.transaction();
-      engine.inspectHead(tx, req.method!, exchange.path, req.rawHeaders, exchange.contentLength !== 0);
+      const socket = req.socket;
+      let clean = this.#clean.get(socket);
+      if (clean === undefined) this.#clean.set(socket, (clean = new CleanHeaders()));
+      engine.inspectHead(tx, req.method!, exchange.path, req.rawHeaders, exchange.contentLength !== 0, clean);
       if (format === undefined || engine.isAttack(tx)) return this.#conclude(exchange, tx);
       if (exchange.contentLength > this.#settings.inspectBodyBytes && this.#settings.bodyOverflow === 'reject') {
         exchange.telemetry.requests.count('securityUninspectedBodies', exchange.routeLabel, 'rejected');
@@ -134,12 +158,32 @@ export class SecurityStage implements RequestStage, BodyVerdictOwner {
       requestId: this.#requestId(exchange),
       action,
       route: exchange.routeLabel,
+      tenant: this.#tenant,
       client: exchange.clientAddress,
       method: exchange.request.method ?? '',
       path: tx.path,
       score: tx.score,
       categories,
       matches: tx.matches.slice(),
+    });
+  }
+
+  /** A refusal by the deny list: an event with no rule, so operators see who was turned away. */
+  #recordDenied(exchange: Exchange): void {
+    const path = exchange.path;
+    const queryAt = path.indexOf('?');
+    exchange.telemetry.securityEvents.record({
+      ts: Date.now(),
+      requestId: this.#requestId(exchange),
+      action: 'blocked',
+      route: exchange.routeLabel,
+      tenant: this.#tenant,
+      client: exchange.clientAddress,
+      method: exchange.request.method ?? '',
+      path: queryAt === -1 ? path : path.slice(0, queryAt),
+      score: 0,
+      categories: IP_LIST_CATEGORIES,
+      matches: NO_MATCHES,
     });
   }
 
