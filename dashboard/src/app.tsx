@@ -1,7 +1,7 @@
 /**
  * The shell: session gate (restoring, login, pages), navigation by role, the live-connection
  * badge, and the client routes. Paths the dashboard server answers with index.html: `/` and
- * `/dashboard` (Overview), `/backends`, `/routes`, `/billing`, `/ai`, `/tenants`, `/users`, `/logs`, `/login`.
+ * `/dashboard` (Overview), `/backends`, `/routes`, `/billing`, `/ai`, `/security`, `/tenants`, `/users`, `/logs`, `/login`.
  */
 import { useEffect, useRef, type ReactNode } from 'react';
 import { useServices, useSession } from './app-context.js';
@@ -17,6 +17,7 @@ import { LoginPage } from './pages/login.js';
 import { LogsPage } from './pages/logs.js';
 import { OverviewPage } from './pages/overview.js';
 import { RoutesPage } from './pages/routes.js';
+import { SecurityPage } from './pages/security.js';
 import { TenantsPage } from './pages/tenants.js';
 import { UsersPage } from './pages/users.js';
 
@@ -35,6 +36,7 @@ const PAGES: readonly PageEntry[] = [
   { paths: ['/routes'], title: 'Routes & pools', access: 'viewer', render: () => <RoutesPage /> },
   { paths: ['/billing'], title: 'Billing', access: 'viewer', render: () => <BillingPage /> },
   { paths: ['/ai'], title: 'AI', access: 'viewer', render: () => <AiPage /> },
+  { paths: ['/security'], title: 'Security', access: 'viewer', render: () => <SecurityPage /> },
   { paths: ['/tenants'], title: 'Tenants', access: 'admin', render: () => <TenantsPage /> },
   { paths: ['/users'], title: 'Users', access: 'admin', render: () => <UsersPage /> },
   { paths: ['/logs'], title: 'Logs', access: 'platformAdmin', render: () => <LogsPage /> },

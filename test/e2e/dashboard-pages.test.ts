@@ -29,6 +29,7 @@ const PAGES = [
   { path: '/routes', name: 'Routes & pools', file: 'routes' },
   { path: '/billing', name: 'Billing', file: 'billing' },
   { path: '/ai', name: 'AI', file: 'ai' },
+  { path: '/security', name: 'Security', file: 'security' },
   { path: '/tenants', name: 'Tenants', file: 'tenants' },
   { path: '/users', name: 'Users', file: 'users' },
   { path: '/logs', name: 'Logs', file: 'logs' },
@@ -206,6 +207,32 @@ t.test("billing: a tenant's metered requests and cost on the page are the API's"
   t.equal((await apiCall(stack.vf.apiUrl, '/api/tenants/shop', { token })).body.plan, 'growth', 'confirmed through the API');
   await page.getByRole('heading', { name: 'Invoices' }).waitFor();
   t.equal(await page.getByText('No invoice yet').count(), 1, 'no invoice before the period ends');
+});
+
+t.test('security: a blocked attack shows as an event with its request id; the live deny list is edited from the page', async (t) => {
+  const attack = await fetch(`${stack.vf.url}/guarded/search?q=${encodeURIComponent("' UNION SELECT password FROM users--")}`, { headers: { connection: 'close' } });
+  t.equal(attack.status, 403, 'blocked by the filter');
+  const requestId = attack.headers.get('x-request-id')!;
+  await attack.arrayBuffer();
+  const page = await stack.newPage();
+  await stack.logIn(page, `${stack.vf.url}/security`);
+  const row = page.locator(`tr[data-event="${requestId}"]`);
+  await row.waitFor();
+  t.match(await row.textContent(), /blocked.*\/guarded\/search.*sqli/s, 'the event: action, path and the rule category');
+  t.match(await page.getByRole('region', { name: 'Security mode per route' }).textContent(), /\/guarded\/\s*web\s*block/, "the route's mode");
+  await page.getByText(/last hour: [1-9]\d* blocked/).waitFor();
+  t.pass('the per-minute counts add up the blocked request');
+
+  await page.getByLabel('Deny (403 on every route)').fill('203.0.113.9\n198.51.100.0/24');
+  await page.getByRole('button', { name: 'Save the lists' }).click();
+  await page.getByText('Saved: every worker applies the lists').waitFor();
+  const token = await stack.adminToken();
+  t.same((await apiCall(stack.vf.apiUrl, '/api/security/ip-lists', { token })).body.deny, ['203.0.113.9', '198.51.100.0/24'], 'the API has the lists the page saved');
+  await page.getByLabel('Deny (403 on every route)').fill('10.0.0.0/33');
+  await page.getByRole('button', { name: 'Save the lists' }).click();
+  await page.getByRole('alert').filter({ hasText: '10.0.0.0/33' }).waitFor();
+  t.pass("an invalid CIDR shows the API's error naming it");
+  await apiCall(stack.vf.apiUrl, '/api/security/ip-lists', { token, method: 'PUT', body: {} });
 });
 
 t.test('every page: no serious or critical axe violations, and a screenshot', async (t) => {

@@ -52,6 +52,7 @@ export class DashboardStack {
           { host: '*', path: '/api/', pool: 'api' },
           { host: '*', path: '/web/', pool: 'web' },
           { host: '*', path: '/shop/', pool: 'web', tenant: 'shop' },
+          { host: '*', path: '/guarded/', pool: 'web', security: { mode: 'block' } },
           { host: '*', path: '/', pool: 'dashboard' },
         ],
       }, { readyTimeoutMs: READY_MS }),

@@ -16,7 +16,7 @@ const vf = await startVeloflux({
   rateLimits: [{ name: 'per-ip', rate: 50, per: '1s', burst: 80 }],
   routes: [
     { host: 'example.com', path: '/', pool: 'web', rateLimit: 'per-ip', redirectHttps: true },
-    { path: '/acme/', pool: 'acme-web', tenant: 'acme', stripPrefix: true },
+    { path: '/acme/', pool: 'acme-web', tenant: 'acme', stripPrefix: true, security: { mode: 'detect' } },
   ],
 });
 t.teardown(() => vf.stop());
@@ -35,8 +35,8 @@ t.test('the platform admin sees every route, with its rate limit and flags, in c
   const res = await apiCall(vf.apiUrl, '/api/routes', { token: admin });
   t.equal(res.status, 200);
   t.same(res.body.routes, [
-    { host: 'example.com', path: '/', pool: 'web', tenant: null, stripPrefix: false, redirectHttps: true, rateLimit: { name: 'per-ip', key: 'ip', rate: 50, perMs: 1000, burst: 80 } },
-    { host: '*', path: '/acme/', pool: 'acme-web', tenant: 'acme', stripPrefix: true, redirectHttps: false, rateLimit: null },
+    { host: 'example.com', path: '/', pool: 'web', tenant: null, stripPrefix: false, redirectHttps: true, rateLimit: { name: 'per-ip', key: 'ip', rate: 50, perMs: 1000, burst: 80 }, security: 'off' },
+    { host: '*', path: '/acme/', pool: 'acme-web', tenant: 'acme', stripPrefix: true, redirectHttps: false, rateLimit: null, security: 'detect' },
   ]);
   t.ok(res.body.configVersion >= 1);
 });

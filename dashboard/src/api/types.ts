@@ -191,3 +191,22 @@ export interface AiStatusView {
   anomalies: AiAnomaly[];
   training: { running: AiTrainingJob | null; last: AiTrainingJob | null; leader: boolean };
 }
+
+export type { StoredSecurityEvent } from '../../../src/shared/security-events.js';
+
+/** GET /api/security/counts: one minute, by category (src/workers/api/security-feed.ts SecurityMinuteView). */
+export interface SecurityMinuteView {
+  ts: number;
+  counts: Record<string, { blocked: number; detected: number }>;
+  dropped: number;
+}
+
+/** GET /api/security/ip-lists */
+export interface IpListsView {
+  allow: string[];
+  deny: string[];
+  configured: { allow: string[]; deny: string[] };
+  version: number;
+  updatedAt: string | null;
+  updatedBy: string | null;
+}

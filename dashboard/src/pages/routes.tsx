@@ -40,7 +40,7 @@ export function describeValue(value: unknown, key = ''): string {
 /** Flags that are on (true or set), by name; off and unset ones are left out. */
 function flagsOf(route: RouteView): string[] {
   return Object.entries(route)
-    .filter(([key, value]) => !ROUTE_COLUMNS.has(key) && value !== false && value !== null && value !== undefined)
+    .filter(([key, value]) => !ROUTE_COLUMNS.has(key) && value !== false && value !== null && value !== undefined && value !== 'off')
     .map(([key, value]) => (value === true ? settingName(key) : `${settingName(key)}: ${describeValue(value, key)}`));
 }
 

@@ -53,6 +53,8 @@ function routeView(route: RouteConfig, config: Readonly<VelofluxConfig>) {
     stripPrefix: route.stripPrefix,
     redirectHttps: route.redirectHttps,
     rateLimit: limit === undefined ? null : { name: limit.name, key: limit.key, rate: limit.rate, perMs: limit.per, burst: limit.burst },
+    /** The security filter's mode in force here: the route's own, else the top-level default. */
+    security: route.security?.mode ?? config.security.mode,
   };
 }
 
