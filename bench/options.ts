@@ -6,7 +6,8 @@ import { wrkInstalled } from './wrk.js';
 /** `veloflux-rl`: VeloFlux with a rate limit on its route that never triggers (`--rate-limit`). */
 /** `baseline`: a bare node:http + undici Pool proxy (bench/baseline-proxy.ts). */
 /** `veloflux-sec`: VeloFlux with its route in `security: block` (`--security`). */
-export const TARGET_NAMES = ['direct', 'veloflux', 'veloflux-rl', 'veloflux-sec', 'baseline', 'nginx', 'fastify'] as const;
+/** `veloflux-tenant`: VeloFlux with its route owned by a tenant on a plan with a requests/s limit (`--tenant`). */
+export const TARGET_NAMES = ['direct', 'veloflux', 'veloflux-rl', 'veloflux-sec', 'veloflux-tenant', 'baseline', 'nginx', 'fastify'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 const DEFAULT_TARGETS: readonly TargetName[] = ['direct', 'veloflux', 'baseline', 'nginx', 'fastify'];
 
@@ -57,11 +58,14 @@ export const USAGE = `Usage: npm run bench -- [flags]
                          load generator for the saturation runs (default wrk when
                          installed); equal-load latency always uses paced autocannon
   --sizes LIST           response body sizes in bytes (default 100,10240,1048576)
-  --targets LIST         any of direct,veloflux,veloflux-rl,veloflux-sec,baseline,nginx,fastify
+  --targets LIST         any of direct,veloflux,veloflux-rl,veloflux-sec,veloflux-tenant,baseline,nginx,fastify
                          (default direct,veloflux,baseline,nginx,fastify)
   --security             also measure veloflux-sec (VeloFlux with its route in security:
                          block) right after veloflux, with browser-like headers (User-Agent,
                          Accept*, Referer, cookies) sent to every target, to price the filter
+  --tenant               also measure veloflux-tenant (the route owned by a tenant whose plan
+                         has a requests/s limit that never triggers) right after veloflux, to
+                         price the tenant stage (standing, quota, plan limit) and metering
   --rate-limit           also measure veloflux-rl (VeloFlux with a rate limit that never
                          triggers) right after veloflux, to price rate limiting
   --mode per-core|all    per-core: each proxy gets CPU 1, origin + load generator CPU 0;
@@ -82,6 +86,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
     targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
     'rate-limit': { type: 'boolean', default: false },
     security: { type: 'boolean', default: false },
+    tenant: { type: 'boolean', default: false },
     mode: { type: 'string', default: 'all' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -97,6 +102,10 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
   if (v['rate-limit'] && !targets.includes('veloflux-rl')) {
     const at = targets.indexOf('veloflux');
     targets.splice(at === -1 ? targets.length : at + 1, 0, 'veloflux-rl');
+  }
+  if (v.tenant && !targets.includes('veloflux-tenant')) {
+    const at = targets.indexOf('veloflux');
+    targets.splice(at === -1 ? targets.length : at + 1, 0, 'veloflux-tenant');
   }
   if (v.security && !targets.includes('veloflux-sec')) {
     const at = targets.indexOf('veloflux');

@@ -39,6 +39,8 @@ export interface Ratios {
   readonly costRateLimitedVsPlain: number | null;
   /** veloflux-sec over veloflux: what the security filter in block mode costs on requests it lets through. */
   readonly costSecurityVsPlain: number | null;
+  /** veloflux-tenant over veloflux: what a tenant's route costs (standing, quota, plan limit; metering is on the primary). */
+  readonly costTenantVsPlain: number | null;
 }
 
 export interface RunInfo {
@@ -68,6 +70,7 @@ export function computeRatios(rows: readonly Row[], sizes: readonly number[]): R
       costVsFastify: ratio(vf, cost('fastify', size)),
       costRateLimitedVsPlain: ratio(cost('veloflux-rl', size), vf),
       costSecurityVsPlain: ratio(cost('veloflux-sec', size), vf),
+      costTenantVsPlain: ratio(cost('veloflux-tenant', size), vf),
     };
   });
 }
@@ -177,6 +180,11 @@ export function formatTable(info: RunInfo, rows: readonly Row[], latencyRows: re
     if (r.costSecurityVsPlain === null) continue;
     out.push(`security filter at ${formatSize(r.size)}: veloflux-sec / veloflux CPU per request = ${formatRatio(r.costSecurityVsPlain)} ` +
       '(route in security: block, browser-like headers on every target, nothing blocked; issue 17 budget: <= 1.15)');
+  }
+  for (const r of ratios) {
+    if (r.costTenantVsPlain === null) continue;
+    out.push(`tenant route at ${formatSize(r.size)}: veloflux-tenant / veloflux CPU per request = ${formatRatio(r.costTenantVsPlain)} ` +
+      '(route owned by a tenant on a plan with a requests/s limit that never triggers; usage metered by the primary)');
   }
   for (const s of info.skipped) out.push(`skipped ${s.target}: ${s.reason}`);
   const withErrors = [...rows, ...latencyRows].filter((r) => r.measurement !== undefined && errorCount(r.measurement) > 0);

@@ -57,6 +57,8 @@ export async function startTarget(name: TargetName, ctx: TargetContext): Promise
       return startVeloflux(ctx, name, { rateLimit: true });
     case 'veloflux-sec':
       return startVeloflux(ctx, name, { security: true });
+    case 'veloflux-tenant':
+      return startVeloflux(ctx, name, { tenant: true });
     case 'nginx':
       return startNginx(ctx);
     case 'fastify':
@@ -66,7 +68,7 @@ export async function startTarget(name: TargetName, ctx: TargetContext): Promise
   }
 }
 
-async function startVeloflux(ctx: TargetContext, name: TargetName, features: { rateLimit?: boolean; security?: boolean }): Promise<RunningTarget> {
+async function startVeloflux(ctx: TargetContext, name: TargetName, features: { rateLimit?: boolean; security?: boolean; tenant?: boolean }): Promise<RunningTarget> {
   const cli = findVelofluxCli(ctx.projectRoot);
   const port = await freePort();
   const config = writeVelofluxConfig({

@@ -28,6 +28,8 @@ export interface VelofluxConfigSpec {
   readonly rateLimit?: boolean;
   /** Put the route in `security: block` (the filter's cost on requests that pass it). */
   readonly security?: boolean;
+  /** Make a tenant own the route, on a plan whose requests/s is never reached (the tenant stage's cost). */
+  readonly tenant?: boolean;
 }
 
 /** Far above anything one machine can send, so every request is checked and none refused. */
@@ -54,7 +56,17 @@ export function writeVelofluxConfig(spec: VelofluxConfigSpec): string {
         backends: [{ id: 'origin-1', url: `http://127.0.0.1:${spec.originPort}` }],
       },
     ],
-    routes: [{ host: '*', path: '/', pool: 'origin', ...(spec.rateLimit === true ? { rateLimit: 'bench' } : {}), ...(spec.security === true ? { security: { mode: 'block' } } : {}) }],
+    routes: [
+      {
+        host: '*',
+        path: '/',
+        pool: 'origin',
+        ...(spec.rateLimit === true ? { rateLimit: 'bench' } : {}),
+        ...(spec.security === true ? { security: { mode: 'block' } } : {}),
+        ...(spec.tenant === true ? { tenant: 'bench' } : {}),
+      },
+    ],
+    ...(spec.tenant === true ? { billing: { defaultPlan: 'bench', plans: [{ id: 'bench', name: 'Bench', limits: { requestsPerSecond: NEVER_REACHED, burst: NEVER_REACHED } }] } } : {}),
     ...(spec.rateLimit === true ? { rateLimits: [{ name: 'bench', key: 'ip', rate: NEVER_REACHED, burst: NEVER_REACHED }] } : {}),
   };
   const path = join(spec.dir, 'veloflux.yaml');
