@@ -7,9 +7,9 @@
  * backend's concurrent stream limit (or has been retired by a GOAWAY), up to `maxConnections`;
  * past that calls wait in order for a free stream, as HTTP/1.1 calls wait for a connection.
  */
-import { isIP } from 'node:net';
 import type { DeadlineWheel } from '../deadline-wheel.js';
-import { AddressGuard } from './address-guard.js';
+import type { AddressGuard } from './address-guard.js';
+import { upstreamOrigin } from './upstream-origin.js';
 import { CallQueue } from './call-queue.js';
 import { H2Session, type H2Target, type H2Timeouts, type SessionOwner } from './h2-session.js';
 import { UpstreamCall, UpstreamError, type CallOwner, type UpstreamDispatcher, type UpstreamHandler, type UpstreamRequest } from './upstream-call.js';
@@ -33,21 +33,10 @@ export class H2UpstreamPool implements SessionOwner, CallOwner, UpstreamDispatch
 
   constructor(origin: string, options: UpstreamPoolOptions, wheel: DeadlineWheel) {
     this.#wheel = wheel;
-    const url = new URL(origin);
-    this.origin = url.origin;
-    const https = url.protocol === 'https:';
-    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    const port = url.port === '' ? (https ? 443 : 80) : Number(url.port);
-    this.#guard = options.addressPolicy === undefined ? undefined : new AddressGuard(options.addressPolicy, host, port);
-    this.#target = {
-      origin: url.origin,
-      scheme: https ? 'https' : 'http',
-      authority: url.host,
-      responseMs: options.responseTimeoutMs,
-      ...(this.#guard === undefined ? {} : { lookup: this.#guard.lookup }),
-      // The name verified is the backend's own (or pools[].tls.servername), never the client's Host.
-      ...(https ? { tls: { ...options.tls, servername: options.tls.servername ?? (isIP(host) === 0 ? host : undefined) } } : {}),
-    };
+    const target = upstreamOrigin(origin, options);
+    this.origin = target.origin;
+    this.#guard = target.guard;
+    this.#target = { origin: target.origin, scheme: target.https ? 'https' : 'http', authority: target.authority, responseMs: options.responseTimeoutMs, ...target.lookup, ...target.tls };
     this.#timeouts = { connectMs: options.connectTimeoutMs, keepAliveMs: options.keepAliveMs };
     this.#maxSessions = options.maxConnections;
   }

@@ -7,10 +7,10 @@
  * It does what the proxy needs and nothing else (no pipelining, no redirects, no decompression),
  * which is where it saves the time a general-purpose client spends per request.
  */
-import { isIP } from 'node:net';
 import type { DeadlineWheel } from '../deadline-wheel.js';
 import type { BackendAddressPolicy } from '../../shared/backend-address-policy.js';
-import { AddressGuard } from './address-guard.js';
+import type { AddressGuard } from './address-guard.js';
+import { upstreamOrigin } from './upstream-origin.js';
 import { CallQueue } from './call-queue.js';
 import { UpstreamConnection, type ConnectTarget, type ConnectionOwner, type ConnectionTimeouts } from './upstream-connection.js';
 import { UpstreamCall, UpstreamError, type CallOwner, type UpstreamDispatcher, type UpstreamHandler, type UpstreamRequest } from './upstream-call.js';
@@ -50,21 +50,10 @@ export class UpstreamPool implements ConnectionOwner, CallOwner, UpstreamDispatc
 
   constructor(origin: string, options: UpstreamPoolOptions, wheel: DeadlineWheel) {
     this.#wheel = wheel;
-    const url = new URL(origin);
-    this.origin = url.origin;
-    const https = url.protocol === 'https:';
-    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    const port = url.port === '' ? (https ? 443 : 80) : Number(url.port);
-    this.#guard = options.addressPolicy === undefined ? undefined : new AddressGuard(options.addressPolicy, host, port);
-    this.#target = {
-      host,
-      port,
-      hostHeader: url.host,
-      ...(this.#guard === undefined ? {} : { lookup: this.#guard.lookup }),
-      // The name verified is the backend's own (or pools[].tls.servername), never the client's
-      // Host header: a proxy forwards its client's Host, and that must not choose what is trusted.
-      ...(https ? { tls: { ...options.tls, servername: options.tls.servername ?? (isIP(host) === 0 ? host : undefined) } } : {}),
-    };
+    const target = upstreamOrigin(origin, options);
+    this.origin = target.origin;
+    this.#guard = target.guard;
+    this.#target = { host: target.host, port: target.port, hostHeader: target.authority, ...target.lookup, ...target.tls };
     this.#timeouts = { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs, keepAliveMs: options.keepAliveMs };
     this.#maxConnections = options.maxConnections;
   }
